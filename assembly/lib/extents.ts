@@ -1,0 +1,115 @@
+// Extent output shared by the scan kernels: runs of set bits become (start, length)
+// pairs of u32 in an output buffer. A run is written only when its end is known, so
+// when the buffer is full the scan stops at the start of the run it could not write,
+// and a second call from there neither splits nor repeats an extent.
+
+import { ACC_MIXED, ACC_ONES, ACC_ZERO } from "./layout";
+
+let out: usize = 0;
+let capacity: u32 = 0;
+let written: u32 = 0;
+let open: bool = false;
+let runStart: u32 = 0;
+
+/** Starts a scan that writes at most `cap` extents to `buffer`. */
+export function beginExtents(buffer: usize, cap: u32): void {
+  out = buffer;
+  capacity = cap;
+  written = 0;
+  open = false;
+  runStart = 0;
+}
+
+/** Extents written so far. */
+export function extentsWritten(): u32 {
+  return written;
+}
+
+/** Where a stopped scan resumes: the start of the run it could not write, else `end`. */
+export function resumePoint(end: u32): u32 {
+  return open ? runStart : end;
+}
+
+/** Closes the open run at `end`; false when the buffer is full. */
+export function closeRun(end: u32): bool {
+  if (!open) return true;
+  if (written == capacity) return false;
+  let at = out + (<usize>written << 3);
+  store<u32>(at, runStart);
+  store<u32>(at, end - runStart, 4);
+  written++;
+  open = false;
+  return true;
+}
+
+// @ts-ignore: decorator
+@inline function openRun(start: u32): void {
+  open = true;
+  runStart = start;
+}
+
+/** Emits the runs of one 64-bit word whose bit i is block base + i. */
+function runsInWord(word: u64, base: u32): bool {
+  let w = word;
+  while (true) {
+    if (!open) {
+      if (w == 0) return true;
+      let s = <u32>ctz(w);
+      openRun(base + s);
+      w |= (<u64>1 << s) - 1;
+    }
+    let zeros = ~w;
+    if (zeros == 0) return true;
+    let e = <u32>ctz(zeros);
+    if (!closeRun(base + e)) return false;
+    w &= ~((<u64>2 << e) - 1); // drop bits 0..e (for e = 63, 2 << 63 wraps to 0)
+  }
+}
+
+/**
+ * Emits the runs of blocks [lo, hi) of one accumulated page starting at block
+ * `pageStart` (lo and hi lie within it); `state` says what the page holds.
+ * Returns false when the buffer filled.
+ */
+export function runsInPage(state: u32, acc: usize, pageStart: u32, lo: u32, hi: u32): bool {
+  if (state == ACC_ZERO) return closeRun(lo);
+  if (state == ACC_ONES) {
+    if (!open) openRun(lo);
+    return true;
+  }
+  let first = lo - pageStart;
+  let end = hi - pageStart;
+  let word = first >> 6;
+  let lastWord = (end - 1) >> 6;
+  // Whole 16-byte chunks that change nothing are skipped (zeros with no run open,
+  // ones with a run open); edge words are masked to the range.
+  while (word <= lastWord) {
+    if ((word & 1) == 0 && word + 1 < lastWord && word << 6 >= first) {
+      let chunk = v128.load(acc + (<usize>word << 3));
+      if (open ? !v128.any_true(v128.not(chunk)) : !v128.any_true(chunk)) {
+        word += 2;
+        continue;
+      }
+    }
+    let w = load<u64>(acc + (<usize>word << 3));
+    let bit0 = word << 6;
+    if (bit0 < first) w &= <u64>-1 << (first - bit0);
+    if (bit0 + 64 > end) w &= (<u64>1 << (end - bit0)) - 1;
+    if (!runsInWord(w, pageStart + bit0)) return false;
+    word++;
+  }
+  // The masked tail already closed any run that ends at hi < page end.
+  return true;
+}
+
+/** Ends a scan of [.., end): closes the last run, stores where to resume, returns the count. */
+export function finishScan(cursor: usize, end: u32): u32 {
+  closeRun(end);
+  return stopScan(cursor, end);
+}
+
+/** Stops a scan early (buffer full) or at its end; stores where to resume. */
+export function stopScan(cursor: usize, end: u32): u32 {
+  store<u32>(cursor, resumePoint(end));
+  return written;
+}

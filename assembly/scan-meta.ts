@@ -1,0 +1,34 @@
+// scanMeta: the delta scan with meta bit maps of FIG. 39/40 over page-table bit maps.
+//
+// changed(b) = metaM(b) AND OR over I of (bitmap_I(b) OR NOT meta_I(b)), for b in
+// [from, to): blocks in use in the younger image M that a checkpoint I in L..M-1
+// saved, or did not have in use. Meta maps hold one bit per 2^g blocks (FIG. 45/46;
+// block b is meta bit b >> g). Output and resumption as in scanPlain.
+//
+// In:  tables   `count` u32 page-table offsets of the bit maps of L..M-1
+//      metas    `count` u32 page-table offsets of their meta maps, granularity g
+//      live     the page-table offset of M's meta map, granularity g
+//      g        0..6
+//      from, to block range, any alignment; from <= to <= 2^31
+//      out, capacity, cursor, acc   as in scanPlain
+// Out: the number of extents written.
+
+import { accumulateMeta, maskInUse } from "./lib/accumulate";
+import { beginExtents, finishScan, runsInPage, stopScan } from "./lib/extents";
+import { PAGE_BLOCKS, PAGE_SHIFT } from "./lib/layout";
+
+export function scanMeta(
+  tables: usize, metas: usize, count: u32, live: usize, g: u32, from: u32, to: u32,
+  out: usize, capacity: u32, cursor: usize, acc: usize,
+): u32 {
+  beginExtents(out, capacity);
+  for (let lo = from; lo < to; ) {
+    let page = lo >> PAGE_SHIFT;
+    let pageStart = page << PAGE_SHIFT;
+    let hi = min(to, pageStart + PAGE_BLOCKS);
+    let state = maskInUse(accumulateMeta(tables, metas, count, g, page, acc), live, g, page, acc);
+    if (!runsInPage(state, acc, pageStart, lo, hi)) return stopScan(cursor, to);
+    lo = hi;
+  }
+  return finishScan(cursor, to);
+}

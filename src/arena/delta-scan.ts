@@ -1,0 +1,155 @@
+// The delta scan over bit maps (FIG. 34/35 and 39/40): validates, lays the page-table
+// lists out in the arena and streams the kernels' extents in batches, so a scan of
+// any size runs in a fixed amount of memory.
+
+import { invalidArgument, outOfRange } from '../errors.js';
+import { MAX_GRANULARITY, PAGE_BYTES } from '../kernels/api.js';
+import type { Arena } from './arena.js';
+import type { PagedBitmap } from './bitmap.js';
+
+/** Meta bit maps for a meta-aware scan: one per bit map, and the younger image's. */
+export interface MetaMaps {
+  /** Meta maps of checkpoints L..M-1, in the order of `bitmaps`. */
+  metas: readonly PagedBitmap[];
+  /** The meta map of M (the younger checkpoint, or the live volume). */
+  live: PagedBitmap;
+  /** Blocks per meta bit = 2^granularity; 0..6. */
+  granularity: number;
+}
+
+export interface DeltaScanOptions {
+  /** Bit maps of checkpoints L..M-1 (FIG. 34: the ones OR'ed together). */
+  bitmaps: readonly PagedBitmap[];
+  /** With meta maps, the scan is FIG. 40's: metaM & OR(bitmap_I | ~meta_I). */
+  meta?: MetaMaps;
+  /** Block range; defaults to the whole map. */
+  from?: number;
+  to?: number;
+  /** Extents per kernel call (the batch size); default 8192. */
+  batch?: number;
+}
+
+/** A batch of extents: pairs (start, length) in ascending order. */
+export type ExtentBatch = Uint32Array;
+
+interface Plan {
+  arena: Arena;
+  count: number;
+  from: number;
+  to: number;
+  batch: number;
+  meta: MetaMaps | undefined;
+}
+
+function checkedPlan(options: DeltaScanOptions): Plan {
+  const { bitmaps, meta } = options;
+  if (!Array.isArray(bitmaps) || bitmaps.length === 0) throw invalidArgument('a delta scan needs at least one bit map');
+  const arena = bitmaps[0]!.arena;
+  const blocks = bitmaps[0]!.bits;
+  for (const map of bitmaps) {
+    if (map.arena !== arena) throw invalidArgument('all bit maps of a scan must live in one arena');
+    if (map.bits !== blocks) throw invalidArgument(`bit maps of ${map.bits} and ${blocks} bits cannot be scanned together`);
+  }
+  if (meta) checkMeta(meta, arena, blocks, bitmaps.length);
+  const from = options.from ?? 0;
+  const to = options.to ?? blocks;
+  if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 0 || from > to || to > blocks) {
+    throw outOfRange(`blocks [${from}, ${to}) are not within [0, ${blocks})`);
+  }
+  const batch = options.batch ?? 8192;
+  if (!Number.isSafeInteger(batch) || batch < 1 || batch > 1 << 24) throw invalidArgument(`batch must be 1..${1 << 24}, not ${batch}`);
+  return { arena, count: bitmaps.length, from, to, batch, meta };
+}
+
+function checkMeta(meta: MetaMaps, arena: Arena, blocks: number, count: number): void {
+  const g = meta.granularity;
+  if (!Number.isInteger(g) || g < 0 || g > MAX_GRANULARITY) throw invalidArgument(`granularity must be 0..${MAX_GRANULARITY}, not ${g}`);
+  if (meta.metas.length !== count) throw invalidArgument(`${count} bit maps need ${count} meta maps, not ${meta.metas.length}`);
+  const bits = Math.ceil(blocks / 2 ** g);
+  for (const map of [...meta.metas, meta.live]) {
+    if (map.arena !== arena) throw invalidArgument('meta maps must live in the arena of the bit maps');
+    if (map.bits !== bits) throw invalidArgument(`a meta map of ${blocks} blocks at granularity ${g} has ${bits} bits, not ${map.bits}`);
+  }
+}
+
+/** Arena space for one kernel call: the page-table lists, the cursor, the accumulator, the output. */
+class ScanSpace {
+  readonly tables: number;
+  readonly metas: number;
+  readonly cursor: number;
+  readonly acc: number;
+  readonly out: number;
+  readonly #bytes: number;
+
+  constructor(readonly arena: Arena, options: DeltaScanOptions, plan: Plan) {
+    const lists = Math.ceil((plan.count * 8 + 16) / 16) * 16;
+    this.#bytes = PAGE_BYTES + lists + plan.batch * 8;
+    const base = arena.alloc(this.#bytes);
+    this.acc = base;
+    this.tables = base + PAGE_BYTES;
+    this.metas = this.tables + plan.count * 4;
+    this.cursor = this.metas + plan.count * 4;
+    this.out = base + PAGE_BYTES + lists;
+    const u32 = arena.u32;
+    options.bitmaps.forEach((map, i) => (u32[(this.tables >>> 2) + i] = map.table));
+    plan.meta?.metas.forEach((map, i) => (u32[(this.metas >>> 2) + i] = map.table));
+  }
+
+  free(): void {
+    this.arena.free(this.acc, this.#bytes);
+  }
+}
+
+function runKernel(plan: Plan, space: ScanSpace, from: number, capacity: number): number {
+  const k = plan.arena.kernels;
+  const m = plan.meta;
+  return m
+    ? k.scanMeta(space.tables, space.metas, plan.count, m.live.table, m.granularity, from, plan.to,
+      space.out, capacity, space.cursor, space.acc)
+    : k.scanPlain(space.tables, plan.count, from, plan.to, space.out, capacity, space.cursor, space.acc);
+}
+
+/**
+ * The changed blocks of a delta, as batches of (start, length) extents in ascending
+ * block order. Each batch is a copy the caller may keep.
+ */
+export function* scanDelta(options: DeltaScanOptions): Generator<ExtentBatch, void, undefined> {
+  const plan = checkedPlan(options);
+  const space = new ScanSpace(plan.arena, options, plan);
+  try {
+    let at = plan.from;
+    while (at < plan.to) {
+      const n = runKernel(plan, space, at, plan.batch);
+      at = plan.arena.u32[space.cursor >>> 2]!;
+      if (n > 0) yield plan.arena.u32.slice(space.out >>> 2, (space.out >>> 2) + n * 2);
+    }
+  } finally {
+    space.free();
+  }
+}
+
+/** The number of changed blocks of a delta (its exact size), without listing them. */
+export function countDelta(options: DeltaScanOptions): number {
+  const plan = checkedPlan(options);
+  const space = new ScanSpace(plan.arena, options, { ...plan, batch: 1 });
+  try {
+    const k = plan.arena.kernels;
+    const m = plan.meta;
+    // Kernel counts are u32: count in spans of at most 2^31 blocks (all of MAX_BLOCKS).
+    return m
+      ? k.popcountMeta(space.tables, space.metas, plan.count, m.live.table, m.granularity, plan.from, plan.to, space.acc)
+      : k.popcountPlain(space.tables, plan.count, plan.from, plan.to, space.acc);
+  } finally {
+    space.free();
+  }
+}
+
+/** All extents of a delta as [start, length] pairs (convenient for small deltas and tests). */
+export function deltaExtents(options: DeltaScanOptions): Array<[number, number]> {
+  const extents: Array<[number, number]> = [];
+  for (const batch of scanDelta(options)) {
+    for (let i = 0; i < batch.length; i += 2) extents.push([batch[i]!, batch[i + 1]!]);
+  }
+  return extents;
+}
+

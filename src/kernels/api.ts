@@ -1,0 +1,71 @@
+/**
+ * The kernel interface: the hot loops of snapcopy, implemented twice behind it,
+ * as WebAssembly SIMD compiled from assembly/ and as a pure-TypeScript twin.
+ *
+ * Both work on one linear memory, the arena, with the same layout (assembly/lib/layout.ts):
+ * every argument is a byte offset or a count, never a copy. A bit map is a page
+ * table of u32 entries, one per PAGE_BLOCKS blocks, each naming a 4 KiB page or a
+ * sentinel (ZERO_PAGE, ONES_PAGE) that is never stored nor read. Block b is bit
+ * (b & 7) of byte (b >> 3) of its page. A meta bit map at granularity g has one bit
+ * per 2^g blocks and the same page layout over its bits.
+ *
+ * Kernels do not validate: src/arena checks arguments before it calls them.
+ */
+
+export const PAGE_BYTES = 4096;
+export const PAGE_SHIFT = 15;
+export const PAGE_BLOCKS = 1 << PAGE_SHIFT;
+export const ZERO_PAGE = 0;
+export const ONES_PAGE = 1;
+/** Offsets below this are never pages; they hold nothing. */
+export const ARENA_BASE = 65536;
+/** Block numbers are u32 in the kernels; ranges end at most here. */
+export const MAX_BLOCKS = 2 ** 31;
+export const MAX_GRANULARITY = 6;
+/** Bytes of the accumulator scratch page a scan or count needs. */
+export const ACC_BYTES = PAGE_BYTES;
+
+export type Backend = 'wasm' | 'ts';
+export type BackendChoice = Backend | 'auto';
+
+/** The arena's memory, owned by the backend that runs kernels on it. */
+export interface KernelMemory {
+  /** The current bytes; the object changes when the memory grows (WebAssembly). */
+  readonly buffer: ArrayBuffer;
+  /** Grows to at least `bytes` (rounded up to 64 KiB); false when it cannot. */
+  grow(bytes: number): boolean;
+  /** The most the memory can ever hold. */
+  readonly maxBytes: number;
+}
+
+export interface Kernels {
+  readonly backend: Backend;
+  readonly memory: KernelMemory;
+
+  /** Delta scan, FIG. 34/35 (assembly/scan-plain.ts). Returns extents written. */
+  scanPlain(tables: number, count: number, from: number, to: number,
+    out: number, capacity: number, cursor: number, acc: number): number;
+
+  /** Delta scan with meta bit maps, FIG. 39/40 (assembly/scan-meta.ts). Returns extents written. */
+  scanMeta(tables: number, metas: number, count: number, live: number, g: number,
+    from: number, to: number, out: number, capacity: number, cursor: number, acc: number): number;
+
+  /** Blocks scanPlain would report. */
+  popcountPlain(tables: number, count: number, from: number, to: number, acc: number): number;
+
+  /** Blocks scanMeta would report: the exact size of a delta. */
+  popcountMeta(tables: number, metas: number, count: number, live: number, g: number,
+    from: number, to: number, acc: number): number;
+
+  /** dst |= src over page tables of `pages` entries (src consumed). Returns dst entries changed. */
+  orMerge(dst: number, src: number, pages: number): number;
+
+  /** One bit per 2^g blocks → one bit per block. Returns set bits written. */
+  granularityExpand(src: number, dst: number, dstBytes: number, g: number): number;
+
+  /** One bit per block → one bit per 2^g blocks (any). Returns set bits written. */
+  granularityShrink(src: number, dst: number, dstBytes: number, g: number): number;
+
+  /** Pages of a page table into flat bytes. Returns stored pages read. */
+  gatherPages(table: number, first: number, pages: number, dst: number): number;
+}

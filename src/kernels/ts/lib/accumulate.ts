@@ -1,0 +1,129 @@
+// Building one page of the delta (FIG. 34/35, 39/40) in an accumulator page, as
+// assembly/lib/accumulate.ts does, one 32-bit word at a time.
+
+import { expandWord } from './expand-chunk.js';
+import {
+  ACC_MIXED, ACC_ONES, ACC_ZERO, type Heap, ONES_PAGE, PAGE_BYTES, ZERO_PAGE, pageEntry, tableAt,
+} from './layout.js';
+
+const PAGE_WORDS = PAGE_BYTES >>> 2;
+
+/** acc = (first ? 0 : acc) | a | b | c | d, over one page. */
+function orPages(heap: Heap, acc: number, a: number, b: number, c: number, d: number, first: boolean): void {
+  const u32 = heap.u32;
+  const o = acc >>> 2, ia = a >>> 2, ib = b >>> 2, ic = c >>> 2, id = d >>> 2;
+  if (first) {
+    for (let i = 0; i < PAGE_WORDS; i++) u32[o + i] = u32[ia + i]! | u32[ib + i]! | u32[ic + i]! | u32[id + i]!;
+  } else {
+    for (let i = 0; i < PAGE_WORDS; i++) u32[o + i] = u32[o + i]! | u32[ia + i]! | u32[ib + i]! | u32[ic + i]! | u32[id + i]!;
+  }
+}
+
+// Stored pages waiting to be ORed into the accumulator, four at a time.
+let state = ACC_ZERO;
+let pending = 0;
+let pendingA = 0;
+let pendingB = 0;
+let pendingC = 0;
+
+function beginPage(): void {
+  state = ACC_ZERO;
+  pending = 0;
+}
+
+/** Queues a stored page; every fourth one ORs the group into the accumulator. */
+function addPage(heap: Heap, acc: number, page: number): void {
+  if (pending === 0) pendingA = page;
+  else if (pending === 1) pendingB = page;
+  else if (pending === 2) pendingC = page;
+  else {
+    orPages(heap, acc, pendingA, pendingB, pendingC, page, state === ACC_ZERO);
+    state = ACC_MIXED;
+    pending = 0;
+    return;
+  }
+  pending++;
+}
+
+/** ORs what is still queued (a missing page of the group repeats the last). */
+function flushPages(heap: Heap, acc: number): number {
+  if (pending === 0) return state;
+  if (pending === 1) pendingB = pendingA;
+  if (pending <= 2) pendingC = pendingB;
+  orPages(heap, acc, pendingA, pendingB, pendingC, pendingC, state === ACC_ZERO);
+  pending = 0;
+  state = ACC_MIXED;
+  return state;
+}
+
+/** Page `page` of OR over the bit maps whose page tables are listed at `tables`. */
+export function accumulatePlain(heap: Heap, tables: number, count: number, page: number, acc: number): number {
+  beginPage();
+  for (let i = 0; i < count; i++) {
+    const entry = pageEntry(heap, tableAt(heap, tables, i), page);
+    if (entry === ZERO_PAGE) continue;
+    if (entry === ONES_PAGE) return ACC_ONES;
+    addPage(heap, acc, entry);
+  }
+  return flushPages(heap, acc);
+}
+
+/** acc = (first ? 0 : acc) | bits | ~expand(meta), over one page; bits may be 0 (none). */
+function orBitsAndUnused(heap: Heap, acc: number, bits: number, meta: number, g: number, first: boolean): void {
+  const u32 = heap.u32;
+  const o = acc >>> 2, ib = bits >>> 2;
+  for (let w = 0; w < PAGE_WORDS; w++) {
+    let x = ~expandWord(heap, meta, w, g);
+    if (bits !== 0) x |= u32[ib + w]!;
+    u32[o + w] = first ? x : u32[o + w]! | x;
+  }
+}
+
+/** acc &= expand(meta), over one page. */
+function andInUse(heap: Heap, acc: number, meta: number, g: number): void {
+  const o = acc >>> 2;
+  for (let w = 0; w < PAGE_WORDS; w++) heap.u32[o + w] = heap.u32[o + w]! & expandWord(heap, meta, w, g);
+}
+
+/** acc = expand(meta), over one page. */
+function copyInUse(heap: Heap, acc: number, meta: number, g: number): void {
+  const o = acc >>> 2;
+  for (let w = 0; w < PAGE_WORDS; w++) heap.u32[o + w] = expandWord(heap, meta, w, g);
+}
+
+/** Where the meta bits of block page `page` start: a slice of PAGE_BYTES >> g bytes. */
+function metaSlice(entry: number, page: number, g: number): number {
+  return entry + (page & ((1 << g) - 1)) * (PAGE_BYTES >>> g);
+}
+
+/** Page `page` of OR over I of (bitmap_I | ~meta_I) (FIG. 40, steps 667-668). */
+export function accumulateMeta(
+  heap: Heap, tables: number, metas: number, count: number, g: number, page: number, acc: number,
+): number {
+  beginPage();
+  const metaPage = page >>> g;
+  for (let i = 0; i < count; i++) {
+    const bits = pageEntry(heap, tableAt(heap, tables, i), page);
+    const meta = pageEntry(heap, tableAt(heap, metas, i), metaPage);
+    if (bits === ONES_PAGE || meta === ZERO_PAGE) return ACC_ONES;
+    if (meta === ONES_PAGE) {
+      if (bits !== ZERO_PAGE) addPage(heap, acc, bits);
+    } else {
+      orBitsAndUnused(heap, acc, bits === ZERO_PAGE ? 0 : bits, metaSlice(meta, page, g), g, state === ACC_ZERO);
+      state = ACC_MIXED;
+    }
+  }
+  return flushPages(heap, acc);
+}
+
+/** Keeps only the blocks in use in the younger image (metaM in FIG. 40). */
+export function maskInUse(heap: Heap, state: number, live: number, g: number, page: number, acc: number): number {
+  if (state === ACC_ZERO) return state;
+  const entry = pageEntry(heap, live, page >>> g);
+  if (entry === ZERO_PAGE) return ACC_ZERO;
+  if (entry === ONES_PAGE) return state;
+  const slice = metaSlice(entry, page, g);
+  if (state === ACC_ONES) copyInUse(heap, acc, slice, g);
+  else andInUse(heap, acc, slice, g);
+  return ACC_MIXED;
+}

@@ -1,0 +1,95 @@
+// Extent output shared by the scan kernels, as assembly/lib/extents.ts has it: a run
+// is written only when its end is known, so a full buffer stops the scan at the
+// start of the run it could not write.
+
+import { ACC_ONES, ACC_ZERO, type Heap } from './layout.js';
+
+let heap: Heap;
+let out = 0;
+let capacity = 0;
+let written = 0;
+let open = false;
+let runStart = 0;
+
+/** Starts a scan that writes at most `cap` extents to byte offset `buffer`. */
+export function beginExtents(h: Heap, buffer: number, cap: number): void {
+  heap = h;
+  out = buffer >>> 2;
+  capacity = cap;
+  written = 0;
+  open = false;
+  runStart = 0;
+}
+
+/** Closes the open run at `end`; false when the buffer is full. */
+export function closeRun(end: number): boolean {
+  if (!open) return true;
+  if (written === capacity) return false;
+  heap.u32[out + written * 2] = runStart;
+  heap.u32[out + written * 2 + 1] = end - runStart;
+  written++;
+  open = false;
+  return true;
+}
+
+function ctz(x: number): number {
+  return 31 - Math.clz32(x & -x);
+}
+
+/** Emits the runs of one 32-bit word whose bit i is block base + i. */
+function runsInWord(word: number, base: number): boolean {
+  let w = word | 0;
+  for (;;) {
+    if (!open) {
+      if (w === 0) return true;
+      const s = ctz(w);
+      open = true;
+      runStart = base + s;
+      w |= (1 << s) - 1;
+    }
+    const zeros = ~w;
+    if (zeros === 0) return true;
+    const e = ctz(zeros);
+    if (!closeRun(base + e)) return false;
+    w = e === 31 ? 0 : w & ~((2 << e) - 1);
+  }
+}
+
+/** Emits the runs of blocks [lo, hi) of one accumulated page starting at `pageStart`. */
+export function runsInPage(state: number, acc: number, pageStart: number, lo: number, hi: number): boolean {
+  if (state === ACC_ZERO) return closeRun(lo);
+  if (state === ACC_ONES) {
+    if (!open) {
+      open = true;
+      runStart = lo;
+    }
+    return true;
+  }
+  const u32 = heap.u32;
+  const first = lo - pageStart;
+  const end = hi - pageStart;
+  const base = acc >>> 2;
+  const lastWord = (end - 1) >>> 5;
+  for (let word = first >>> 5; word <= lastWord; word++) {
+    let w = u32[base + word]! | 0;
+    // Words that change nothing: zeros with no run open, ones with a run open.
+    if (w === (open ? -1 : 0)) continue;
+    const bit0 = word << 5;
+    if (bit0 < first) w &= -1 << (first - bit0);
+    if (bit0 + 32 > end) w &= (1 << (end - bit0)) - 1;
+    if (!runsInWord(w, pageStart + bit0)) return false;
+  }
+  return true;
+}
+
+/** Ends a scan of [.., end): closes the last run, stores where to resume, returns the count. */
+export function finishScan(cursor: number, end: number): number {
+  closeRun(end);
+  return stopScan(cursor, end);
+}
+
+/** Stops a scan early (buffer full) or at its end; stores where to resume. */
+export function stopScan(cursor: number, end: number): number {
+  heap.u32[cursor >>> 2] = open ? runStart : end;
+  return written;
+}

@@ -1,0 +1,24 @@
+// The arena layout, as assembly/lib/layout.ts has it, on views of one ArrayBuffer.
+
+export { ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, PAGE_SHIFT, ZERO_PAGE } from '../../api.js';
+
+/** What an accumulated page holds: nothing, everything, or a mix (in the accumulator). */
+export const ACC_ZERO = 0;
+export const ACC_ONES = 1;
+export const ACC_MIXED = 2;
+
+/** Length-tracking views of the arena (its buffer is resizable, so they never go stale). */
+export interface Heap {
+  readonly u8: Uint8Array;
+  readonly u32: Uint32Array;
+}
+
+/** Entry `page` of the page table at `table`. */
+export function pageEntry(heap: Heap, table: number, page: number): number {
+  return heap.u32[(table >>> 2) + page]!;
+}
+
+/** Page table `i` of a list of page-table offsets at `tables`. */
+export function tableAt(heap: Heap, tables: number, i: number): number {
+  return heap.u32[(tables >>> 2) + i]!;
+}

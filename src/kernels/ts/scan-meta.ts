@@ -1,0 +1,21 @@
+// scanMeta, the pure-TypeScript twin of assembly/scan-meta.ts (same contract).
+
+import { accumulateMeta, maskInUse } from './lib/accumulate.js';
+import { beginExtents, finishScan, runsInPage, stopScan } from './lib/extents.js';
+import { type Heap, PAGE_BLOCKS, PAGE_SHIFT } from './lib/layout.js';
+
+export function scanMeta(
+  heap: Heap, tables: number, metas: number, count: number, live: number, g: number,
+  from: number, to: number, out: number, capacity: number, cursor: number, acc: number,
+): number {
+  beginExtents(heap, out, capacity);
+  for (let lo = from; lo < to;) {
+    const page = lo >>> PAGE_SHIFT;
+    const pageStart = page * PAGE_BLOCKS;
+    const hi = Math.min(to, pageStart + PAGE_BLOCKS);
+    const state = maskInUse(heap, accumulateMeta(heap, tables, metas, count, g, page, acc), live, g, page, acc);
+    if (!runsInPage(state, acc, pageStart, lo, hi)) return stopScan(cursor, to);
+    lo = hi;
+  }
+  return finishScan(cursor, to);
+}

@@ -1,0 +1,21 @@
+// scanPlain, the pure-TypeScript twin of assembly/scan-plain.ts (same contract).
+
+import { accumulatePlain } from './lib/accumulate.js';
+import { beginExtents, finishScan, runsInPage, stopScan } from './lib/extents.js';
+import { type Heap, PAGE_BLOCKS, PAGE_SHIFT } from './lib/layout.js';
+
+export function scanPlain(
+  heap: Heap, tables: number, count: number, from: number, to: number,
+  out: number, capacity: number, cursor: number, acc: number,
+): number {
+  beginExtents(heap, out, capacity);
+  for (let lo = from; lo < to;) {
+    const page = lo >>> PAGE_SHIFT;
+    const pageStart = page * PAGE_BLOCKS;
+    const hi = Math.min(to, pageStart + PAGE_BLOCKS);
+    const state = accumulatePlain(heap, tables, count, page, acc);
+    if (!runsInPage(state, acc, pageStart, lo, hi)) return stopScan(cursor, to);
+    lo = hi;
+  }
+  return finishScan(cursor, to);
+}
