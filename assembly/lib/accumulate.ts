@@ -3,20 +3,24 @@
 // sentinel pages cost nothing. The result says ACC_ZERO / ACC_ONES without
 // touching the accumulator, or ACC_MIXED with the page in it.
 
-import { expandChunk } from "./expand-chunk";
+import { expandChunk, expandInto } from "./expand-chunk";
 import { ACC_MIXED, ACC_ONES, ACC_ZERO, ONES_PAGE, PAGE_BYTES, ZERO_PAGE, pageEntry, tableAt } from "./layout";
 
-/** acc = (first ? 0 : acc) | a | b | c | d, over one page. */
+/** acc = (first ? 0 : acc) | a | b | c | d, over one page, 32 bytes a step. */
 function orPages(acc: usize, a: usize, b: usize, c: usize, d: usize, first: bool): void {
   if (first) {
-    for (let i: usize = 0; i < PAGE_BYTES; i += 16) {
+    for (let i: usize = 0; i < PAGE_BYTES; i += 32) {
       let x = v128.or(v128.or(v128.load(a + i), v128.load(b + i)), v128.or(v128.load(c + i), v128.load(d + i)));
+      let y = v128.or(v128.or(v128.load(a + i, 16), v128.load(b + i, 16)), v128.or(v128.load(c + i, 16), v128.load(d + i, 16)));
       v128.store(acc + i, x);
+      v128.store(acc + i, y, 16);
     }
   } else {
-    for (let i: usize = 0; i < PAGE_BYTES; i += 16) {
+    for (let i: usize = 0; i < PAGE_BYTES; i += 32) {
       let x = v128.or(v128.or(v128.load(a + i), v128.load(b + i)), v128.or(v128.load(c + i), v128.load(d + i)));
+      let y = v128.or(v128.or(v128.load(a + i, 16), v128.load(b + i, 16)), v128.or(v128.load(c + i, 16), v128.load(d + i, 16)));
       v128.store(acc + i, v128.or(v128.load(acc + i), x));
+      v128.store(acc + i, v128.or(v128.load(acc + i, 16), y), 16);
     }
   }
 }
@@ -71,8 +75,9 @@ export function accumulatePlain(tables: usize, count: u32, page: u32, acc: usize
   return flushPages(acc);
 }
 
-/** acc = (first ? 0 : acc) | bits | ~expand(meta), over one page; bits may be 0 (none). */
-function orBitsAndUnused(acc: usize, bits: usize, meta: usize, g: u32, first: bool): void {
+/** acc = (first ? 0 : acc) | bits | ~expand(meta), for a constant g the switch folds away. */
+// @ts-ignore: decorator
+@inline function orBitsAndUnusedAt(acc: usize, bits: usize, meta: usize, first: bool, g: u32): void {
   for (let chunk: u32 = 0; chunk < PAGE_BYTES >> 4; chunk++) {
     let at = acc + (<usize>chunk << 4);
     let x = v128.not(expandChunk(meta, chunk, g));
@@ -81,19 +86,63 @@ function orBitsAndUnused(acc: usize, bits: usize, meta: usize, g: u32, first: bo
   }
 }
 
-/** acc &= expand(meta), over one page. */
-export function andInUse(acc: usize, meta: usize, g: u32): void {
+/** acc = (first ? 0 : acc) | bits | ~expand(meta), over one page; bits may be 0 (none). */
+function orBitsAndUnused(acc: usize, bits: usize, meta: usize, g: u32, first: bool): void {
+  switch (g) {
+    case 0: orBitsAndUnusedAt(acc, bits, meta, first, 0); break;
+    case 1: orBitsAndUnusedAt(acc, bits, meta, first, 1); break;
+    case 2: orBitsAndUnusedAt(acc, bits, meta, first, 2); break;
+    case 3: orBitsAndUnusedAt(acc, bits, meta, first, 3); break;
+    case 4: orBitsAndUnusedAt(acc, bits, meta, first, 4); break;
+    case 5: orBitsAndUnusedAt(acc, bits, meta, first, 5); break;
+    default: orBitsAndUnusedAt(acc, bits, meta, first, 6); break;
+  }
+}
+
+/** acc &= expand(meta), for a constant g. */
+// @ts-ignore: decorator
+@inline function andInUseAt(acc: usize, meta: usize, g: u32): void {
   for (let chunk: u32 = 0; chunk < PAGE_BYTES >> 4; chunk++) {
     let at = acc + (<usize>chunk << 4);
     v128.store(at, v128.and(v128.load(at), expandChunk(meta, chunk, g)));
   }
 }
 
-/** acc = expand(meta), over one page. */
-export function copyInUse(acc: usize, meta: usize, g: u32): void {
-  for (let chunk: u32 = 0; chunk < PAGE_BYTES >> 4; chunk++) {
-    v128.store(acc + (<usize>chunk << 4), expandChunk(meta, chunk, g));
+/** acc &= expand(meta), over one page. */
+function andInUse(acc: usize, meta: usize, g: u32): void {
+  switch (g) {
+    case 0: andInUseAt(acc, meta, 0); break;
+    case 1: andInUseAt(acc, meta, 1); break;
+    case 2: andInUseAt(acc, meta, 2); break;
+    case 3: andInUseAt(acc, meta, 3); break;
+    case 4: andInUseAt(acc, meta, 4); break;
+    case 5: andInUseAt(acc, meta, 5); break;
+    default: andInUseAt(acc, meta, 6); break;
   }
+}
+
+/**
+ * A meta slice of `bytes` that is all zeros or all ones reads as the sentinel, so
+ * the common cases (nothing or everything in use) skip the expansion.
+ */
+function sliceEntry(slice: usize, bytes: u32): u32 {
+  let any = i8x16.splat(0);
+  let all = v128.not(any);
+  for (let i: usize = 0; i < <usize>bytes; i += 16) {
+    let x = v128.load(slice + i);
+    any = v128.or(any, x);
+    all = v128.and(all, x);
+  }
+  if (!v128.any_true(any)) return ZERO_PAGE;
+  if (!v128.any_true(v128.not(all))) return ONES_PAGE;
+  return <u32>slice;
+}
+
+/** The meta bits of block page `page`, as a slice offset or a sentinel. */
+function metaEntry(table: usize, page: u32, g: u32): u32 {
+  let entry = pageEntry(table, page >> g);
+  if (entry <= ONES_PAGE) return entry;
+  return sliceEntry(metaSlice(entry, page, g), PAGE_BYTES >> g);
 }
 
 /** Where the meta bits of block page `page` start: a slice of PAGE_BYTES >> g bytes. */
@@ -109,15 +158,14 @@ export function copyInUse(acc: usize, meta: usize, g: u32): void {
  */
 export function accumulateMeta(tables: usize, metas: usize, count: u32, g: u32, page: u32, acc: usize): u32 {
   beginPage();
-  let metaPage = page >> g;
   for (let i: u32 = 0; i < count; i++) {
     let bits = pageEntry(tableAt(tables, i), page);
-    let meta = pageEntry(tableAt(metas, i), metaPage);
+    let meta = metaEntry(tableAt(metas, i), page, g);
     if (bits == ONES_PAGE || meta == ZERO_PAGE) return ACC_ONES;
     if (meta == ONES_PAGE) {
       if (bits != ZERO_PAGE) addPage(acc, <usize>bits);
     } else {
-      orBitsAndUnused(acc, bits == ZERO_PAGE ? 0 : <usize>bits, metaSlice(meta, page, g), g, state == ACC_ZERO);
+      orBitsAndUnused(acc, bits == ZERO_PAGE ? 0 : <usize>bits, <usize>meta, g, state == ACC_ZERO);
       state = ACC_MIXED;
     }
   }
@@ -130,11 +178,10 @@ export function accumulateMeta(tables: usize, metas: usize, count: u32, g: u32, 
  */
 export function maskInUse(state: u32, live: usize, g: u32, page: u32, acc: usize): u32 {
   if (state == ACC_ZERO) return state;
-  let entry = pageEntry(live, page >> g);
-  if (entry == ZERO_PAGE) return ACC_ZERO;
-  if (entry == ONES_PAGE) return state;
-  let slice = metaSlice(entry, page, g);
-  if (state == ACC_ONES) copyInUse(acc, slice, g);
-  else andInUse(acc, slice, g);
+  let slice = metaEntry(live, page, g);
+  if (slice == ZERO_PAGE) return ACC_ZERO;
+  if (slice == ONES_PAGE) return state;
+  if (state == ACC_ONES) expandInto(<usize>slice, acc, PAGE_BYTES, g);
+  else andInUse(acc, <usize>slice, g);
   return ACC_MIXED;
 }

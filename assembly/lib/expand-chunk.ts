@@ -59,3 +59,17 @@ const G6_BITS: v128 = i8x16(1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2);
     default: return testBits(load<u8>(src + (chunk >> 2)), (chunk & 3) << 1, G6_BITS);
   }
 }
+
+/** dst[0, dstBytes) = the expansion of the granular map at src; the switch is outside the loop. */
+export function expandInto(src: usize, dst: usize, dstBytes: u32, g: u32): void {
+  let chunks = dstBytes >> 4;
+  switch (g) {
+    case 0: memory.copy(dst, src, dstBytes); break;
+    case 1: for (let c: u32 = 0; c < chunks; c++) v128.store(dst + (<usize>c << 4), expandChunk(src, c, 1)); break;
+    case 2: for (let c: u32 = 0; c < chunks; c++) v128.store(dst + (<usize>c << 4), expandChunk(src, c, 2)); break;
+    case 3: for (let c: u32 = 0; c < chunks; c++) v128.store(dst + (<usize>c << 4), expandChunk(src, c, 3)); break;
+    case 4: for (let c: u32 = 0; c < chunks; c++) v128.store(dst + (<usize>c << 4), expandChunk(src, c, 4)); break;
+    case 5: for (let c: u32 = 0; c < chunks; c++) v128.store(dst + (<usize>c << 4), expandChunk(src, c, 5)); break;
+    default: for (let c: u32 = 0; c < chunks; c++) v128.store(dst + (<usize>c << 4), expandChunk(src, c, 6)); break;
+  }
+}

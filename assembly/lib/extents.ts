@@ -42,30 +42,6 @@ export function closeRun(end: u32): bool {
   return true;
 }
 
-// @ts-ignore: decorator
-@inline function openRun(start: u32): void {
-  open = true;
-  runStart = start;
-}
-
-/** Emits the runs of one 64-bit word whose bit i is block base + i. */
-function runsInWord(word: u64, base: u32): bool {
-  let w = word;
-  while (true) {
-    if (!open) {
-      if (w == 0) return true;
-      let s = <u32>ctz(w);
-      openRun(base + s);
-      w |= (<u64>1 << s) - 1;
-    }
-    let zeros = ~w;
-    if (zeros == 0) return true;
-    let e = <u32>ctz(zeros);
-    if (!closeRun(base + e)) return false;
-    w &= ~((<u64>2 << e) - 1); // drop bits 0..e (for e = 63, 2 << 63 wraps to 0)
-  }
-}
-
 /**
  * Emits the runs of blocks [lo, hi) of one accumulated page starting at block
  * `pageStart` (lo and hi lie within it); `state` says what the page holds.
@@ -74,19 +50,27 @@ function runsInWord(word: u64, base: u32): bool {
 export function runsInPage(state: u32, acc: usize, pageStart: u32, lo: u32, hi: u32): bool {
   if (state == ACC_ZERO) return closeRun(lo);
   if (state == ACC_ONES) {
-    if (!open) openRun(lo);
+    if (!open) {
+      open = true;
+      runStart = lo;
+    }
     return true;
   }
   let first = lo - pageStart;
   let end = hi - pageStart;
   let word = first >> 6;
   let lastWord = (end - 1) >> 6;
-  // Whole 16-byte chunks that change nothing are skipped (zeros with no run open,
-  // ones with a run open); edge words are masked to the range.
+  // The run state lives in locals while the page is scanned (globals cost a memory
+  // access each in most engines) and goes back to the globals on every way out.
+  let isOpen = open;
+  let start = runStart;
+  let n = written;
   while (word <= lastWord) {
+    // Whole 16-byte chunks that change nothing are skipped (zeros with no run open,
+    // ones with a run open); edge words are masked to the range.
     if ((word & 1) == 0 && word + 1 < lastWord && word << 6 >= first) {
       let chunk = v128.load(acc + (<usize>word << 3));
-      if (open ? !v128.any_true(v128.not(chunk)) : !v128.any_true(chunk)) {
+      if (isOpen ? !v128.any_true(v128.not(chunk)) : !v128.any_true(chunk)) {
         word += 2;
         continue;
       }
@@ -95,9 +79,36 @@ export function runsInPage(state: u32, acc: usize, pageStart: u32, lo: u32, hi: 
     let bit0 = word << 6;
     if (bit0 < first) w &= <u64>-1 << (first - bit0);
     if (bit0 + 64 > end) w &= (<u64>1 << (end - bit0)) - 1;
-    if (!runsInWord(w, pageStart + bit0)) return false;
+    let base = pageStart + bit0;
+    while (true) {
+      if (!isOpen) {
+        if (w == 0) break;
+        let s = <u32>ctz(w);
+        start = base + s;
+        isOpen = true;
+        w |= (<u64>1 << s) - 1;
+      }
+      let zeros = ~w;
+      if (zeros == 0) break;
+      let e = <u32>ctz(zeros);
+      if (n == capacity) {
+        open = true;
+        runStart = start;
+        written = n;
+        return false;
+      }
+      let at = out + (<usize>n << 3);
+      store<u32>(at, start);
+      store<u32>(at, base + e - start, 4);
+      n++;
+      isOpen = false;
+      w &= ~((<u64>2 << e) - 1); // drop bits 0..e (for e = 63, 2 << 63 wraps to 0)
+    }
     word++;
   }
+  open = isOpen;
+  runStart = start;
+  written = n;
   // The masked tail already closed any run that ends at hi < page end.
   return true;
 }

@@ -3,7 +3,7 @@
 // any size runs in a fixed amount of memory.
 
 import { invalidArgument, outOfRange } from '../errors.js';
-import { MAX_GRANULARITY, PAGE_BYTES } from '../kernels/api.js';
+import { ACC_BYTES, MAX_GRANULARITY } from '../kernels/api.js';
 import type { Arena } from './arena.js';
 import type { PagedBitmap } from './bitmap.js';
 
@@ -83,13 +83,13 @@ class ScanSpace {
 
   constructor(readonly arena: Arena, options: DeltaScanOptions, plan: Plan) {
     const lists = Math.ceil((plan.count * 8 + 16) / 16) * 16;
-    this.#bytes = PAGE_BYTES + lists + plan.batch * 8;
+    this.#bytes = ACC_BYTES + lists + plan.batch * 8;
     const base = arena.alloc(this.#bytes);
     this.acc = base;
-    this.tables = base + PAGE_BYTES;
+    this.tables = base + ACC_BYTES;
     this.metas = this.tables + plan.count * 4;
     this.cursor = this.metas + plan.count * 4;
-    this.out = base + PAGE_BYTES + lists;
+    this.out = base + ACC_BYTES + lists;
     const u32 = arena.u32;
     options.bitmaps.forEach((map, i) => (u32[(this.tables >>> 2) + i] = map.table));
     plan.meta?.metas.forEach((map, i) => (u32[(this.metas >>> 2) + i] = map.table));

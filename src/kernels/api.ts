@@ -22,7 +22,7 @@ export const ARENA_BASE = 65536;
 /** Block numbers are u32 in the kernels; ranges end at most here. */
 export const MAX_BLOCKS = 2 ** 31;
 export const MAX_GRANULARITY = 6;
-/** Bytes of the accumulator scratch page a scan or count needs. */
+/** Bytes of the accumulator page a scan or count needs as scratch. */
 export const ACC_BYTES = PAGE_BYTES;
 
 export type Backend = 'wasm' | 'ts';

@@ -96,20 +96,40 @@ function metaSlice(entry: number, page: number, g: number): number {
   return entry + (page & ((1 << g) - 1)) * (PAGE_BYTES >>> g);
 }
 
+/** A meta slice that is all zeros or all ones reads as the sentinel (skips the expansion). */
+function sliceEntry(heap: Heap, slice: number, bytes: number): number {
+  let any = 0;
+  let all = -1;
+  const u32 = heap.u32;
+  for (let i = slice >>> 2, end = i + (bytes >>> 2); i < end; i++) {
+    any |= u32[i]!;
+    all &= u32[i]!;
+  }
+  if (any === 0) return ZERO_PAGE;
+  if (all === -1) return ONES_PAGE;
+  return slice;
+}
+
+/** The meta bits of block page `page`, as a slice offset or a sentinel. */
+function metaEntry(heap: Heap, table: number, page: number, g: number): number {
+  const entry = pageEntry(heap, table, page >>> g);
+  if (entry <= ONES_PAGE) return entry;
+  return sliceEntry(heap, metaSlice(entry, page, g), PAGE_BYTES >>> g);
+}
+
 /** Page `page` of OR over I of (bitmap_I | ~meta_I) (FIG. 40, steps 667-668). */
 export function accumulateMeta(
   heap: Heap, tables: number, metas: number, count: number, g: number, page: number, acc: number,
 ): number {
   beginPage();
-  const metaPage = page >>> g;
   for (let i = 0; i < count; i++) {
     const bits = pageEntry(heap, tableAt(heap, tables, i), page);
-    const meta = pageEntry(heap, tableAt(heap, metas, i), metaPage);
+    const meta = metaEntry(heap, tableAt(heap, metas, i), page, g);
     if (bits === ONES_PAGE || meta === ZERO_PAGE) return ACC_ONES;
     if (meta === ONES_PAGE) {
       if (bits !== ZERO_PAGE) addPage(heap, acc, bits);
     } else {
-      orBitsAndUnused(heap, acc, bits === ZERO_PAGE ? 0 : bits, metaSlice(meta, page, g), g, state === ACC_ZERO);
+      orBitsAndUnused(heap, acc, bits === ZERO_PAGE ? 0 : bits, meta, g, state === ACC_ZERO);
       state = ACC_MIXED;
     }
   }
@@ -119,10 +139,9 @@ export function accumulateMeta(
 /** Keeps only the blocks in use in the younger image (metaM in FIG. 40). */
 export function maskInUse(heap: Heap, state: number, live: number, g: number, page: number, acc: number): number {
   if (state === ACC_ZERO) return state;
-  const entry = pageEntry(heap, live, page >>> g);
-  if (entry === ZERO_PAGE) return ACC_ZERO;
-  if (entry === ONES_PAGE) return state;
-  const slice = metaSlice(entry, page, g);
+  const slice = metaEntry(heap, live, page, g);
+  if (slice === ZERO_PAGE) return ACC_ZERO;
+  if (slice === ONES_PAGE) return state;
   if (state === ACC_ONES) copyInUse(heap, acc, slice, g);
   else andInUse(heap, acc, slice, g);
   return ACC_MIXED;

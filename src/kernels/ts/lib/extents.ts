@@ -36,25 +36,6 @@ function ctz(x: number): number {
   return 31 - Math.clz32(x & -x);
 }
 
-/** Emits the runs of one 32-bit word whose bit i is block base + i. */
-function runsInWord(word: number, base: number): boolean {
-  let w = word | 0;
-  for (;;) {
-    if (!open) {
-      if (w === 0) return true;
-      const s = ctz(w);
-      open = true;
-      runStart = base + s;
-      w |= (1 << s) - 1;
-    }
-    const zeros = ~w;
-    if (zeros === 0) return true;
-    const e = ctz(zeros);
-    if (!closeRun(base + e)) return false;
-    w = e === 31 ? 0 : w & ~((2 << e) - 1);
-  }
-}
-
 /** Emits the runs of blocks [lo, hi) of one accumulated page starting at `pageStart`. */
 export function runsInPage(state: number, acc: number, pageStart: number, lo: number, hi: number): boolean {
   if (state === ACC_ZERO) return closeRun(lo);
@@ -70,15 +51,46 @@ export function runsInPage(state: number, acc: number, pageStart: number, lo: nu
   const end = hi - pageStart;
   const base = acc >>> 2;
   const lastWord = (end - 1) >>> 5;
+  // The run state lives in locals while the page is scanned and goes back to the
+  // module state on every way out.
+  let isOpen = open;
+  let start = runStart;
+  let n = written;
   for (let word = first >>> 5; word <= lastWord; word++) {
     let w = u32[base + word]! | 0;
     // Words that change nothing: zeros with no run open, ones with a run open.
-    if (w === (open ? -1 : 0)) continue;
+    if (w === (isOpen ? -1 : 0)) continue;
     const bit0 = word << 5;
     if (bit0 < first) w &= -1 << (first - bit0);
     if (bit0 + 32 > end) w &= (1 << (end - bit0)) - 1;
-    if (!runsInWord(w, pageStart + bit0)) return false;
+    const blocks = pageStart + bit0;
+    for (;;) {
+      if (!isOpen) {
+        if (w === 0) break;
+        const s = ctz(w);
+        start = blocks + s;
+        isOpen = true;
+        w |= (1 << s) - 1;
+      }
+      const zeros = ~w;
+      if (zeros === 0) break;
+      const e = ctz(zeros);
+      if (n === capacity) {
+        open = true;
+        runStart = start;
+        written = n;
+        return false;
+      }
+      u32[out + n * 2] = start;
+      u32[out + n * 2 + 1] = blocks + e - start;
+      n++;
+      isOpen = false;
+      w = e === 31 ? 0 : w & ~((2 << e) - 1);
+    }
   }
+  open = isOpen;
+  runStart = start;
+  written = n;
   return true;
 }
 
