@@ -7,7 +7,15 @@ export type SnapcopyErrorCode =
   | 'ERR_OUT_OF_RANGE'
   | 'ERR_KERNELS_UNAVAILABLE'
   | 'ERR_ARENA_FULL'
-  | 'ERR_FREED';
+  | 'ERR_FREED'
+  | 'ERR_LOCKED'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_EXISTS'
+  | 'ERR_CORRUPT'
+  | 'ERR_WRONG_BASE'
+  | 'ERR_NOT_YOUNGER'
+  | 'ERR_NO_SPACE'
+  | 'ERR_CLOSED';
 
 export class SnapcopyError extends Error {
   readonly code: SnapcopyErrorCode;
@@ -25,4 +33,12 @@ export function invalidArgument(message: string): SnapcopyError {
 
 export function outOfRange(message: string): SnapcopyError {
   return new SnapcopyError('ERR_OUT_OF_RANGE', message);
+}
+
+export function notFound(message: string): SnapcopyError {
+  return new SnapcopyError('ERR_NOT_FOUND', message);
+}
+
+export function corrupt(message: string): SnapcopyError {
+  return new SnapcopyError('ERR_CORRUPT', message);
 }

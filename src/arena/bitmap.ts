@@ -85,6 +85,53 @@ export class PagedBitmap {
     }
   }
 
+  /** An independent copy (its own page table and pages) in the same arena. */
+  clone(): PagedBitmap {
+    const copy = new PagedBitmap(this.arena, this.bits);
+    for (let p = 0; p < this.pages; p++) {
+      const entry = this.entry(p);
+      if (entry <= ONES_PAGE) {
+        copy.setEntry(p, entry);
+        continue;
+      }
+      const page = this.arena.allocPage();
+      this.arena.u8.copyWithin(page, entry, entry + PAGE_BYTES);
+      copy.setEntry(p, page);
+    }
+    return copy;
+  }
+
+  /** Makes this map's bits equal to `other`'s (same size), freeing what it held. */
+  assign(other: PagedBitmap): void {
+    if (other.bits !== this.bits) throw invalidArgument(`cannot assign a map of ${other.bits} bits to one of ${this.bits}`);
+    const copy = other.clone();
+    for (let p = 0; p < this.pages; p++) {
+      const entry = this.entry(p);
+      if (entry > ONES_PAGE) this.arena.freePage(entry);
+      this.setEntry(p, copy.entry(p));
+      copy.setEntry(p, ZERO_PAGE);
+    }
+    copy.free();
+  }
+
+  /** ORs `other` into this map with the kernels' merge; `other` is consumed (freed). */
+  mergeFrom(other: PagedBitmap): void {
+    if (other.bits !== this.bits || other.arena !== this.arena) throw invalidArgument('maps to merge must match in size and arena');
+    const before = new Uint32Array(this.pages);
+    for (let p = 0; p < this.pages; p++) before[p] = this.entry(p);
+    this.arena.kernels.orMerge(this.table, other.table, this.pages);
+    for (let p = 0; p < this.pages; p++) {
+      const now = this.entry(p);
+      const was = before[p]!;
+      const theirs = other.entry(p);
+      // Free what no table names any more: a page of ours replaced, a page of theirs not adopted.
+      if (was > ONES_PAGE && now !== was) this.arena.freePage(was);
+      if (theirs > ONES_PAGE && now !== theirs) this.arena.freePage(theirs);
+      other.setEntry(p, ZERO_PAGE);
+    }
+    other.free();
+  }
+
   /** Stored pages (not sentinels): what the map costs in memory. */
   storedPages(): number {
     let n = 0;

@@ -1,0 +1,116 @@
+// The delta between two images of a volume (FIG. 34/35, 39/40): checkpoint L and a
+// younger checkpoint M, or the live volume as M. Data extents are the blocks in use
+// in M that a checkpoint in L..M-1 saved or did not have in use; unused extents are
+// the blocks in use in L and not in M. Both come from the kernels' meta-aware scan.
+
+import { PagedBitmap } from '../arena/bitmap.js';
+import { countDelta, type DeltaScanOptions, scanDelta } from '../arena/delta-scan.js';
+import { SnapcopyError } from '../errors.js';
+import { blockSizeOf, granularityOf, stepBlocks, type VolumeCore } from '../volume/core.js';
+import type { Checkpoint } from './checkpoint.js';
+import { readImage } from './read-path.js';
+
+export type ExtentKind = 'data' | 'unused';
+
+export interface DeltaExtent {
+  kind: ExtentKind;
+  start: number;
+  count: number;
+}
+
+export interface DeltaChunk extends DeltaExtent {
+  /** For data extents: count * blockSize bytes of M's image. */
+  data?: Uint8Array;
+}
+
+export interface DeltaSize {
+  dataBlocks: number;
+  unusedBlocks: number;
+  /** Bytes of block data the delta carries. */
+  dataBytes: number;
+}
+
+/** The staged maps of one delta; `free` gives back what the plan made for itself. */
+export interface DeltaPlan {
+  older: Checkpoint;
+  newer: Checkpoint | null;
+  data: DeltaScanOptions;
+  unused: DeltaScanOptions;
+  free(): void;
+}
+
+/** Stages the maps delta(L, M) scans; M null is the live volume. */
+export async function planDelta(core: VolumeCore, older: Checkpoint, newer: Checkpoint | null): Promise<DeltaPlan> {
+  const from = core.checkpoints.indexOf(older);
+  const to = newer ? core.checkpoints.indexOf(newer) : core.checkpoints.length;
+  if (to <= from) {
+    throw new SnapcopyError('ERR_NOT_YOUNGER',
+      `${newer?.name ?? 'the live volume'} is not younger than ${older.name} (FIG. 34 step 582)`);
+  }
+  const bitmaps = [];
+  const metas = [];
+  for (const c of core.checkpoints.slice(from, to)) {
+    bitmaps.push((await c.maps()).bitmap);
+    metas.push(await c.meta());
+  }
+  const g = granularityOf(core);
+  const newerMeta = newer ? await newer.meta() : core.liveMeta;
+  // Unused in M, in use in L: metaL & (0 | ~metaM), the same kernel over a map of zeros.
+  const none = PagedBitmap.create(core.arena, core.record.blocks);
+  return {
+    older,
+    newer,
+    data: { bitmaps, meta: { metas, live: newerMeta, granularity: g } },
+    unused: { bitmaps: [none], meta: { metas: [newerMeta], live: metas[0]!, granularity: g } },
+    free: () => none.free(),
+  };
+}
+
+/** The exact size of the delta, from the kernels' counts, before any data is read. */
+export function deltaSize(core: VolumeCore, plan: DeltaPlan): DeltaSize {
+  const dataBlocks = countDelta(plan.data);
+  return { dataBlocks, unusedBlocks: countDelta(plan.unused), dataBytes: dataBlocks * blockSizeOf(core) };
+}
+
+/** Extents of one scan, one at a time. */
+function* extentsOf(options: DeltaScanOptions, kind: ExtentKind): Generator<DeltaExtent> {
+  for (const batch of scanDelta(options)) {
+    for (let i = 0; i < batch.length; i += 2) yield { kind, start: batch[i]!, count: batch[i + 1]! };
+  }
+}
+
+/** All extents of the delta in ascending block order (data and unused never overlap). */
+export function* deltaExtents(plan: DeltaPlan): Generator<DeltaExtent> {
+  const data = extentsOf(plan.data, 'data');
+  const unused = extentsOf(plan.unused, 'unused');
+  let d = data.next();
+  let u = unused.next();
+  while (!d.done || !u.done) {
+    if (u.done || (!d.done && d.value.start < u.value.start)) {
+      yield d.value as DeltaExtent;
+      d = data.next();
+    } else {
+      yield u.value;
+      u = unused.next();
+    }
+  }
+}
+
+/**
+ * The delta with M's data, in ascending block order: data extents come in pieces of
+ * at most a few MiB, read as whole ranges of the volume file with saved blocks laid over.
+ */
+export async function* deltaChunks(core: VolumeCore, plan: DeltaPlan): AsyncGenerator<DeltaChunk> {
+  const step = stepBlocks(core);
+  for (const extent of deltaExtents(plan)) {
+    if (extent.kind === 'unused') {
+      yield extent;
+      continue;
+    }
+    const end = extent.start + extent.count;
+    for (let at = extent.start; at < end; at += step) {
+      const count = Math.min(step, end - at);
+      yield { kind: 'data', start: at, count, data: await readImage(core, plan.newer, at, count) };
+    }
+  }
+}

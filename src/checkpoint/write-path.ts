@@ -1,0 +1,118 @@
+// The write path with meta bit maps (FIG. 41): before a block of the volume is
+// overwritten, its before-image goes into the TAIL save volume when some checkpoint
+// still needs it: walking from the tail toward the head, the first checkpoint that
+// already saved the block ends the walk (nothing to save), and the first one that had
+// the block in use before that means save. The before-images are durable before the
+// write-ahead log record, which is durable before the volume file is touched.
+
+import type { PagedBitmap } from '../arena/bitmap.js';
+import { blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from '../volume/core.js';
+import type { WalRecord } from '../volume/wal.js';
+
+/** The bit map and meta map of every checkpoint, tail first: what the walk of FIG. 41 visits. */
+async function walkMaps(core: VolumeCore): Promise<Array<{ bitmap: PagedBitmap; meta: PagedBitmap }>> {
+  const maps = [];
+  for (let i = core.checkpoints.length - 1; i >= 0; i--) {
+    const ckpt = core.checkpoints[i]!;
+    maps.push({ bitmap: (await ckpt.maps()).bitmap, meta: await ckpt.meta() });
+  }
+  return maps;
+}
+
+/** Whether block b's current content must be saved before it is overwritten (FIG. 41 steps 681-690). */
+function needsBeforeImage(walk: ReadonlyArray<{ bitmap: PagedBitmap; meta: PagedBitmap }>, block: number, g: number): boolean {
+  for (const { bitmap, meta } of walk) {
+    if (bitmap.get(block)) return false;
+    if (meta.get(block >>> g)) return true;
+  }
+  return false;
+}
+
+/** Reads blocks [start, start + count) of the volume file as they are now. */
+async function readVolumeFile(core: VolumeCore, start: number, count: number): Promise<Uint8Array> {
+  const bytes = new Uint8Array(count * blockSizeOf(core));
+  await core.data.read(bytes, start * blockSizeOf(core));
+  return bytes;
+}
+
+/** Saves the before-images of the blocks of [start, start + count) that need one; returns when durable. */
+async function saveBeforeImages(core: VolumeCore, start: number, count: number): Promise<void> {
+  const tail = tailOf(core);
+  if (!tail) return;
+  const walk = await walkMaps(core);
+  const g = granularityOf(core);
+  const blocks: number[] = [];
+  for (let b = start; b < start + count; b++) if (needsBeforeImage(walk, b, g)) blocks.push(b);
+  if (blocks.length === 0) return;
+  const size = blockSizeOf(core);
+  const current = await readVolumeFile(core, start, count);
+  const images = new Uint8Array(blocks.length * size);
+  blocks.forEach((b, i) => images.set(current.subarray((b - start) * size, (b - start + 1) * size), i * size));
+  await tail.save(blocks, images);
+  await (await tail.maps()).log.sync();
+}
+
+/**
+ * Writes blocks [start, start + count): `data` holds their new content, or null for
+ * zeros. `alongside` are log records committed atomically with the write (meta bit
+ * changes). Large writes go in steps; each step is atomic and durable on return.
+ */
+export async function writeBlocks(
+  core: VolumeCore, start: number, count: number, data: Uint8Array | null, alongside: WalRecord[] = [],
+): Promise<void> {
+  const size = blockSizeOf(core);
+  const step = stepBlocks(core);
+  for (let at = start; at < start + count; at += step) {
+    const n = Math.min(step, start + count - at);
+    await saveBeforeImages(core, at, n);
+    const bytes = data ? data.subarray((at - start) * size, (at - start + n) * size) : null;
+    const record: WalRecord = bytes ? { type: 'write', start: at, count: n, data: bytes } : { type: 'zero', start: at, count: n };
+    const last = at + step >= start + count;
+    const records = last ? [record, ...alongside] : [record];
+    await core.wal.append(records);
+    for (const r of records) await applyRecord(core, r);
+  }
+  if (count === 0 && alongside.length > 0) {
+    await core.wal.append(alongside);
+    for (const r of alongside) await applyRecord(core, r);
+  }
+}
+
+/** Logs and applies records that change only the meta bit map. */
+export async function writeMeta(core: VolumeCore, records: WalRecord[]): Promise<void> {
+  if (records.length === 0) return;
+  await core.wal.append(records);
+  for (const r of records) await applyRecord(core, r);
+}
+
+const zeroBuffers = new Map<number, Uint8Array>();
+
+function zeros(bytes: number): Uint8Array {
+  let z = zeroBuffers.get(bytes);
+  if (!z) zeroBuffers.set(bytes, (z = new Uint8Array(bytes)));
+  return z;
+}
+
+/** Carries out one log record (after it is durable, or when replaying the log). Idempotent. */
+export async function applyRecord(core: VolumeCore, record: WalRecord): Promise<void> {
+  const size = blockSizeOf(core);
+  switch (record.type) {
+    case 'write':
+      await core.data.write(record.data, record.start * size);
+      return;
+    case 'zero':
+      await core.data.write(zeros(record.count * size), record.start * size);
+      return;
+    case 'meta-set':
+      core.liveMeta.setRange(record.start, record.start + record.count);
+      return;
+    case 'meta-clear':
+      core.liveMeta.clearRange(record.start, record.start + record.count);
+      return;
+    case 'meta-restore': {
+      const ckpt = core.checkpoints.find((c) => c.record.id === record.checkpoint);
+      if (ckpt) core.liveMeta.assign(await ckpt.meta());
+      return;
+    }
+  }
+}

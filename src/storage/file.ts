@@ -1,0 +1,140 @@
+// The storage edge: every byte snapcopy keeps goes through these few calls, so the
+// rest of the library holds no runtime-specific code (node:fs works in Node and Deno).
+
+import { constants, promises as fs } from 'node:fs';
+import { dirname } from 'node:path';
+
+/** A file opened for positioned reads and writes. */
+export interface BlockFile {
+  readonly path: string;
+  /** Reads exactly `length` bytes at `position` into `into` (zeros past the end). */
+  read(into: Uint8Array, position: number): Promise<void>;
+  /** Writes all of `bytes` at `position`. */
+  write(bytes: Uint8Array, position: number): Promise<void>;
+  /** Makes what was written durable (fdatasync). */
+  sync(): Promise<void>;
+  size(): Promise<number>;
+  truncate(length: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+class NodeFile implements BlockFile {
+  constructor(readonly path: string, private readonly handle: fs.FileHandle) {}
+
+  async read(into: Uint8Array, position: number): Promise<void> {
+    let done = 0;
+    while (done < into.length) {
+      const { bytesRead } = await this.handle.read(into, done, into.length - done, position + done);
+      if (bytesRead === 0) {
+        into.fill(0, done);
+        return;
+      }
+      done += bytesRead;
+    }
+  }
+
+  async write(bytes: Uint8Array, position: number): Promise<void> {
+    let done = 0;
+    while (done < bytes.length) {
+      const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, position + done);
+      done += bytesWritten;
+    }
+  }
+
+  sync(): Promise<void> {
+    return this.handle.datasync();
+  }
+
+  async size(): Promise<number> {
+    return (await this.handle.stat()).size;
+  }
+
+  truncate(length: number): Promise<void> {
+    return this.handle.truncate(length);
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+}
+
+/** Opens a file for reading and writing, creating it when `create` is set. */
+export async function openFile(path: string, options: { create?: boolean } = {}): Promise<BlockFile> {
+  const flags = constants.O_RDWR | (options.create ? constants.O_CREAT : 0);
+  return new NodeFile(path, await fs.open(path, flags, 0o644));
+}
+
+/** Opens an existing file read-only. */
+export async function openFileReadOnly(path: string): Promise<BlockFile> {
+  return new NodeFile(path, await fs.open(path, 'r'));
+}
+
+/** Makes a directory's entries (created, renamed, removed files) durable. */
+export async function syncDir(path: string): Promise<void> {
+  const handle = await fs.open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Replaces a file's content all at once: a crash leaves the old content or the new,
+ * never a mix (write a temporary file, fsync it, rename it over, fsync the directory).
+ */
+export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
+  const temp = `${path}.tmp`;
+  const handle = await fs.open(temp, 'w', 0o644);
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(temp, path);
+  await syncDir(dirname(path));
+}
+
+export async function readFileOrUndefined(path: string): Promise<Uint8Array | undefined> {
+  try {
+    return await fs.readFile(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await fs.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function makeDir(path: string): Promise<void> {
+  await fs.mkdir(path, { recursive: true });
+}
+
+export async function listDir(path: string): Promise<string[]> {
+  try {
+    return await fs.readdir(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+export async function removeTree(path: string): Promise<void> {
+  await fs.rm(path, { recursive: true, force: true });
+}
+
+export async function removeFile(path: string): Promise<void> {
+  await fs.rm(path, { force: true });
+}
+
+export async function renamePath(from: string, to: string): Promise<void> {
+  await fs.rename(from, to);
+}

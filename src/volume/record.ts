@@ -1,0 +1,22 @@
+// Replacing volume.json: the one atomic step that commits a change to the queue.
+
+import { writeFileAtomic } from '../storage/file.js';
+import { encodeMap } from '../checkpoint/map-file.js';
+import type { VolumeCore } from './core.js';
+import { type VolumeRecord, volumePaths } from './layout.js';
+
+export async function commitRecord(core: VolumeCore, next: VolumeRecord): Promise<void> {
+  await writeFileAtomic(volumePaths(core.dir).record, `${JSON.stringify(next, null, 2)}\n`);
+  core.record = next;
+}
+
+/**
+ * Folds the write-ahead log into the files: the volume file is made durable, the live
+ * meta map is written under the next generation, and the log starts empty under it.
+ */
+export async function compactLog(core: VolumeCore): Promise<void> {
+  const generation = core.wal.generation + 1;
+  await core.data.sync();
+  await writeFileAtomic(volumePaths(core.dir).liveMeta, encodeMap(core.liveMeta, generation));
+  await core.wal.reset(generation);
+}

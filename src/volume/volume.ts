@@ -1,0 +1,375 @@
+// A volume: N blocks of B bytes in one file, with its queue of checkpoints. Every
+// public method validates its arguments (bad input changes nothing), then runs the
+// internal operation under the volume's lock, one at a time.
+
+import type { Checkpoint } from '../checkpoint/checkpoint.js';
+import { type DeltaChunk, type DeltaExtent, type DeltaSize, deltaChunks, deltaExtents, deltaSize, planDelta } from '../checkpoint/delta.js';
+import { type DeltaHeader, StreamWriter } from '../checkpoint/delta-stream.js';
+import { type ImportResult, importDiff } from '../checkpoint/import.js';
+import { createCheckpoint, deleteCheckpoint, restoreCheckpoint } from '../checkpoint/queue.js';
+import { readImage } from '../checkpoint/read-path.js';
+import { writeBlocks, writeMeta } from '../checkpoint/write-path.js';
+import { SnapcopyError, invalidArgument, notFound, outOfRange } from '../errors.js';
+import { stepBlocks, type VolumeCore } from './core.js';
+import { checkName, newId } from './layout.js';
+import { Mutex } from './mutex.js';
+import { commitRecord, compactLog } from './record.js';
+
+export interface CheckpointInfo {
+  name: string;
+  id: string;
+  /** The id of the image it holds (its own id, or the foreign image it equals). */
+  image: string;
+  seq: number;
+  created: string;
+}
+
+/** Checkpoint names are unique in a data directory; the DataDir keeps the index. */
+export interface NameIndex {
+  has(name: string): boolean;
+  add(name: string, volume: string): void;
+  delete(name: string): void;
+}
+
+/** The write-ahead log is folded into the files once it holds this much. */
+const LOG_LIMIT = 64 << 20;
+
+export class Volume {
+  readonly #core: VolumeCore;
+  readonly #names: NameIndex;
+  readonly #lock = new Mutex();
+  #closed = false;
+
+  constructor(core: VolumeCore, names: NameIndex) {
+    this.#core = core;
+    this.#names = names;
+  }
+
+  get name(): string {
+    return this.#core.record.name;
+  }
+
+  get uuid(): string {
+    return this.#core.record.uuid;
+  }
+
+  get blocks(): number {
+    return this.#core.record.blocks;
+  }
+
+  get blockSize(): number {
+    return this.#core.record.blockSize;
+  }
+
+  /** Bytes: blocks * blockSize. */
+  get size(): number {
+    return this.blocks * this.blockSize;
+  }
+
+  get granularity(): number {
+    return this.#core.record.granularity;
+  }
+
+  /** The image id the live volume equals, or null once it has changed since its last known image. */
+  get base(): string | null {
+    return this.#core.record.base;
+  }
+
+  /** Writes `data` at byte `offset` (any alignment; partial blocks are read, merged and written). */
+  write(offset: number, data: Uint8Array): Promise<void> {
+    this.#checkOpen();
+    if (!(data instanceof Uint8Array)) throw invalidArgument('data must be a Uint8Array');
+    this.#checkRange(offset, data.length);
+    return this.#run(() => this.#write(offset, data));
+  }
+
+  /** Reads `length` bytes at `offset` of the live volume, or of a checkpoint's image. */
+  read(offset: number, length: number, options: { checkpoint?: string } = {}): Promise<Uint8Array> {
+    this.#checkOpen();
+    this.#checkRange(offset, length);
+    const ckpt = options.checkpoint === undefined ? null : this.#find(options.checkpoint);
+    return this.#run(() => this.#read(offset, length, ckpt));
+  }
+
+  /** Marks whole blocks unused: they read as zeros. Offset and length are multiples of the block size. */
+  discard(offset: number, length: number): Promise<void> {
+    this.#checkOpen();
+    this.#checkRange(offset, length);
+    if (offset % this.blockSize !== 0 || length % this.blockSize !== 0) {
+      throw invalidArgument(`discard needs an offset and length that are multiples of the block size (${this.blockSize})`);
+    }
+    return this.#run(() => this.#discard(offset / this.blockSize, length / this.blockSize));
+  }
+
+  /** Freezes the live image as a checkpoint; the name defaults to <volume>.ckpt<seq>. */
+  createCheckpoint(name?: string): Promise<CheckpointInfo> {
+    this.#checkOpen();
+    const chosen = checkName('checkpoint', name ?? `${this.name}.ckpt${this.#core.record.nextSeq}`);
+    if (this.#names.has(chosen)) throw new SnapcopyError('ERR_EXISTS', `a checkpoint named ${chosen} exists already`);
+    return this.#run(async () => {
+      const ckpt = await createCheckpoint(this.#core, chosen, new Date());
+      this.#names.add(chosen, this.name);
+      return infoOf(ckpt);
+    });
+  }
+
+  /** The checkpoint queue, oldest first. */
+  listCheckpoints(): CheckpointInfo[] {
+    this.#checkOpen();
+    return this.#core.checkpoints.map(infoOf);
+  }
+
+  deleteCheckpoint(name: string): Promise<void> {
+    this.#checkOpen();
+    const ckpt = this.#find(name);
+    return this.#run(async () => {
+      await deleteCheckpoint(this.#core, ckpt);
+      this.#names.delete(name);
+    });
+  }
+
+  /** Makes the live image (and its meta bit map) equal to the checkpoint's. */
+  restore(name: string): Promise<void> {
+    this.#checkOpen();
+    const ckpt = this.#find(name);
+    return this.#run(() => restoreCheckpoint(this.#core, ckpt));
+  }
+
+  /** The exact size of delta(older, newer); newer left out is the live volume. */
+  diffSize(older: string, newer?: string): Promise<DeltaSize> {
+    const [l, m] = this.#pair(older, newer);
+    return this.#run(async () => {
+      const plan = await planDelta(this.#core, l, m);
+      try {
+        return deltaSize(this.#core, plan);
+      } finally {
+        plan.free();
+      }
+    });
+  }
+
+  /** The extents of delta(older, newer), without data, in block order. */
+  diff(older: string, newer?: string): AsyncGenerator<DeltaExtent> {
+    const [l, m] = this.#pair(older, newer);
+    return this.#locked(async function* (core) {
+      const plan = await planDelta(core, l, m);
+      try {
+        yield* deltaExtents(plan);
+      } finally {
+        plan.free();
+      }
+    });
+  }
+
+  /** delta(older, newer) with the newer image's data, in block order. */
+  delta(older: string, newer?: string): AsyncGenerator<DeltaChunk> {
+    const [l, m] = this.#pair(older, newer);
+    return this.#locked(async function* (core) {
+      const plan = await planDelta(core, l, m);
+      try {
+        yield* deltaChunks(core, plan);
+      } finally {
+        plan.free();
+      }
+    });
+  }
+
+  /** delta(older, newer) as a delta stream (the export-diff format), in pieces. */
+  exportDiff(older: string, newer?: string): AsyncGenerator<Uint8Array> {
+    const [l, m] = this.#pair(older, newer);
+    const volume = this;
+    return this.#locked(async function* (core) {
+      const plan = await planDelta(core, l, m);
+      try {
+        const size = deltaSize(core, plan);
+        const header: DeltaHeader = {
+          volume: { name: volume.name, uuid: volume.uuid },
+          from: { id: l.record.image, name: l.name },
+          to: m ? { id: m.record.image, name: m.name } : { id: core.record.base ?? newId(), name: '(live)' },
+          blockSize: volume.blockSize, blocks: volume.blocks, granularity: volume.granularity,
+          dataBlocks: size.dataBlocks, unusedBlocks: size.unusedBlocks,
+        };
+        const writer = new StreamWriter();
+        yield writer.header(header);
+        for await (const chunk of deltaChunks(core, plan)) yield* writer.record(chunk);
+        yield writer.trailer();
+      } finally {
+        plan.free();
+      }
+    });
+  }
+
+  /** Applies a delta stream whose base is this volume's image; atomic (see checkpoint/import.ts). */
+  importDiff(source: AsyncIterable<Uint8Array>): Promise<ImportResult> {
+    this.#checkOpen();
+    return this.#run(() => importDiff(this.#core, source));
+  }
+
+  /** Folds the log into the files, writes the tail's maps back and closes the files. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    return this.#lock.run(async () => {
+      const core = this.#core;
+      const tail = core.checkpoints[core.checkpoints.length - 1];
+      if (tail) await tail.seal();
+      await compactLog(core);
+      for (const ckpt of core.checkpoints) await ckpt.unload();
+      await core.wal.close();
+      await core.data.close();
+      core.liveMeta.free();
+    });
+  }
+
+  // Internal operations (validated by the caller, run under the lock).
+
+  async #write(offset: number, data: Uint8Array): Promise<void> {
+    if (data.length === 0) return;
+    await this.#forgetBase();
+    const size = this.blockSize;
+    const core = this.#core;
+    let first = Math.floor(offset / size);
+    let end = Math.ceil((offset + data.length) / size);
+    // A granule coming into use is written whole: its other blocks become zeros.
+    const g = this.granularity;
+    const granule = 2 ** g;
+    if (!core.liveMeta.get(Math.floor(first / granule))) first = Math.floor(first / granule) * granule;
+    if (!core.liveMeta.get(Math.floor((end - 1) / granule))) {
+      end = Math.min(this.blocks, (Math.floor((end - 1) / granule) + 1) * granule);
+    }
+    const step = stepBlocks(core);
+    for (let at = first; at < end; at += step) {
+      const n = Math.min(step, end - at);
+      const bytes = await this.#stepImage(at, n, offset, data);
+      const g0 = Math.floor(at / granule);
+      const g1 = Math.floor((at + n - 1) / granule) + 1;
+      await writeBlocks(core, at, n, bytes, [{ type: 'meta-set', start: g0, count: g1 - g0 }]);
+    }
+    await this.#maybeCompact();
+  }
+
+  /** New content of blocks [at, at + n): the old content of partly written blocks, the data over it. */
+  async #stepImage(at: number, n: number, offset: number, data: Uint8Array): Promise<Uint8Array> {
+    const size = this.blockSize;
+    const bytes = new Uint8Array(n * size);
+    const lo = at * size;
+    const hi = lo + bytes.length;
+    const dataEnd = offset + data.length;
+    // Old content only where the new data covers part of a block.
+    for (const edge of [Math.floor(offset / size), Math.floor((dataEnd - 1) / size)]) {
+      const edgeLo = edge * size;
+      if (edgeLo < lo || edgeLo >= hi) continue;
+      if (offset <= edgeLo && dataEnd >= edgeLo + size) continue;
+      bytes.set(await readImage(this.#core, null, edge, 1), edgeLo - lo);
+    }
+    const from = Math.max(lo, offset);
+    const to = Math.min(hi, dataEnd);
+    if (from < to) bytes.set(data.subarray(from - offset, to - offset), from - lo);
+    return bytes;
+  }
+
+  async #read(offset: number, length: number, ckpt: Checkpoint | null): Promise<Uint8Array> {
+    const out = new Uint8Array(length);
+    if (length === 0) return out;
+    const size = this.blockSize;
+    const first = Math.floor(offset / size);
+    const end = Math.ceil((offset + length) / size);
+    const step = stepBlocks(this.#core);
+    for (let at = first; at < end; at += step) {
+      const n = Math.min(step, end - at);
+      const image = await readImage(this.#core, ckpt, at, n);
+      const lo = Math.max(offset, at * size);
+      const hi = Math.min(offset + length, (at + n) * size);
+      out.set(image.subarray(lo - at * size, hi - at * size), lo - offset);
+    }
+    return out;
+  }
+
+  async #discard(first: number, count: number): Promise<void> {
+    if (count === 0) return;
+    await this.#forgetBase();
+    const core = this.#core;
+    const g = this.granularity;
+    const end = first + count;
+    // Whole granules stop being in use; the discarded blocks of a partly discarded
+    // granule that is in use are written with zeros, so reads are exact at any g.
+    const wholeFrom = Math.ceil(first / 2 ** g);
+    const wholeTo = end === this.blocks ? Math.ceil(end / 2 ** g) : Math.floor(end / 2 ** g);
+    const zeroRuns: Array<[number, number]> = [];
+    if (wholeFrom >= wholeTo) zeroRuns.push([first, end]);
+    else {
+      zeroRuns.push([first, Math.min(end, wholeFrom * 2 ** g)]);
+      zeroRuns.push([Math.max(first, wholeTo * 2 ** g), end]);
+    }
+    for (const [lo, hi] of zeroRuns) {
+      if (lo < hi && core.liveMeta.get(lo >>> g)) await writeBlocks(core, lo, hi - lo, null);
+    }
+    if (wholeFrom < wholeTo) await writeMeta(core, [{ type: 'meta-clear', start: wholeFrom, count: wholeTo - wholeFrom }]);
+    await this.#maybeCompact();
+  }
+
+  /** The live image is about to change: it no longer equals a known image. */
+  async #forgetBase(): Promise<void> {
+    if (this.#core.record.base !== null) await commitRecord(this.#core, { ...this.#core.record, base: null });
+  }
+
+  async #maybeCompact(): Promise<void> {
+    if (this.#core.wal.bytes > LOG_LIMIT) await compactLog(this.#core);
+  }
+
+  // Validation and locking.
+
+  #checkOpen(): void {
+    if (this.#closed) throw new SnapcopyError('ERR_CLOSED', `volume ${this.name} is closed`);
+  }
+
+  #checkRange(offset: number, length: number): void {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+      throw invalidArgument(`offset and length must be whole numbers of bytes, not ${offset} and ${length}`);
+    }
+    if (offset + length > this.size) {
+      throw outOfRange(`bytes [${offset}, ${offset + length}) are past the end of ${this.name} (${this.size} bytes)`);
+    }
+  }
+
+  #find(name: string): Checkpoint {
+    const ckpt = this.#core.checkpoints.find((c) => c.name === name);
+    if (!ckpt) throw notFound(`volume ${this.name} has no checkpoint named ${name}`);
+    return ckpt;
+  }
+
+  #pair(older: string, newer?: string): [Checkpoint, Checkpoint | null] {
+    this.#checkOpen();
+    const l = this.#find(older);
+    const m = newer === undefined ? null : this.#find(newer);
+    const li = this.#core.checkpoints.indexOf(l);
+    const mi = m ? this.#core.checkpoints.indexOf(m) : this.#core.checkpoints.length;
+    if (mi <= li) {
+      throw new SnapcopyError('ERR_NOT_YOUNGER', `${newer ?? 'the live volume'} is not younger than ${older} (FIG. 34 step 582)`);
+    }
+    return [l, m];
+  }
+
+  #run<T>(operation: () => Promise<T>): Promise<T> {
+    return this.#lock.run(operation);
+  }
+
+  /** An iteration that holds the lock from its first step to its end (or its early return). */
+  #locked<T>(body: (core: VolumeCore) => AsyncGenerator<T>): AsyncGenerator<T> {
+    const lock = this.#lock;
+    const core = this.#core;
+    return (async function* () {
+      const release = await lock.acquire();
+      try {
+        yield* body(core);
+      } finally {
+        release();
+      }
+    })();
+  }
+}
+
+function infoOf(ckpt: Checkpoint): CheckpointInfo {
+  const r = ckpt.record;
+  return { name: r.name, id: r.id, image: r.image, seq: r.seq, created: r.created };
+}
