@@ -15,3 +15,4 @@ export { type CheckpointInfo, Volume } from './volume/volume.js';
 export type { DeltaChunk, DeltaExtent, DeltaSize, ExtentKind } from './checkpoint/delta.js';
 export { type DeltaHeader, StreamReader, type StreamEvent, StreamWriter } from './checkpoint/delta-stream.js';
 export type { ImportResult } from './checkpoint/import.js';
+export { EMPTY_IMAGE } from './volume/layout.js';

@@ -32,15 +32,20 @@ export interface DeltaSize {
 
 /** The staged maps of one delta; `free` gives back what the plan made for itself. */
 export interface DeltaPlan {
-  older: Checkpoint;
+  /** null: the empty image (a full copy). */
+  older: Checkpoint | null;
   newer: Checkpoint | null;
   data: DeltaScanOptions;
   unused: DeltaScanOptions;
   free(): void;
 }
 
-/** Stages the maps delta(L, M) scans; M null is the live volume. */
-export async function planDelta(core: VolumeCore, older: Checkpoint, newer: Checkpoint | null): Promise<DeltaPlan> {
+/**
+ * Stages the maps delta(L, M) scans; M null is the live volume, L null the empty
+ * image (nothing in use: every block in use in M is data).
+ */
+export async function planDelta(core: VolumeCore, older: Checkpoint | null, newer: Checkpoint | null): Promise<DeltaPlan> {
+  if (!older) return planFull(core, newer);
   const from = core.checkpoints.indexOf(older);
   const to = newer ? core.checkpoints.indexOf(newer) : core.checkpoints.length;
   if (to <= from) {
@@ -63,6 +68,24 @@ export async function planDelta(core: VolumeCore, older: Checkpoint, newer: Chec
     data: { bitmaps, meta: { metas, live: newerMeta, granularity: g } },
     unused: { bitmaps: [none], meta: { metas: [newerMeta], live: metas[0]!, granularity: g } },
     free: () => none.free(),
+  };
+}
+
+/** delta(empty, M): metaM & (0 | ~nothing-in-use) = what M has in use. */
+async function planFull(core: VolumeCore, newer: Checkpoint | null): Promise<DeltaPlan> {
+  const newerMeta = newer ? await newer.meta() : core.liveMeta;
+  const none = PagedBitmap.create(core.arena, core.record.blocks);
+  const nothing = PagedBitmap.create(core.arena, newerMeta.bits);
+  const g = granularityOf(core);
+  return {
+    older: null,
+    newer,
+    data: { bitmaps: [none], meta: { metas: [nothing], live: newerMeta, granularity: g } },
+    unused: { bitmaps: [none], meta: { metas: [newerMeta], live: nothing, granularity: g } },
+    free: () => {
+      none.free();
+      nothing.free();
+    },
   };
 }
 

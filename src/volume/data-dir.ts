@@ -8,7 +8,7 @@ import { MAX_BLOCKS, MAX_GRANULARITY } from '../kernels/api.js';
 import type { DirLock } from '../storage/lock.js';
 import { lockDir } from '../storage/lock.js';
 import { exists, listDir, makeDir, readFileOrUndefined, removeTree } from '../storage/file.js';
-import { checkName, newId, type VolumeRecord, volumePaths } from './layout.js';
+import { checkName, EMPTY_IMAGE, newId, type VolumeRecord, volumePaths } from './layout.js';
 import { createVolumeFiles, openVolumeCore } from './open.js';
 import { type NameIndex, Volume } from './volume.js';
 
@@ -106,7 +106,7 @@ export class DataDir {
     await removeTree(dir); // what a crash before the commit of an earlier create left
     const record: VolumeRecord = {
       format: 1, uuid: newId(), name, blocks: size / blockSize, blockSize, granularity,
-      created: new Date().toISOString(), nextSeq: 1, checkpoints: [], base: null,
+      created: new Date().toISOString(), nextSeq: 1, checkpoints: [], base: EMPTY_IMAGE,
     };
     await createVolumeFiles(dir, record, this.arena);
     return this.volume(name);
@@ -124,6 +124,38 @@ export class DataDir {
       this.#volumes.set(name, volume);
     }
     return volume;
+  }
+
+  /**
+   * A new volume holding checkpoint `checkpoint`'s image (a full delta, imported
+   * atomically); its base is that image, so later deltas of the source apply to it.
+   */
+  async clone(checkpoint: string, name: string): Promise<Volume> {
+    const source = await this.volumeOfCheckpoint(checkpoint);
+    checkName('volume', name);
+    const target = await this.createVolume(name, {
+      size: source.size, blockSize: source.blockSize, granularity: source.granularity,
+    });
+    await target.importDiff(source.exportDiff(null, checkpoint));
+    return target;
+  }
+
+  /**
+   * fs_copy: brings volume `target` from checkpoint `older`'s image to `newer`'s with
+   * their delta (both checkpoints of one volume). A target that does not exist yet is
+   * made as a clone of `newer` (a full copy). Returns what was copied.
+   */
+  async copyDelta(newer: string, target: string, older: string): Promise<{ full: boolean; dataBlocks: number; unusedBlocks: number }> {
+    const source = await this.volumeOfCheckpoint(newer);
+    if (this.#names.get(older) !== source.name) throw notFound(`${source.name} has no checkpoint named ${older}`);
+    checkName('volume', target);
+    if (!(await this.volumeNames()).includes(target)) {
+      const size = await source.diffSize(null, newer);
+      await this.clone(newer, target);
+      return { full: true, dataBlocks: size.dataBlocks, unusedBlocks: size.unusedBlocks };
+    }
+    const result = await (await this.volume(target)).importDiff(source.exportDiff(older, newer));
+    return { full: false, dataBlocks: result.dataBlocks, unusedBlocks: result.unusedBlocks };
   }
 
   /** The volume that holds the checkpoint named `name`. */

@@ -64,6 +64,12 @@ export function checkName(kind: string, name: unknown): string {
   return name;
 }
 
+/**
+ * The image of a volume that holds nothing: every new volume starts as it, and a
+ * delta from it is a full copy. Its id is fixed, so any two empty volumes agree.
+ */
+export const EMPTY_IMAGE = '00000000-0000-0000-0000-000000000000';
+
 export function newId(): string {
   return crypto.randomUUID();
 }

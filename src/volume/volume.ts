@@ -11,7 +11,7 @@ import { readImage } from '../checkpoint/read-path.js';
 import { writeBlocks, writeMeta } from '../checkpoint/write-path.js';
 import { SnapcopyError, invalidArgument, notFound, outOfRange } from '../errors.js';
 import { stepBlocks, type VolumeCore } from './core.js';
-import { checkName, newId } from './layout.js';
+import { checkName, EMPTY_IMAGE, newId } from './layout.js';
 import { Mutex } from './mutex.js';
 import { commitRecord, compactLog } from './record.js';
 
@@ -135,8 +135,11 @@ export class Volume {
     return this.#run(() => restoreCheckpoint(this.#core, ckpt));
   }
 
-  /** The exact size of delta(older, newer); newer left out is the live volume. */
-  diffSize(older: string, newer?: string): Promise<DeltaSize> {
+  /**
+   * The exact size of delta(older, newer): newer left out is the live volume, older
+   * null is the empty image (the delta is then a full copy).
+   */
+  diffSize(older: string | null, newer?: string): Promise<DeltaSize> {
     const [l, m] = this.#pair(older, newer);
     return this.#run(async () => {
       const plan = await planDelta(this.#core, l, m);
@@ -149,7 +152,7 @@ export class Volume {
   }
 
   /** The extents of delta(older, newer), without data, in block order. */
-  diff(older: string, newer?: string): AsyncGenerator<DeltaExtent> {
+  diff(older: string | null, newer?: string): AsyncGenerator<DeltaExtent> {
     const [l, m] = this.#pair(older, newer);
     return this.#locked(async function* (core) {
       const plan = await planDelta(core, l, m);
@@ -162,7 +165,7 @@ export class Volume {
   }
 
   /** delta(older, newer) with the newer image's data, in block order. */
-  delta(older: string, newer?: string): AsyncGenerator<DeltaChunk> {
+  delta(older: string | null, newer?: string): AsyncGenerator<DeltaChunk> {
     const [l, m] = this.#pair(older, newer);
     return this.#locked(async function* (core) {
       const plan = await planDelta(core, l, m);
@@ -175,7 +178,7 @@ export class Volume {
   }
 
   /** delta(older, newer) as a delta stream (the export-diff format), in pieces. */
-  exportDiff(older: string, newer?: string): AsyncGenerator<Uint8Array> {
+  exportDiff(older: string | null, newer?: string): AsyncGenerator<Uint8Array> {
     const [l, m] = this.#pair(older, newer);
     const volume = this;
     return this.#locked(async function* (core) {
@@ -184,7 +187,7 @@ export class Volume {
         const size = deltaSize(core, plan);
         const header: DeltaHeader = {
           volume: { name: volume.name, uuid: volume.uuid },
-          from: { id: l.record.image, name: l.name },
+          from: l ? { id: l.record.image, name: l.name } : { id: EMPTY_IMAGE, name: '(empty)' },
           to: m ? { id: m.record.image, name: m.name } : { id: core.record.base ?? newId(), name: '(live)' },
           blockSize: volume.blockSize, blocks: volume.blocks, granularity: volume.granularity,
           dataBlocks: size.dataBlocks, unusedBlocks: size.unusedBlocks,
@@ -338,10 +341,11 @@ export class Volume {
     return ckpt;
   }
 
-  #pair(older: string, newer?: string): [Checkpoint, Checkpoint | null] {
+  #pair(older: string | null, newer?: string): [Checkpoint | null, Checkpoint | null] {
     this.#checkOpen();
-    const l = this.#find(older);
+    const l = older === null ? null : this.#find(older);
     const m = newer === undefined ? null : this.#find(newer);
+    if (!l) return [l, m];
     const li = this.#core.checkpoints.indexOf(l);
     const mi = m ? this.#core.checkpoints.indexOf(m) : this.#core.checkpoints.length;
     if (mi <= li) {

@@ -1,0 +1,53 @@
+// What every command file exports, and what the dispatcher hands it.
+
+import type { DataDir } from '../volume/data-dir.js';
+import type { OptionKind, ParsedArgs } from './args.js';
+
+export interface CommandContext {
+  args: ParsedArgs;
+  /** Opens (once) the data directory named by --data, SNAPCOPY_DATA or ./snapcopy-data. */
+  dataDir(): Promise<DataDir>;
+  /** Writes a line to standard output. */
+  print(line: string): Promise<void>;
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  /** The usage lines after "snapcopy". */
+  usage: string;
+  options: Record<string, OptionKind>;
+  run(ctx: CommandContext): Promise<void>;
+}
+
+/** Positional i, or a usage error naming what is missing. */
+export function positional(ctx: CommandContext, index: number, what: string): string {
+  const value = ctx.args.positionals[index];
+  if (value === undefined) throw new UsageErrorForCommand(`missing ${what}`);
+  return value;
+}
+
+export function option(ctx: CommandContext, name: string): string | undefined {
+  const value = ctx.args.options.get(name);
+  return value === true ? undefined : value;
+}
+
+export function flag(ctx: CommandContext, name: string): boolean {
+  return ctx.args.options.get(name) === true;
+}
+
+export function expectPositionals(ctx: CommandContext, max: number): void {
+  if (ctx.args.positionals.length > max) {
+    throw new UsageErrorForCommand(`unexpected argument ${JSON.stringify(ctx.args.positionals[max])}`);
+  }
+}
+
+export class UsageErrorForCommand extends Error {
+  override name = 'UsageError';
+}
+
+/** "fs" or "fs@ckpt". */
+export function volumeAndCheckpoint(spec: string): { volume: string; checkpoint?: string } {
+  const at = spec.indexOf('@');
+  return at < 0 ? { volume: spec } : { volume: spec.slice(0, at), checkpoint: spec.slice(at + 1) };
+}

@@ -1,0 +1,20 @@
+import { type Command, expectPositionals, option, positional, UsageErrorForCommand } from './command.js';
+
+export const fsCopy: Command = {
+  name: 'fs_copy',
+  summary: 'copy the delta between two checkpoints to a volume holding the older (the seed\'s fs_copy; local target)',
+  usage: 'fs_copy -start <ckpt2> <sfs> -fromfs <ckpt1>',
+  options: { '-start': 'string', '-fromfs': 'string' },
+  async run(ctx) {
+    const newer = option(ctx, '-start');
+    const older = option(ctx, '-fromfs');
+    if (newer === undefined || older === undefined) throw new UsageErrorForCommand('fs_copy needs -start <ckpt2> and -fromfs <ckpt1>');
+    const target = positional(ctx, 0, '<sfs>');
+    if (target.includes(':cel=')) throw new UsageErrorForCommand('remote targets (:cel=<node>) come with replication; give a local volume');
+    expectPositionals(ctx, 1);
+    const result = await (await ctx.dataDir()).copyDelta(newer, target, older);
+    await ctx.print(result.full
+      ? `${target} did not exist: made it a full copy of ${newer} (${result.dataBlocks} blocks)`
+      : `copied delta ${older} -> ${newer} to ${target}: ${result.dataBlocks} data blocks, ${result.unusedBlocks} unused`);
+  },
+};
