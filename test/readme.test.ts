@@ -1,0 +1,50 @@
+// The README's examples are run as written: each ```js block as a module importing the
+// built library, the ```sh block as a shell session with `snapcopy` on the PATH.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { backend } from './helpers/backend.js';
+
+const root = resolve(import.meta.dirname, '..');
+const readme = readFileSync(join(root, 'README.md'), 'utf8');
+const blocks = (lang: string) => [...readme.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1]!);
+const work = mkdtempSync(join(tmpdir(), 'snapcopy-readme-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('README examples', () => {
+  test('has the examples this test runs', () => {
+    expect(blocks('js').length).toBeGreaterThanOrEqual(2);
+    expect(blocks('sh').length).toBe(1);
+  });
+
+  blocks('js').forEach((code, i) => {
+    test(`library example ${i + 1} runs and its assertions hold`, () => {
+      const dir = mkdtempSync(join(work, 'js-'));
+      const file = join(dir, 'example.mjs');
+      const strictAssert = "console.assert = (ok, ...m) => { if (!ok) { console.error('assertion failed', ...m); process.exit(1); } };\n";
+      const source = code
+        .replaceAll("from 'snapcopy'", `from ${JSON.stringify(join(root, 'dist/index.js'))}`)
+        .replaceAll("kernels: 'auto'", `kernels: '${backend}'`)
+        .replace("DataDir.open('./example-data')", `DataDir.open('./example-data', { kernels: '${backend}' })`);
+      writeFileSync(file, strictAssert + source);
+      execFileSync(process.execPath, [file], { cwd: dir, stdio: 'pipe' });
+    });
+  });
+
+  test('command-line session runs to the end', () => {
+    const dir = mkdtempSync(join(work, 'sh-'));
+    const shim = join(dir, 'bin');
+    execFileSync('mkdir', ['-p', shim]);
+    writeFileSync(join(shim, 'snapcopy'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(join(root, 'bin/snapcopy.mjs'))} "$@"\n`);
+    chmodSync(join(shim, 'snapcopy'), 0o755);
+    const out = execFileSync('bash', ['-euo', 'pipefail', '-c', blocks('sh')[0]!], {
+      cwd: dir,
+      env: { ...process.env, PATH: `${shim}:${process.env.PATH}`, SNAPCOPY_KERNELS: backend, CI: '1' },
+      stdio: 'pipe',
+    }).toString();
+    expect(out).toContain('monday');
+    expect(out).toMatch(/"dataBlocks":\d+/);
+  });
+});
