@@ -119,21 +119,42 @@ export function* deltaExtents(plan: DeltaPlan): Generator<DeltaExtent> {
   }
 }
 
-/**
- * The delta with M's data, in ascending block order: data extents come in pieces of
- * at most a few MiB, read as whole ranges of the volume file with saved blocks laid over.
- */
-export async function* deltaChunks(core: VolumeCore, plan: DeltaPlan): AsyncGenerator<DeltaChunk> {
-  const step = stepBlocks(core);
+/** Reads kept in flight ahead of the consumer, so the disk (or page cache copy) and the checksum overlap. */
+const READ_AHEAD = 3;
+
+/** The delta's extents cut into pieces of at most `step` blocks (data extents only are cut). */
+function* pieces(plan: DeltaPlan, step: number): Generator<DeltaExtent> {
   for (const extent of deltaExtents(plan)) {
     if (extent.kind === 'unused') {
       yield extent;
       continue;
     }
     const end = extent.start + extent.count;
-    for (let at = extent.start; at < end; at += step) {
-      const count = Math.min(step, end - at);
-      yield { kind: 'data', start: at, count, data: await readImage(core, plan.newer, at, count) };
+    for (let at = extent.start; at < end; at += step) yield { kind: 'data', start: at, count: Math.min(step, end - at) };
+  }
+}
+
+/**
+ * The delta with M's data, in ascending block order: data extents come in pieces of
+ * at most a few MiB, each read as one range of the volume file with saved blocks laid
+ * over it, a few pieces ahead of the consumer.
+ */
+export async function* deltaChunks(core: VolumeCore, plan: DeltaPlan): AsyncGenerator<DeltaChunk> {
+  const queue: Array<Promise<DeltaChunk>> = [];
+  const source = pieces(plan, stepBlocks(core));
+  const fetch = (e: DeltaExtent): Promise<DeltaChunk> =>
+    e.kind === 'unused' ? Promise.resolve(e) : readImage(core, plan.newer, e.start, e.count).then((data) => ({ ...e, data }));
+  let next = source.next();
+  try {
+    while (!next.done || queue.length > 0) {
+      while (!next.done && queue.length < READ_AHEAD) {
+        queue.push(fetch(next.value));
+        next = source.next();
+      }
+      yield await queue.shift()!;
     }
+  } finally {
+    // Reads still in flight when the consumer stops early: let them settle quietly.
+    await Promise.allSettled(queue);
   }
 }

@@ -1,0 +1,12 @@
+// npm run bench [-- --quick]: the kernel benchmark, then the volume benchmark, each in
+// a process of its own (so one's memory does not weigh on the other's timings).
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+for (const script of ['run.mjs', 'volume.mjs']) {
+  const result = spawnSync(process.execPath, [join(here, script), ...process.argv.slice(2)], { stdio: 'inherit' });
+  if (result.status !== 0) process.exit(result.status ?? 1);
+}

@@ -1,0 +1,227 @@
+// The snapshot copy facility benchmark: export-diff throughput against plain
+// sequential reads, the scan's share of an export, write costs around checkpoints,
+// and a delta between checkpoints 60 apart on a 256M-block volume.
+//
+//   node bench/volume.mjs [--quick]           (part of npm run bench)
+//
+// Everything runs on real files in a temporary data directory (page cache warm, as
+// the baseline read is). Results go to bench/results/volume-<quick|full>.{json,md}.
+
+import { mkdirSync, openSync, readSync, closeSync, rmSync, writeFileSync, mkdtempSync, fdatasyncSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+import { Bench } from 'tinybench';
+import { DataDir } from '../dist/index.js';
+
+const QUICK = process.argv.includes('--quick');
+const MODE = QUICK ? 'quick' : 'full';
+const KERNELS = process.env.SNAPCOPY_KERNELS ?? 'wasm';
+const HERE = dirname(fileURLToPath(import.meta.url));
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+const work = mkdtempSync(join(tmpdir(), 'snapcopy-bench-'));
+const results = { mode: MODE, kernels: KERNELS, node: process.versions.node, date: new Date().toISOString(), sections: {} };
+
+/** A deterministic fill so the data is not all one byte (no sparse-file or compression shortcuts). */
+function fill(bytes, seed) {
+  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
+  let x = seed | 1;
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    words[i] = x;
+  }
+  return bytes;
+}
+
+function best(times) {
+  return Math.min(...times);
+}
+
+async function timed(fn) {
+  const t = performance.now();
+  const value = await fn();
+  return { ms: performance.now() - t, value };
+}
+
+/** Plain sequential read of a file into memory in 4 MiB pieces: the baseline. */
+function readFileSequential(path, bytes) {
+  const fd = openSync(path, 'r');
+  const piece = Buffer.allocUnsafe(4 * MiB);
+  let done = 0;
+  while (done < bytes) done += readSync(fd, piece, 0, Math.min(piece.length, bytes - done), done) || bytes;
+  closeSync(fd);
+}
+
+// A. export-diff of `changed` bytes out of a `size` volume, to /dev/null.
+async function exportSection() {
+  const size = QUICK ? GiB : 8 * GiB;
+  const changed = QUICK ? 128 * MiB : GiB;
+  const blockSize = 8192;
+  const dir = await DataDir.open(join(work, 'export'), { kernels: KERNELS });
+  const vol = await dir.createVolume('vol', { size, blockSize });
+  await vol.createCheckpoint('before');
+  // Changed blocks in runs of 64 (512 KiB) spread over the volume, one run in every size/changed.
+  const run = 64 * blockSize;
+  const stride = Math.floor(size / changed) * run;
+  const data = fill(new Uint8Array(run), 7);
+  for (let at = 0, n = 0; n < changed; at += stride, n += run) await vol.write(at, data);
+  // The same bytes as one plain file, for the baseline.
+  const plain = join(work, 'plain.bin');
+  const fd = openSync(plain, 'w');
+  const big = Buffer.alloc(4 * MiB);
+  for (let at = 0; at < changed; at += big.length) {
+    big.set(data, 0);
+    for (let o = 0; o < big.length; o += run) big.set(data, o);
+    writeFileSync(fd, big);
+  }
+  fdatasyncSync(fd);
+  closeSync(fd);
+  const baseline = [];
+  const exports = [];
+  const scans = [];
+  for (let round = 0; round < 3; round++) {
+    baseline.push((await timed(() => readFileSequential(plain, changed))).ms);
+    exports.push((await timed(async () => {
+      const out = openSync('/dev/null', 'w');
+      for await (const piece of vol.exportDiff('before')) writeFileSync(out, piece);
+      closeSync(out);
+    })).ms);
+    scans.push((await timed(async () => {
+      const size = await vol.diffSize('before');
+      let blocks = 0;
+      for await (const e of vol.diff('before')) blocks += e.count;
+      if (blocks !== size.dataBlocks) throw new Error('scan and count disagree');
+    })).ms);
+  }
+  await dir.close();
+  const gbps = (ms) => changed / (ms / 1000) / 1e9;
+  const section = {
+    volumeBytes: size, changedBytes: changed,
+    baselineReadGBps: gbps(best(baseline)), exportGBps: gbps(best(exports)),
+    ratio: best(baseline) / best(exports),
+    scanMs: best(scans), exportMs: best(exports), scanShare: best(scans) / best(exports),
+  };
+  results.sections.export = section;
+  return section;
+}
+
+// B. What a write costs: none, first after a checkpoint, later, and with 64 checkpoints.
+async function writeSection() {
+  const blockSize = 8192;
+  const blocks = QUICK ? 256 : 1024;
+  const dir = await DataDir.open(join(work, 'writes'), { kernels: KERNELS });
+  const vol = await dir.createVolume('vol', { size: blocks * blockSize * 2, blockSize });
+  const data = fill(new Uint8Array(blockSize), 3);
+  for (let b = 0; b < blocks; b++) await vol.write(b * blockSize, data);
+  const perWrite = async (label) => {
+    const times = [];
+    for (let b = 0; b < blocks; b++) times.push((await timed(() => vol.write(b * blockSize, data))).ms);
+    times.sort((a, b) => a - b);
+    return { label, medianUs: times[times.length >> 1] * 1000, meanUs: (times.reduce((a, b) => a + b, 0) / times.length) * 1000 };
+  };
+  const plain = await perWrite('plain (no checkpoint)');
+  await vol.createCheckpoint();
+  const first = await perWrite('first after a checkpoint');
+  const later = await perWrite('later writes');
+  for (let i = 0; i < 63; i++) await vol.createCheckpoint();
+  const first64 = await perWrite('first after the 64th checkpoint');
+  const later64 = await perWrite('later writes, 64 checkpoints');
+  await dir.close();
+  const rows = [plain, first, later, first64, later64];
+  const section = {
+    blockSize, writes: blocks, rows,
+    firstOverPlain: first.medianUs / plain.medianUs,
+    laterOverPlain: later.medianUs / plain.medianUs,
+    first64OverFirst1: first64.medianUs / first.medianUs,
+    later64OverLater1: later64.medianUs / later.medianUs,
+  };
+  results.sections.writes = section;
+  return section;
+}
+
+// C. delta between checkpoints 60 apart, 1% of blocks changed, on a big sparse volume.
+async function wideDeltaSection() {
+  const blockSize = 512;
+  const blocks = QUICK ? 16 * MiB : 256 * MiB; // 8 GiB or 128 GiB, sparse
+  const changedBlocks = Math.floor(blocks / 100);
+  const dir = await DataDir.open(join(work, 'wide'), { kernels: KERNELS });
+  const vol = await dir.createVolume('vol', { size: blocks * blockSize, blockSize });
+  const runBlocks = 8192; // 4 MiB writes
+  const runs = Math.ceil(changedBlocks / runBlocks);
+  const data = fill(new Uint8Array(runBlocks * blockSize), 11);
+  const stride = Math.floor(blocks / runs);
+  await vol.createCheckpoint('c0');
+  for (let c = 1; c <= 60; c++) {
+    for (let r = c - 1; r < runs; r += 60) await vol.write(r * stride * blockSize, data);
+    await vol.createCheckpoint(`c${c}`);
+  }
+  const rssBefore = process.memoryUsage().rss;
+  const size = await timed(() => vol.diffSize('c0', 'c60'));
+  const scan = await timed(async () => {
+    let n = 0;
+    for await (const e of vol.diff('c0', 'c60')) n += e.count;
+    return n;
+  });
+  const rssAfter = process.memoryUsage().rss;
+  const arena = dir.arena.stats();
+  await dir.close();
+  const section = {
+    blocks, blockSize, checkpointsApart: 60, changedBlocks: size.value.dataBlocks,
+    sizeMs: size.ms, scanMs: scan.ms, rssMiB: rssAfter / MiB, rssGrowthMiB: (rssAfter - rssBefore) / MiB,
+    arenaMiB: arena.memoryBytes / MiB, arenaInUseMiB: arena.bytesInUse / MiB,
+  };
+  results.sections.wideDelta = section;
+  return section;
+}
+
+function markdownOf(r) {
+  const e = r.sections.export;
+  const w = r.sections.writes;
+  const d = r.sections.wideDelta;
+  const f = (n, digits = 2) => n.toFixed(digits);
+  return [
+    `# snapcopy volume benchmark (${r.mode}, ${r.kernels} kernels, node ${r.node})`,
+    '',
+    `## export-diff of ${e.changedBytes / MiB} MiB changed out of ${e.volumeBytes / GiB} GiB, to /dev/null`,
+    '',
+    '| measure | value |', '|---|---|',
+    `| sequential read of the same bytes from a file | ${f(e.baselineReadGBps)} GB/s |`,
+    `| export-diff | ${f(e.exportGBps)} GB/s |`,
+    `| export / read (target >= 0.8) | ${f(e.ratio)} |`,
+    `| bit map scan (diffSize + extents) | ${f(e.scanMs, 1)} ms = ${f(e.scanShare * 100, 1)}% of the export (target <= 5%) |`,
+    '',
+    `## write cost (${w.writes} writes of ${w.blockSize} B each, each durable)`,
+    '',
+    '| case | median µs | mean µs |', '|---|---|---|',
+    ...w.rows.map((row) => `| ${row.label} | ${f(row.medianUs, 0)} | ${f(row.meanUs, 0)} |`),
+    '',
+    `first / plain = ${f(w.firstOverPlain)} (target <= 3), later / plain = ${f(w.laterOverPlain)} (target <= 1.1), `
+      + `first with 64 / with 1 = ${f(w.first64OverFirst1)}, later with 64 / with 1 = ${f(w.later64OverLater1)} (target within 1.10)`,
+    '',
+    `## delta between checkpoints 60 apart: ${d.blocks / MiB}M blocks of ${d.blockSize} B, ${d.changedBlocks} changed`,
+    '',
+    '| measure | value |', '|---|---|',
+    `| exact size (count) | ${f(d.sizeMs, 1)} ms |`,
+    `| all extents (scan) | ${f(d.scanMs, 1)} ms |`,
+    `| process RSS after | ${f(d.rssMiB, 0)} MiB (grew ${f(d.rssGrowthMiB, 0)} MiB during the delta) |`,
+    `| arena | ${f(d.arenaMiB, 0)} MiB (${f(d.arenaInUseMiB, 1)} MiB in use) |`,
+  ].join('\n');
+}
+
+try {
+  const sections = [['export', exportSection], ['writes', writeSection], ['wide delta', wideDeltaSection]];
+  for (const [name, run] of sections) {
+    const { ms } = await timed(run);
+    console.error(`${name}: ${(ms / 1000).toFixed(1)} s`);
+  }
+  const md = markdownOf(results);
+  console.log(md);
+  mkdirSync(join(HERE, 'results'), { recursive: true });
+  writeFileSync(join(HERE, 'results', `volume-${MODE}.json`), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(HERE, 'results', `volume-${MODE}.md`), `${md}\n`);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+void Bench;
