@@ -15,7 +15,8 @@ export type SnapcopyErrorCode =
   | 'ERR_WRONG_BASE'
   | 'ERR_NOT_YOUNGER'
   | 'ERR_NO_SPACE'
-  | 'ERR_CLOSED';
+  | 'ERR_CLOSED'
+  | 'ERR_IO';
 
 export class SnapcopyError extends Error {
   readonly code: SnapcopyErrorCode;

@@ -7,7 +7,7 @@ import { scanDelta } from '../arena/delta-scan.js';
 import { makeDir, removeTree, syncDir } from '../storage/file.js';
 import { blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from '../volume/core.js';
 import { type CheckpointRecord, newId, volumePaths } from '../volume/layout.js';
-import { commitRecord, compactLog } from '../volume/record.js';
+import { commitRecord, compactLogIfPossible } from '../volume/record.js';
 import { Checkpoint } from './checkpoint.js';
 import { readImage } from './read-path.js';
 import { writeBlocks, writeMeta } from './write-path.js';
@@ -33,7 +33,7 @@ export async function createCheckpoint(core: VolumeCore, name: string, now: Date
     ...core.record, nextSeq: record.seq + 1, checkpoints: [...core.record.checkpoints, record], base: record.image,
   });
   core.checkpoints.push(ckpt);
-  await compactLog(core);
+  await compactLogIfPossible(core);
   return ckpt;
 }
 

@@ -6,7 +6,7 @@
 // write-ahead log record, which is durable before the volume file is touched.
 
 import type { PagedBitmap } from '../arena/bitmap.js';
-import { blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from '../volume/core.js';
+import { ALLOCATION_BYTES, blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from '../volume/core.js';
 import type { WalRecord } from '../volume/wal.js';
 
 /** The bit map and meta map of every checkpoint, tail first: what the walk of FIG. 41 visits. */
@@ -53,6 +53,26 @@ async function saveBeforeImages(core: VolumeCore, start: number, count: number):
 }
 
 /**
+ * Claims the disk space of blocks [start, start + count) of the volume file before a
+ * write to them commits: a sparse file's holes take space when first written, and a
+ * full disk must fail the write before its log record is durable (then nothing has
+ * changed), not after (then the log would hold a write it cannot apply). Each chunk
+ * is read and written back as it is, which changes nothing but its allocation.
+ */
+async function claimSpace(core: VolumeCore, start: number, count: number): Promise<void> {
+  const size = blockSizeOf(core);
+  const first = Math.floor((start * size) / ALLOCATION_BYTES);
+  const last = Math.floor(((start + count) * size - 1) / ALLOCATION_BYTES);
+  for (let chunk = first; chunk <= last; chunk++) {
+    if (core.allocated.has(chunk)) continue;
+    const bytes = new Uint8Array(Math.min(ALLOCATION_BYTES, core.record.blocks * size - chunk * ALLOCATION_BYTES));
+    await core.data.read(bytes, chunk * ALLOCATION_BYTES);
+    await core.data.write(bytes, chunk * ALLOCATION_BYTES);
+    core.allocated.add(chunk);
+  }
+}
+
+/**
  * Writes blocks [start, start + count): `data` holds their new content, or null for
  * zeros. `alongside` are log records committed atomically with the write (meta bit
  * changes). Large writes go in steps; each step is atomic and durable on return.
@@ -69,12 +89,20 @@ export async function writeBlocks(
     const record: WalRecord = bytes ? { type: 'write', start: at, count: n, data: bytes } : { type: 'zero', start: at, count: n };
     const last = at + step >= start + count;
     const records = last ? [record, ...alongside] : [record];
+    await claimSpace(core, at, n);
     await core.wal.append(records);
-    for (const r of records) await applyRecord(core, r);
+    await applyCommitted(core, records);
   }
-  if (count === 0 && alongside.length > 0) {
-    await core.wal.append(alongside);
-    for (const r of alongside) await applyRecord(core, r);
+  if (count === 0 && alongside.length > 0) await writeMeta(core, alongside);
+}
+
+/** Applies records whose log entry is durable; if that fails, memory and files part ways until reopened. */
+async function applyCommitted(core: VolumeCore, records: WalRecord[]): Promise<void> {
+  try {
+    for (const r of records) await applyRecord(core, r);
+  } catch (error) {
+    core.failed = error;
+    throw error;
   }
 }
 
@@ -82,7 +110,7 @@ export async function writeBlocks(
 export async function writeMeta(core: VolumeCore, records: WalRecord[]): Promise<void> {
   if (records.length === 0) return;
   await core.wal.append(records);
-  for (const r of records) await applyRecord(core, r);
+  await applyCommitted(core, records);
 }
 
 const zeroBuffers = new Map<number, Uint8Array>();

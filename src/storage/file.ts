@@ -37,6 +37,7 @@ class NodeFile implements BlockFile {
     let done = 0;
     while (done < bytes.length) {
       const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, position + done);
+      if (bytesWritten === 0) throw Object.assign(new Error(`${this.path}: no progress writing`), { code: 'ENOSPC' });
       done += bytesWritten;
     }
   }

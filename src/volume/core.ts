@@ -19,7 +19,17 @@ export interface VolumeCore {
   readonly liveMeta: PagedBitmap;
   /** The checkpoint queue, head (oldest) first. */
   checkpoints: Checkpoint[];
+  /**
+   * Chunks of the volume file (ALLOCATION_BYTES each) known to have their disk space
+   * allocated in this process, so overwriting them cannot run out of space.
+   */
+  readonly allocated: Set<number>;
+  /** Set when the files may no longer match memory: every later operation fails until the volume is reopened. */
+  failed?: unknown;
 }
+
+/** The unit in which the volume file's space is claimed before a write commits. */
+export const ALLOCATION_BYTES = 1 << 20;
 
 export const blockSizeOf = (core: VolumeCore): number => core.record.blockSize;
 export const granularityOf = (core: VolumeCore): number => core.record.granularity;

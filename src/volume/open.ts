@@ -71,7 +71,9 @@ export async function openVolumeCore(dir: string, arena: Arena): Promise<VolumeC
   await removeStrayCheckpoints(dir, record);
   const { meta, generation } = await loadLiveMeta(dir, record, arena);
   const data = await openFile(paths.data);
-  const core: VolumeCore = { dir, record, arena, data, wal: undefined as unknown as Wal, liveMeta: meta, checkpoints: [] };
+  const core: VolumeCore = {
+    dir, record, arena, data, wal: undefined as unknown as Wal, liveMeta: meta, checkpoints: [], allocated: new Set(),
+  };
   core.checkpoints = record.checkpoints.map((r) => new Checkpoint(r, dir, geometryOf(core), arena));
   // Records of an older generation are already in the snapshot: replay only the current one.
   core.wal = await Wal.open(paths.wal, async (walRecord, walGeneration) => {

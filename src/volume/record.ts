@@ -18,5 +18,21 @@ export async function compactLog(core: VolumeCore): Promise<void> {
   const generation = core.wal.generation + 1;
   await core.data.sync();
   await writeFileAtomic(volumePaths(core.dir).liveMeta, encodeMap(core.liveMeta, generation));
-  await core.wal.reset(generation);
+  try {
+    await core.wal.reset(generation);
+  } catch (error) {
+    // The snapshot is ahead of the log: records appended now would be skipped on
+    // open. Accept nothing more; reopening starts the log again from the snapshot.
+    core.failed = error;
+    throw error;
+  }
+}
+
+/** Folds the log when it can; a failure before the snapshot changed nothing, so the operation that asked stands. */
+export async function compactLogIfPossible(core: VolumeCore): Promise<void> {
+  try {
+    await compactLog(core);
+  } catch (error) {
+    if (core.failed) throw error;
+  }
 }

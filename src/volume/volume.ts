@@ -13,7 +13,7 @@ import { SnapcopyError, invalidArgument, notFound, outOfRange } from '../errors.
 import { stepBlocks, type VolumeCore } from './core.js';
 import { checkName, EMPTY_IMAGE, newId } from './layout.js';
 import { Mutex } from './mutex.js';
-import { commitRecord, compactLog } from './record.js';
+import { commitRecord, compactLogIfPossible } from './record.js';
 
 export interface CheckpointInfo {
   name: string;
@@ -214,9 +214,12 @@ export class Volume {
     this.#closed = true;
     return this.#lock.run(async () => {
       const core = this.#core;
+      // Sealing and folding only speed up the next open; a full disk may refuse them.
       const tail = core.checkpoints[core.checkpoints.length - 1];
-      if (tail) await tail.seal();
-      await compactLog(core);
+      if (!core.failed) {
+        await tail?.seal().catch(() => undefined);
+        await compactLogIfPossible(core).catch(() => undefined);
+      }
       for (const ckpt of core.checkpoints) await ckpt.unload();
       await core.wal.close();
       await core.data.close();
@@ -317,7 +320,7 @@ export class Volume {
   }
 
   async #maybeCompact(): Promise<void> {
-    if (this.#core.wal.bytes > LOG_LIMIT) await compactLog(this.#core);
+    if (this.#core.wal.bytes > LOG_LIMIT) await compactLogIfPossible(this.#core);
   }
 
   // Validation and locking.
@@ -355,7 +358,16 @@ export class Volume {
   }
 
   #run<T>(operation: () => Promise<T>): Promise<T> {
-    return this.#lock.run(operation);
+    const core = this.#core;
+    const guarded = () => {
+      if (core.failed) {
+        throw new SnapcopyError('ERR_IO', `volume ${this.name} hit a storage error and must be reopened`, { cause: core.failed });
+      }
+      return operation();
+    };
+    return this.#lock.run(guarded).catch((error: unknown) => {
+      throw storageError(error, this.name);
+    });
   }
 
   /** An iteration that holds the lock from its first step to its end (or its early return). */
@@ -371,6 +383,15 @@ export class Volume {
       }
     })();
   }
+}
+
+/** A full disk is an error users match on, with what ran out in the message. */
+function storageError(error: unknown, volume: string): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new SnapcopyError('ERR_NO_SPACE', `no space left for volume ${volume}: nothing was changed`, { cause: error });
+  }
+  return error;
 }
 
 function infoOf(ckpt: Checkpoint): CheckpointInfo {
