@@ -119,9 +119,6 @@ export function* deltaExtents(plan: DeltaPlan): Generator<DeltaExtent> {
   }
 }
 
-/** Reads kept in flight ahead of the consumer, so the disk (or page cache copy) and the checksum overlap. */
-const READ_AHEAD = 3;
-
 /** The delta's extents cut into pieces of at most `step` blocks (data extents only are cut). */
 function* pieces(plan: DeltaPlan, step: number): Generator<DeltaExtent> {
   for (const extent of deltaExtents(plan)) {
@@ -134,27 +131,23 @@ function* pieces(plan: DeltaPlan, step: number): Generator<DeltaExtent> {
   }
 }
 
+export interface ChunkOptions {
+  /**
+   * Reuse one buffer for every chunk's data: a chunk's bytes are valid only until the
+   * next chunk is asked for. Saves an allocation (and its page faults) per chunk.
+   */
+  transient?: boolean;
+}
+
 /**
  * The delta with M's data, in ascending block order: data extents come in pieces of
- * at most a few MiB, each read as one range of the volume file with saved blocks laid
- * over it, a few pieces ahead of the consumer.
+ * at most a few MiB, each read as one range of the volume file with saved blocks laid over.
  */
-export async function* deltaChunks(core: VolumeCore, plan: DeltaPlan): AsyncGenerator<DeltaChunk> {
-  const queue: Array<Promise<DeltaChunk>> = [];
-  const source = pieces(plan, stepBlocks(core));
-  const fetch = (e: DeltaExtent): Promise<DeltaChunk> =>
-    e.kind === 'unused' ? Promise.resolve(e) : readImage(core, plan.newer, e.start, e.count).then((data) => ({ ...e, data }));
-  let next = source.next();
-  try {
-    while (!next.done || queue.length > 0) {
-      while (!next.done && queue.length < READ_AHEAD) {
-        queue.push(fetch(next.value));
-        next = source.next();
-      }
-      yield await queue.shift()!;
-    }
-  } finally {
-    // Reads still in flight when the consumer stops early: let them settle quietly.
-    await Promise.allSettled(queue);
+export async function* deltaChunks(core: VolumeCore, plan: DeltaPlan, options: ChunkOptions = {}): AsyncGenerator<DeltaChunk> {
+  const step = stepBlocks(core);
+  const buffer = options.transient ? new Uint8Array(step * blockSizeOf(core)) : undefined;
+  for (const piece of pieces(plan, step)) {
+    if (piece.kind === 'unused') yield piece;
+    else yield { ...piece, data: await readImage(core, plan.newer, piece.start, piece.count, buffer) };
   }
 }

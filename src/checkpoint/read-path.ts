@@ -39,10 +39,15 @@ function zeroUnused(meta: PagedBitmap, g: number, start: number, count: number, 
   }
 }
 
-/** Blocks [start, start + count) of checkpoint `ckpt`'s image, or of the live volume when null. */
-export async function readImage(core: VolumeCore, ckpt: Checkpoint | null, start: number, count: number): Promise<Uint8Array> {
+/**
+ * Blocks [start, start + count) of checkpoint `ckpt`'s image, or of the live volume
+ * when null; into `into` when given (count * blockSize bytes at least), else a new buffer.
+ */
+export async function readImage(
+  core: VolumeCore, ckpt: Checkpoint | null, start: number, count: number, into?: Uint8Array,
+): Promise<Uint8Array> {
   const size = blockSizeOf(core);
-  const bytes = new Uint8Array(count * size);
+  const bytes = into ? into.subarray(0, count * size) : new Uint8Array(count * size);
   await core.data.read(bytes, start * size);
   if (ckpt) {
     // Youngest first, so the checkpoint's own save volume is laid last and wins.

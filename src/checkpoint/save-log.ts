@@ -1,10 +1,11 @@
 // A checkpoint's save volume: a log of before-images, each a checksummed record
 //   u32 block | u32 crc32(block, image) | u32 magic | u32 reserved | image (blockSize bytes)
-// after a 4 KiB header. Records are only appended, so a crash can tear only the last
-// ones; opening keeps the longest prefix whose checksums hold and cuts the rest.
+// after a 4 KiB header. Records are only appended (into zeros written ahead), so a
+// crash can tear only the last ones; opening keeps the longest prefix whose checksums
+// hold, and the next append overwrites what follows.
 
 import { corrupt } from '../errors.js';
-import { type BlockFile, openFile } from '../storage/file.js';
+import { type BlockFile, openFile, Preallocation } from '../storage/file.js';
 import { crc32 } from '../storage/checksum.js';
 
 const MAGIC = 'SCSAVE01';
@@ -49,6 +50,7 @@ function parseHeader(bytes: Uint8Array, path: string): SaveLogInfo {
 export class SaveLog {
   readonly recordBytes: number;
   #count: number;
+  readonly #space = new Preallocation();
 
   private constructor(readonly file: BlockFile, readonly info: SaveLogInfo, count: number) {
     this.recordBytes = RECORD_HEAD + info.blockSize;
@@ -88,8 +90,6 @@ export class SaveLog {
     const whole = Math.floor((size - SAVE_HEADER_BYTES) / log.recordBytes);
     if (trusted > whole) throw corrupt(`${path}: ${whole} records, but its map names ${trusted}`);
     log.#count = trusted + await log.#checkRecords(trusted, whole, onRecord);
-    const end = SAVE_HEADER_BYTES + log.#count * log.recordBytes;
-    if (size !== end) await file.truncate(end);
     return log;
   }
 
@@ -136,6 +136,7 @@ export class SaveLog {
       bytes.set(image, at + RECORD_HEAD);
     }
     const first = this.#count;
+    await this.#space.cover(this.file, this.position(first) + bytes.length);
     await this.file.write(bytes, this.position(first));
     this.#count += n;
     return first;

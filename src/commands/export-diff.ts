@@ -24,7 +24,7 @@ export const exportDiff: Command = {
     const out = await openOutput(file);
     const progress = new Progress('export', size.dataBytes);
     try {
-      for await (const piece of volume.exportDiff(older, newer)) {
+      for await (const piece of volume.exportDiff(older, newer, { transient: true })) {
         await out.write(piece);
         progress.add(piece.length);
       }

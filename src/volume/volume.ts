@@ -31,6 +31,9 @@ export interface NameIndex {
   delete(name: string): void;
 }
 
+/** Resolves delta(older, newer) names to checkpoints (null: the empty image / the live volume). */
+type ResolvePair = (older: string | null, newer?: string) => [Checkpoint | null, Checkpoint | null];
+
 /** The write-ahead log is folded into the files once it holds this much. */
 const LOG_LIMIT = 64 << 20;
 
@@ -75,8 +78,12 @@ export class Volume {
     return this.#core.record.base;
   }
 
+  // Public methods check their arguments first (a bad call changes nothing and
+  // rejects), then run under the volume's lock; checkpoint names are looked up under
+  // the lock too, so calls made together see each other's effects.
+
   /** Writes `data` at byte `offset` (any alignment; partial blocks are read, merged and written). */
-  write(offset: number, data: Uint8Array): Promise<void> {
+  async write(offset: number, data: Uint8Array): Promise<void> {
     this.#checkOpen();
     if (!(data instanceof Uint8Array)) throw invalidArgument('data must be a Uint8Array');
     this.#checkRange(offset, data.length);
@@ -84,15 +91,15 @@ export class Volume {
   }
 
   /** Reads `length` bytes at `offset` of the live volume, or of a checkpoint's image. */
-  read(offset: number, length: number, options: { checkpoint?: string } = {}): Promise<Uint8Array> {
+  async read(offset: number, length: number, options: { checkpoint?: string } = {}): Promise<Uint8Array> {
     this.#checkOpen();
     this.#checkRange(offset, length);
-    const ckpt = options.checkpoint === undefined ? null : this.#find(options.checkpoint);
-    return this.#run(() => this.#read(offset, length, ckpt));
+    const name = options.checkpoint;
+    return this.#run(() => this.#read(offset, length, name === undefined ? null : this.#find(name)));
   }
 
   /** Marks whole blocks unused: they read as zeros. Offset and length are multiples of the block size. */
-  discard(offset: number, length: number): Promise<void> {
+  async discard(offset: number, length: number): Promise<void> {
     this.#checkOpen();
     this.#checkRange(offset, length);
     if (offset % this.blockSize !== 0 || length % this.blockSize !== 0) {
@@ -102,15 +109,21 @@ export class Volume {
   }
 
   /** Freezes the live image as a checkpoint; the name defaults to <volume>.ckpt<seq>. */
-  createCheckpoint(name?: string): Promise<CheckpointInfo> {
+  async createCheckpoint(name?: string): Promise<CheckpointInfo> {
     this.#checkOpen();
-    const chosen = checkName('checkpoint', name ?? `${this.name}.ckpt${this.#core.record.nextSeq}`);
-    if (this.#names.has(chosen)) throw new SnapcopyError('ERR_EXISTS', `a checkpoint named ${chosen} exists already`);
-    return this.#run(async () => {
-      const ckpt = await createCheckpoint(this.#core, chosen, new Date());
-      this.#names.add(chosen, this.name);
-      return infoOf(ckpt);
-    });
+    // A name given is taken at once (names are unique in the data directory, across
+    // volumes and calls in flight); a default name is chosen under the lock.
+    if (name !== undefined) this.#reserveName(checkName('checkpoint', name));
+    let chosen = name;
+    try {
+      return await this.#run(async () => {
+        chosen ??= this.#reserveName(`${this.name}.ckpt${this.#core.record.nextSeq}`);
+        return infoOf(await createCheckpoint(this.#core, chosen, new Date()));
+      });
+    } catch (error) {
+      if (chosen !== undefined) this.#releaseName(chosen);
+      throw error;
+    }
   }
 
   /** The checkpoint queue, oldest first. */
@@ -119,29 +132,28 @@ export class Volume {
     return this.#core.checkpoints.map(infoOf);
   }
 
-  deleteCheckpoint(name: string): Promise<void> {
+  async deleteCheckpoint(name: string): Promise<void> {
     this.#checkOpen();
-    const ckpt = this.#find(name);
     return this.#run(async () => {
-      await deleteCheckpoint(this.#core, ckpt);
+      await deleteCheckpoint(this.#core, this.#find(name));
       this.#names.delete(name);
     });
   }
 
   /** Makes the live image (and its meta bit map) equal to the checkpoint's. */
-  restore(name: string): Promise<void> {
+  async restore(name: string): Promise<void> {
     this.#checkOpen();
-    const ckpt = this.#find(name);
-    return this.#run(() => restoreCheckpoint(this.#core, ckpt));
+    return this.#run(() => restoreCheckpoint(this.#core, this.#find(name)));
   }
 
   /**
    * The exact size of delta(older, newer): newer left out is the live volume, older
    * null is the empty image (the delta is then a full copy).
    */
-  diffSize(older: string | null, newer?: string): Promise<DeltaSize> {
-    const [l, m] = this.#pair(older, newer);
+  async diffSize(older: string | null, newer?: string): Promise<DeltaSize> {
+    this.#checkOpen();
     return this.#run(async () => {
+      const [l, m] = this.#pair(older, newer);
       const plan = await planDelta(this.#core, l, m);
       try {
         return deltaSize(this.#core, plan);
@@ -153,9 +165,8 @@ export class Volume {
 
   /** The extents of delta(older, newer), without data, in block order. */
   diff(older: string | null, newer?: string): AsyncGenerator<DeltaExtent> {
-    const [l, m] = this.#pair(older, newer);
-    return this.#locked(async function* (core) {
-      const plan = await planDelta(core, l, m);
+    return this.#locked(async function* (core, pair) {
+      const plan = await planDelta(core, ...pair(older, newer));
       try {
         yield* deltaExtents(plan);
       } finally {
@@ -166,9 +177,8 @@ export class Volume {
 
   /** delta(older, newer) with the newer image's data, in block order. */
   delta(older: string | null, newer?: string): AsyncGenerator<DeltaChunk> {
-    const [l, m] = this.#pair(older, newer);
-    return this.#locked(async function* (core) {
-      const plan = await planDelta(core, l, m);
+    return this.#locked(async function* (core, pair) {
+      const plan = await planDelta(core, ...pair(older, newer));
       try {
         yield* deltaChunks(core, plan);
       } finally {
@@ -177,11 +187,17 @@ export class Volume {
     });
   }
 
-  /** delta(older, newer) as a delta stream (the export-diff format), in pieces. */
-  exportDiff(older: string | null, newer?: string): AsyncGenerator<Uint8Array> {
-    const [l, m] = this.#pair(older, newer);
+  /**
+   * delta(older, newer) as a delta stream (the export-diff format), in pieces. With
+   * `transient`, pieces share buffers and are valid only until the next is asked for
+   * (write each out before the next): faster for large exports. A stream from the
+   * live volume names a fresh image id unless the volume still equals a known image:
+   * to go on with incremental streams later, export from checkpoints.
+   */
+  exportDiff(older: string | null, newer?: string, options: { transient?: boolean } = {}): AsyncGenerator<Uint8Array> {
     const volume = this;
-    return this.#locked(async function* (core) {
+    return this.#locked(async function* (core, pair) {
+      const [l, m] = pair(older, newer);
       const plan = await planDelta(core, l, m);
       try {
         const size = deltaSize(core, plan);
@@ -194,7 +210,7 @@ export class Volume {
         };
         const writer = new StreamWriter();
         yield writer.header(header);
-        for await (const chunk of deltaChunks(core, plan)) yield* writer.record(chunk);
+        for await (const chunk of deltaChunks(core, plan, options)) yield* writer.record(chunk);
         yield writer.trailer();
       } finally {
         plan.free();
@@ -203,7 +219,7 @@ export class Volume {
   }
 
   /** Applies a delta stream whose base is this volume's image; atomic (see checkpoint/import.ts). */
-  importDiff(source: AsyncIterable<Uint8Array>): Promise<ImportResult> {
+  async importDiff(source: AsyncIterable<Uint8Array>): Promise<ImportResult> {
     this.#checkOpen();
     return this.#run(() => importDiff(this.#core, source));
   }
@@ -299,16 +315,21 @@ export class Volume {
     const end = first + count;
     // Whole granules stop being in use; the discarded blocks of a partly discarded
     // granule that is in use are written with zeros, so reads are exact at any g.
-    const wholeFrom = Math.ceil(first / 2 ** g);
-    const wholeTo = end === this.blocks ? Math.ceil(end / 2 ** g) : Math.floor(end / 2 ** g);
-    const zeroRuns: Array<[number, number]> = [];
-    if (wholeFrom >= wholeTo) zeroRuns.push([first, end]);
-    else {
-      zeroRuns.push([first, Math.min(end, wholeFrom * 2 ** g)]);
-      zeroRuns.push([Math.max(first, wholeTo * 2 ** g), end]);
-    }
-    for (const [lo, hi] of zeroRuns) {
-      if (lo < hi && core.liveMeta.get(lo >>> g)) await writeBlocks(core, lo, hi - lo, null);
+    // Only the first and the last granule can be partly discarded.
+    const granule = 2 ** g;
+    const span = (q: number) => ({ lo: Math.max(first, q * granule), hi: Math.min(end, (q + 1) * granule) });
+    const whole = (q: number) => {
+      const { lo, hi } = span(q);
+      return lo === q * granule && hi === Math.min((q + 1) * granule, this.blocks);
+    };
+    const firstGranule = Math.floor(first / granule);
+    const lastGranule = Math.floor((end - 1) / granule);
+    const wholeFrom = whole(firstGranule) ? firstGranule : firstGranule + 1;
+    const wholeTo = whole(lastGranule) ? lastGranule + 1 : lastGranule;
+    const partial = [...new Set([firstGranule, lastGranule])].filter((q) => !whole(q));
+    for (const q of partial) {
+      const { lo, hi } = span(q);
+      if (core.liveMeta.get(q)) await writeBlocks(core, lo, hi - lo, null);
     }
     if (wholeFrom < wholeTo) await writeMeta(core, [{ type: 'meta-clear', start: wholeFrom, count: wholeTo - wholeFrom }]);
     await this.#maybeCompact();
@@ -336,6 +357,18 @@ export class Volume {
     if (offset + length > this.size) {
       throw outOfRange(`bytes [${offset}, ${offset + length}) are past the end of ${this.name} (${this.size} bytes)`);
     }
+  }
+
+  /** Takes a checkpoint name in the data directory's index, or throws ERR_EXISTS. */
+  #reserveName(name: string): string {
+    if (this.#names.has(name)) throw new SnapcopyError('ERR_EXISTS', `a checkpoint named ${name} exists already`);
+    this.#names.add(name, this.name);
+    return name;
+  }
+
+  /** Gives a reserved name back, unless a checkpoint of this volume holds it after all. */
+  #releaseName(name: string): void {
+    if (!this.#core.checkpoints.some((c) => c.name === name)) this.#names.delete(name);
   }
 
   #find(name: string): Checkpoint {
@@ -370,19 +403,28 @@ export class Volume {
     });
   }
 
-  /** An iteration that holds the lock from its first step to its end (or its early return). */
-  #locked<T>(body: (core: VolumeCore) => AsyncGenerator<T>): AsyncGenerator<T> {
+  /**
+   * An iteration that holds the lock from its first step to its end (or its early
+   * return); `pair` resolves checkpoint names under the lock.
+   */
+  #locked<T>(body: (core: VolumeCore, pair: ResolvePair) => AsyncGenerator<T>): AsyncGenerator<T> {
     const lock = this.#lock;
     const core = this.#core;
+    const pair = (older: string | null, newer?: string) => this.#pair(older, newer);
+    const checkOpen = () => this.#checkOpen();
+    const name = this.name;
     return (async function* () {
+      checkOpen();
       const release = await lock.acquire();
       try {
-        yield* body(core);
+        if (core.failed) throw new SnapcopyError('ERR_IO', `volume ${name} hit a storage error and must be reopened`, { cause: core.failed });
+        yield* body(core, pair);
       } finally {
         release();
       }
     })();
   }
+
 }
 
 /** A full disk is an error users match on, with what ran out in the message. */

@@ -4,12 +4,15 @@
 // holds: opening replays it). Replaying is idempotent.
 //
 // File: a 4 KiB header (magic "SCWAL001", u32 generation, u32 crc) then records:
-//   u32 magic | u8 type | 3 pad | u32 count | u32 start | u32 payload bytes | u32 reserved
+//   u32 magic | u8 type | 3 pad | u32 count | u32 start | u32 payload bytes | u32 generation
 //   | u32 crc32(head[0..24] + payload) | payload
 // The generation ties the log to the live meta map snapshot that already includes it.
+// The file keeps its size when the log starts over (space written once is reused), so
+// records of older generations may follow the end: the first record that is torn or
+// of another generation ends the log.
 
 import { corrupt } from '../errors.js';
-import { type BlockFile, openFile } from '../storage/file.js';
+import { type BlockFile, openFile, Preallocation } from '../storage/file.js';
 import { crc32 } from '../storage/checksum.js';
 
 const MAGIC = 'SCWAL001';
@@ -33,7 +36,7 @@ function payloadOf(record: WalRecord): Uint8Array {
   return new Uint8Array(0);
 }
 
-function encode(record: WalRecord): Uint8Array {
+function encode(record: WalRecord, generation: number): Uint8Array {
   const payload = payloadOf(record);
   const bytes = new Uint8Array(HEAD + payload.length);
   const view = new DataView(bytes.buffer);
@@ -44,6 +47,7 @@ function encode(record: WalRecord): Uint8Array {
     view.setUint32(12, record.start, true);
   }
   view.setUint32(16, payload.length, true);
+  view.setUint32(20, generation, true);
   bytes.set(payload, HEAD);
   view.setUint32(24, crc32(payload, crc32(bytes.subarray(0, 24))), true);
   return bytes;
@@ -73,6 +77,7 @@ function header(generation: number): Uint8Array {
 export class Wal {
   #end: number;
   #generation: number;
+  readonly #space = new Preallocation();
 
   private constructor(readonly file: BlockFile, generation: number, end: number) {
     this.#generation = generation;
@@ -120,7 +125,7 @@ export class Wal {
       await file.read(recordHead, at);
       const rv = new DataView(recordHead.buffer);
       const length = rv.getUint32(16, true);
-      if (rv.getUint32(0, true) !== RECORD_MAGIC || at + HEAD + length > size) break;
+      if (rv.getUint32(0, true) !== RECORD_MAGIC || rv.getUint32(20, true) !== generation || at + HEAD + length > size) break;
       const payload = new Uint8Array(length);
       await file.read(payload, at + HEAD);
       if (rv.getUint32(24, true) !== crc32(payload, crc32(recordHead.subarray(0, 24)))) break;
@@ -130,13 +135,12 @@ export class Wal {
       at += HEAD + length;
     }
     wal.#end = at;
-    if (size !== at) await file.truncate(at);
     return wal;
   }
 
   /** Appends records and makes them durable: on return, they will be replayed after a crash. */
   async append(records: readonly WalRecord[]): Promise<void> {
-    const parts = records.map(encode);
+    const parts = records.map((r) => encode(r, this.#generation));
     const total = parts.reduce((n, p) => n + p.length, 0);
     const bytes = new Uint8Array(total);
     let at = 0;
@@ -144,6 +148,7 @@ export class Wal {
       bytes.set(part, at);
       at += part.length;
     }
+    await this.#space.cover(this.file, this.#end + total);
     await this.file.write(bytes, this.#end);
     await this.file.sync();
     this.#end += total;
@@ -151,7 +156,6 @@ export class Wal {
 
   /** Empties the log under a new generation (its records are in the snapshot now). */
   async reset(generation: number): Promise<void> {
-    await this.file.truncate(HEADER);
     await this.file.write(header(generation), 0);
     await this.file.sync();
     this.#generation = generation;
