@@ -265,10 +265,8 @@ describe(`volume I/O (${backend})`, () => {
     });
   });
 
-  // BUG (src/volume/volume.ts #discard): a discard that lies across a granule boundary
-  // without covering a whole granule is one zero run, written only when the FIRST
-  // granule is in use. When the first granule is not in use and the second is, the
-  // discarded blocks of the second keep their data.
+  // A discard across a granule boundary that covers no whole granule touches two
+  // partial granules; each is zeroed by its own in-use bit (once only the first's counted).
   it('a discard across a granule boundary zeroes the discarded blocks of an in-use granule', async () => {
     await withDir(async (dir) => {
       const vol = await dir.createVolume('v', { size: 8 * 512, blockSize: 512, granularity: 2 }); // granules 0-3, 4-7
