@@ -4,7 +4,7 @@
 //
 // In:  table  a page-table offset
 //      first  the first entry to copy; pages, how many
-//      dst    pages * 4096 bytes; must not overlap a stored page
+//      dst    pages * 4096 bytes, 4-byte aligned; must not overlap a stored page
 // Out: the number of stored pages read (sentinels are written, never read).
 
 import { ONES_PAGE, PAGE_BYTES, ZERO_PAGE, pageEntry } from "./lib/layout";

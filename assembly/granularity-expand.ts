@@ -1,7 +1,7 @@
 // granularityExpand: a meta bit map with one bit per 2^g blocks (FIG. 45/46) to one
 // bit per block; bit k of the output is bit k >> g of the input.
 //
-// In:  src       dstBytes >> g bytes
+// In:  src       dstBytes >> g bytes, 4-byte aligned
 //      dst       dstBytes bytes, 16-byte aligned; must not overlap src
 //      dstBytes  a multiple of 1024 (so the input is whole 16-byte chunks for g <= 6)
 //      g         0..6

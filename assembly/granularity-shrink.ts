@@ -2,7 +2,7 @@
 // bit k of the output is set when any of input bits [k << g, (k + 1) << g) is.
 //
 // In:  src       dstBytes << g bytes, 16-byte aligned
-//      dst       dstBytes bytes; must not overlap src
+//      dst       dstBytes bytes, 4-byte aligned; must not overlap src
 //      dstBytes  a multiple of 16
 //      g         0..6
 // Out: the number of set bits written.

@@ -6,7 +6,7 @@
 // block b is meta bit b >> g). Output and resumption as in scanPlain.
 //
 // In:  tables   `count` u32 page-table offsets of the bit maps of L..M-1
-//      metas    `count` u32 page-table offsets of their meta maps, granularity g
+//      metas    `count` u32 page-table offsets of their meta maps, granularity g (4-byte aligned)
 //      live     the page-table offset of M's meta map, granularity g
 //      g        0..6
 //      from, to block range, any alignment; from <= to <= 2^31

@@ -4,10 +4,10 @@
 // [from, to). Runs of changed blocks are written to `out` as (start, length) u32
 // pairs in ascending order, at most `capacity` of them.
 //
-// In:  tables   `count` u32 page-table offsets (checkpoints L..M-1)
+// In:  tables   `count` u32 page-table offsets (checkpoints L..M-1), 4-byte aligned
 //      from, to block range, any alignment; from <= to <= 2^31
 //      out      8 * capacity bytes, 4-byte aligned
-//      cursor   4 bytes: receives where the scan stopped (`to` when done, else the
+//      cursor   4 bytes, 4-byte aligned: receives where the scan stopped (`to` when done, else the
 //               start of the first extent not written; call again from there)
 //      acc      one 4 KiB accumulator page, 16-byte aligned
 // Out: the number of extents written.

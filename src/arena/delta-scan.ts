@@ -82,6 +82,9 @@ class ScanSpace {
   readonly #bytes: number;
 
   constructor(readonly arena: Arena, options: DeltaScanOptions, plan: Plan) {
+    // Read every table offset first: a freed map throws here, before anything is allocated.
+    const tables = options.bitmaps.map((map) => map.table);
+    const metas = plan.meta?.metas.map((map) => map.table) ?? [];
     const lists = Math.ceil((plan.count * 8 + 16) / 16) * 16;
     this.#bytes = ACC_BYTES + lists + plan.batch * 8;
     const base = arena.alloc(this.#bytes);
@@ -91,8 +94,8 @@ class ScanSpace {
     this.cursor = this.metas + plan.count * 4;
     this.out = base + ACC_BYTES + lists;
     const u32 = arena.u32;
-    options.bitmaps.forEach((map, i) => (u32[(this.tables >>> 2) + i] = map.table));
-    plan.meta?.metas.forEach((map, i) => (u32[(this.metas >>> 2) + i] = map.table));
+    u32.set(tables, this.tables >>> 2);
+    u32.set(metas, this.metas >>> 2);
   }
 
   free(): void {

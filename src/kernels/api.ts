@@ -9,7 +9,9 @@
  * (b & 7) of byte (b >> 3) of its page. A meta bit map at granularity g has one bit
  * per 2^g blocks and the same page layout over its bits.
  *
- * Kernels do not validate: src/arena checks arguments before it calls them.
+ * Kernels do not validate: src/arena checks arguments before it calls them. Every
+ * offset is 4-byte aligned, and pages and the accumulator 16-byte aligned (each
+ * kernel's header says which); the arena hands out 4 KiB-aligned runs.
  */
 
 export const PAGE_BYTES = 4096;
