@@ -148,6 +148,16 @@ export class Checkpoint {
     });
   }
 
+  /** Claims save volume space for `n` more before-images (before the write that needs them commits). */
+  async reserve(n: number): Promise<void> {
+    await (await this.maps()).log.reserve(n);
+  }
+
+  /** Makes the save volume durable, if it is staged (only a staged one can have been appended to). */
+  async syncSaved(): Promise<void> {
+    await this.#maps?.log.sync();
+  }
+
   /** Closes files and gives the maps back to the arena. */
   async unload(): Promise<void> {
     if (this.#maps) {

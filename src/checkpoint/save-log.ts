@@ -118,6 +118,11 @@ export class SaveLog {
     return SAVE_HEADER_BYTES + index * this.recordBytes;
   }
 
+  /** Claims the space of `n` more records now, so appending them later cannot run out of it. */
+  async reserve(n: number): Promise<void> {
+    await this.#space.cover(this.file, this.position(this.#count + n));
+  }
+
   /**
    * Appends before-images (images holds blocks.length images back to back); returns
    * the index of the first. Not durable until sync().

@@ -2,8 +2,12 @@
 // overwritten, its before-image goes into the TAIL save volume when some checkpoint
 // still needs it: walking from the tail toward the head, the first checkpoint that
 // already saved the block ends the walk (nothing to save), and the first one that had
-// the block in use before that means save. The before-images are durable before the
-// write-ahead log record, which is durable before the volume file is touched.
+// the block in use before that means save.
+//
+// The before-images travel in the same write-ahead log record group as the new data,
+// so one fdatasync makes both durable before the volume file is touched; the save
+// volume is appended to after that, and made durable before the log is folded away
+// (replaying a 'save' record appends only what the save volume lacks).
 
 import type { PagedBitmap } from '../arena/bitmap.js';
 import { ALLOCATION_BYTES, blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from '../volume/core.js';
@@ -35,21 +39,20 @@ async function readVolumeFile(core: VolumeCore, start: number, count: number): P
   return bytes;
 }
 
-/** Saves the before-images of the blocks of [start, start + count) that need one; returns when durable. */
-async function saveBeforeImages(core: VolumeCore, start: number, count: number): Promise<void> {
+/** The before-images the blocks of [start, start + count) need, as a log record (none: undefined). */
+async function beforeImages(core: VolumeCore, start: number, count: number): Promise<WalRecord | undefined> {
   const tail = tailOf(core);
-  if (!tail) return;
+  if (!tail) return undefined;
   const walk = await walkMaps(core);
   const g = granularityOf(core);
   const blocks: number[] = [];
   for (let b = start; b < start + count; b++) if (needsBeforeImage(walk, b, g)) blocks.push(b);
-  if (blocks.length === 0) return;
+  if (blocks.length === 0) return undefined;
   const size = blockSizeOf(core);
   const current = await readVolumeFile(core, start, count);
   const images = new Uint8Array(blocks.length * size);
   blocks.forEach((b, i) => images.set(current.subarray((b - start) * size, (b - start + 1) * size), i * size));
-  await tail.save(blocks, images);
-  await (await tail.maps()).log.sync();
+  return { type: 'save', checkpoint: tail.record.id, blocks, images };
 }
 
 /**
@@ -84,12 +87,13 @@ export async function writeBlocks(
   const step = stepBlocks(core);
   for (let at = start; at < start + count; at += step) {
     const n = Math.min(step, start + count - at);
-    await saveBeforeImages(core, at, n);
+    const save = await beforeImages(core, at, n);
     const bytes = data ? data.subarray((at - start) * size, (at - start + n) * size) : null;
     const record: WalRecord = bytes ? { type: 'write', start: at, count: n, data: bytes } : { type: 'zero', start: at, count: n };
     const last = at + step >= start + count;
-    const records = last ? [record, ...alongside] : [record];
+    const records = [...(save ? [save] : []), record, ...(last ? alongside : [])];
     await claimSpace(core, at, n);
+    if (save?.type === 'save') await tailOf(core)!.reserve(save.blocks.length);
     await core.wal.append(records);
     await applyCommitted(core, records);
   }
@@ -137,6 +141,19 @@ export async function applyRecord(core: VolumeCore, record: WalRecord): Promise<
     case 'meta-clear':
       core.liveMeta.clearRange(record.start, record.start + record.count);
       return;
+    case 'save': {
+      // In use: the images go to the save volume now. Replayed: only those it lacks.
+      const ckpt = core.checkpoints.find((c) => c.record.id === record.checkpoint);
+      if (!ckpt) return; // deleted since: its save volume was merged or dropped, durably
+      const maps = await ckpt.maps();
+      const size = blockSizeOf(core);
+      const missing = record.blocks.map((b, i) => [b, i] as const).filter(([b]) => !maps.bitmap.get(b));
+      if (missing.length === 0) return;
+      const images = new Uint8Array(missing.length * size);
+      missing.forEach(([, i], k) => images.set(record.images.subarray(i * size, (i + 1) * size), k * size));
+      await ckpt.save(missing.map(([b]) => b), images);
+      return;
+    }
     case 'meta-restore': {
       const ckpt = core.checkpoints.find((c) => c.record.id === record.checkpoint);
       if (ckpt) core.liveMeta.assign(await ckpt.meta());

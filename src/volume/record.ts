@@ -11,12 +11,16 @@ export async function commitRecord(core: VolumeCore, next: VolumeRecord): Promis
 }
 
 /**
- * Folds the write-ahead log into the files: the volume file is made durable, the live
- * meta map is written under the next generation, and the log starts empty under it.
+ * Folds the write-ahead log into the files: the volume file and the save volumes are
+ * made durable, the live meta map is written under the next generation, and the log
+ * starts empty under it.
  */
 export async function compactLog(core: VolumeCore): Promise<void> {
   const generation = core.wal.generation + 1;
+  // What the log's records were applied to must be durable before the log goes:
+  // the volume file, and the save volumes its before-images were appended to.
   await core.data.sync();
+  for (const ckpt of core.checkpoints) await ckpt.syncSaved();
   await writeFileAtomic(volumePaths(core.dir).liveMeta, encodeMap(core.liveMeta, generation));
   try {
     await core.wal.reset(generation);

@@ -26,13 +26,28 @@ export type WalRecord =
   | { type: 'zero'; start: number; count: number }
   | { type: 'meta-set'; start: number; count: number }
   | { type: 'meta-clear'; start: number; count: number }
-  | { type: 'meta-restore'; checkpoint: string };
+  | { type: 'meta-restore'; checkpoint: string }
+  /** Before-images for checkpoint `checkpoint`'s save volume (blocks.length images back to back). */
+  | { type: 'save'; checkpoint: string; blocks: number[]; images: Uint8Array };
 
-const TYPES = ['write', 'zero', 'meta-set', 'meta-clear', 'meta-restore'] as const;
+const TYPES = ['write', 'zero', 'meta-set', 'meta-clear', 'meta-restore', 'save'] as const;
+
+/** A checkpoint id (a UUID) is 36 bytes of text. */
+const ID_BYTES = 36;
 
 function payloadOf(record: WalRecord): Uint8Array {
   if (record.type === 'write') return record.data;
   if (record.type === 'meta-restore') return new TextEncoder().encode(record.checkpoint);
+  if (record.type === 'save') {
+    // id | u32 block per image | images
+    const n = record.blocks.length;
+    const payload = new Uint8Array(ID_BYTES + n * 4 + record.images.length);
+    new TextEncoder().encodeInto(record.checkpoint.padEnd(ID_BYTES), payload);
+    const view = new DataView(payload.buffer);
+    record.blocks.forEach((b, i) => view.setUint32(ID_BYTES + i * 4, b, true));
+    payload.set(record.images, ID_BYTES + n * 4);
+    return payload;
+  }
   return new Uint8Array(0);
 }
 
@@ -42,7 +57,8 @@ function encode(record: WalRecord, generation: number): Uint8Array {
   const view = new DataView(bytes.buffer);
   view.setUint32(0, RECORD_MAGIC, true);
   view.setUint8(4, TYPES.indexOf(record.type));
-  if (record.type !== 'meta-restore') {
+  if (record.type === 'save') view.setUint32(8, record.blocks.length, true);
+  else if (record.type !== 'meta-restore') {
     view.setUint32(8, record.count, true);
     view.setUint32(12, record.start, true);
   }
@@ -61,6 +77,12 @@ function decode(head: DataView, payload: Uint8Array): WalRecord | undefined {
     case 'write': return { type, start, count, data: payload };
     case 'zero': case 'meta-set': case 'meta-clear': return { type, start, count };
     case 'meta-restore': return { type, checkpoint: new TextDecoder().decode(payload) };
+    case 'save': {
+      const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+      const blocks = Array.from({ length: count }, (_, i) => view.getUint32(ID_BYTES + i * 4, true));
+      const checkpoint = new TextDecoder().decode(payload.subarray(0, ID_BYTES)).trimEnd();
+      return { type, checkpoint, blocks, images: payload.subarray(ID_BYTES + count * 4) };
+    }
     default: return undefined;
   }
 }
