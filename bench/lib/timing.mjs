@@ -1,0 +1,42 @@
+// Timings with tinybench: one untimed call first (it validates the result and
+// estimates the cost), then a Bench with warmup whose iteration count fits a time
+// budget, so that a 2-second scan runs a few times and a 20-microsecond one
+// thousands of times.
+
+import { Bench } from 'tinybench';
+
+/**
+ * Times fn. `check` is the first, untimed call (by default fn itself); its value
+ * is returned as `value`. Options: budgetMs (time for the timed iterations),
+ * minIterations, maxIterations, afterEach (untimed clean-up after every call).
+ */
+export async function measure(fn, { check = fn, budgetMs = 300, minIterations = 3, maxIterations = 1000, slowMs = 250, afterEach } = {}) {
+  const t0 = performance.now();
+  const value = check();
+  const start = t0;
+  const estimateMs = performance.now() - t0;
+  afterEach?.();
+  const iterations = Math.max(minIterations, Math.min(maxIterations, Math.round(budgetMs / Math.max(estimateMs, 0.001))));
+  // Calls slower than slowMs: the checked first call was the warmup (one more would only cost time).
+  const warmup = estimateMs < slowMs;
+  const warmupIterations = warmup ? Math.max(1, Math.min(16, Math.round(iterations / 8))) : 0;
+  const bench = new Bench({ iterations, time: 0, warmup, warmupIterations, warmupTime: 0, throws: true });
+  bench.add('task', fn, { async: false, afterEach });
+  await bench.run();
+  const r = bench.tasks[0].result;
+  if (r.state !== 'completed') throw new Error(`tinybench task ended ${r.state}: ${r.error?.message ?? ''}`);
+  const l = r.latency;
+  return {
+    value,
+    // The median is what tables show: robust to the odd GC pause or page fault.
+    ms: l.p50,
+    mean: l.mean,
+    min: l.min,
+    max: l.max,
+    rme: l.rme,
+    samples: l.samplesCount,
+    warmup: warmupIterations,
+    // Wall time of the whole measurement (first call, warmup, iterations).
+    wallMs: performance.now() - start,
+  };
+}
