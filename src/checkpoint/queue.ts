@@ -9,6 +9,7 @@ import { blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from 
 import { type CheckpointRecord, newId, volumePaths } from '../volume/layout.js';
 import { commitRecord, compactLogIfPossible } from '../volume/record.js';
 import { Checkpoint } from './checkpoint.js';
+import { encodeMap } from './map-file.js';
 import { readImage } from './read-path.js';
 import { writeBlocks, writeMeta } from './write-path.js';
 
@@ -119,7 +120,8 @@ export async function redoRestore(core: VolumeCore, ckpt: Checkpoint): Promise<v
   } finally {
     inUse.free();
   }
-  await writeMeta(core, [{ type: 'meta-restore', checkpoint: ckpt.record.id }]);
+  // The map goes into the log whole: the record must replay even after the checkpoint is deleted.
+  await writeMeta(core, [{ type: 'meta-restore', map: encodeMap(target) }]);
 }
 
 /** Writes the checkpoint's content of the blocks of [start, start + n) it had in use. */

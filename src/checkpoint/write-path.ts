@@ -10,6 +10,7 @@
 // (replaying a 'save' record appends only what the save volume lacks).
 
 import type { PagedBitmap } from '../arena/bitmap.js';
+import { decodeMap } from './map-file.js';
 import { ALLOCATION_BYTES, blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from '../volume/core.js';
 import type { WalRecord } from '../volume/wal.js';
 
@@ -155,8 +156,9 @@ export async function applyRecord(core: VolumeCore, record: WalRecord): Promise<
       return;
     }
     case 'meta-restore': {
-      const ckpt = core.checkpoints.find((c) => c.record.id === record.checkpoint);
-      if (ckpt) core.liveMeta.assign(await ckpt.meta());
+      const { map } = decodeMap(core.arena, record.map, 'a restore record of the write-ahead log');
+      core.liveMeta.assign(map);
+      map.free();
       return;
     }
   }

@@ -88,7 +88,11 @@ export async function openVolumeCore(dir: string, arena: Arena): Promise<VolumeC
 
 async function finishPending(core: VolumeCore): Promise<void> {
   const pending = core.record.pending;
-  if (!pending) return;
+  // A stage without a committed import is what a crash while staging left.
+  if (!pending) {
+    await removeFile(volumePaths(core.dir).stage);
+    return;
+  }
   if (pending.restore) {
     const ckpt = core.checkpoints.find((c) => c.record.id === pending.restore);
     if (ckpt) await redoRestore(core, ckpt);

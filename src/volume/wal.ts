@@ -26,7 +26,8 @@ export type WalRecord =
   | { type: 'zero'; start: number; count: number }
   | { type: 'meta-set'; start: number; count: number }
   | { type: 'meta-clear'; start: number; count: number }
-  | { type: 'meta-restore'; checkpoint: string }
+  /** The whole live meta map, as encodeMap writes it (a restore: the checkpoint's map, carried whole). */
+  | { type: 'meta-restore'; map: Uint8Array }
   /** Before-images for checkpoint `checkpoint`'s save volume (blocks.length images back to back). */
   | { type: 'save'; checkpoint: string; blocks: number[]; images: Uint8Array };
 
@@ -37,7 +38,7 @@ const ID_BYTES = 36;
 
 function payloadOf(record: WalRecord): Uint8Array {
   if (record.type === 'write') return record.data;
-  if (record.type === 'meta-restore') return new TextEncoder().encode(record.checkpoint);
+  if (record.type === 'meta-restore') return record.map;
   if (record.type === 'save') {
     // id | u32 block per image | images
     const n = record.blocks.length;
@@ -76,7 +77,7 @@ function decode(head: DataView, payload: Uint8Array): WalRecord | undefined {
   switch (type) {
     case 'write': return { type, start, count, data: payload };
     case 'zero': case 'meta-set': case 'meta-clear': return { type, start, count };
-    case 'meta-restore': return { type, checkpoint: new TextDecoder().decode(payload) };
+    case 'meta-restore': return { type, map: payload };
     case 'save': {
       const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
       const blocks = Array.from({ length: count }, (_, i) => view.getUint32(ID_BYTES + i * 4, true));
