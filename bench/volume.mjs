@@ -5,14 +5,15 @@
 //   node bench/volume.mjs [--quick]           (part of npm run bench)
 //
 // Everything runs on real files in a temporary data directory (page cache warm, as
-// the baseline read is). Results go to bench/results/volume-<quick|full>.{json,md}.
+// the baseline read is). These are single long operations and per-write latencies,
+// timed directly (best of three, medians) rather than through tinybench.
+// Results go to bench/results/volume-<quick|full>.{json,md}.
 
 import { mkdirSync, openSync, readSync, closeSync, rmSync, writeFileSync, mkdtempSync, fdatasyncSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
-import { Bench } from 'tinybench';
 import { DataDir } from '../dist/index.js';
 
 const QUICK = process.argv.includes('--quick');
@@ -224,4 +225,3 @@ try {
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
-void Bench;

@@ -1,7 +1,7 @@
 import { outOfRange } from '../errors.js';
 import { parseSize } from './args.js';
 import { type Command, expectPositionals, option, positional, volumeAndCheckpoint } from './command.js';
-import { openOutput, Progress } from './io.js';
+import { writeAll } from './io.js';
 
 const PIECE = 4 << 20;
 
@@ -21,20 +21,11 @@ export const cat: Command = {
       throw outOfRange(`bytes [${offset}, ${offset + length}) are past the end of ${volume.name} (${volume.size} bytes)`);
     }
     await volume.read(offset, 0, { checkpoint: spec.checkpoint });
-    const out = await openOutput(option(ctx, 'out'));
-    const progress = new Progress('cat', length);
-    try {
+    const pieces = async function* () {
       for (let at = 0; at < length; at += PIECE) {
-        const n = Math.min(PIECE, length - at);
-        await out.write(await volume.read(offset + at, n, { checkpoint: spec.checkpoint }));
-        progress.add(n);
+        yield await volume.read(offset + at, Math.min(PIECE, length - at), { checkpoint: spec.checkpoint });
       }
-      await out.finish();
-    } catch (error) {
-      await out.abandon();
-      throw error;
-    } finally {
-      progress.finish();
-    }
+    };
+    await writeAll(option(ctx, 'out'), 'cat', length, pieces());
   },
 };

@@ -1,6 +1,6 @@
 import type { Volume } from '../volume/volume.js';
 import { type Command, positional, UsageErrorForCommand } from './command.js';
-import { openOutput, Progress } from './io.js';
+import { writeAll } from './io.js';
 
 /** [older, newer?, file?]: a second argument that names a checkpoint of the volume is <newer>. */
 function split(volume: Volume, rest: string[]): { older: string; newer?: string; file?: string } {
@@ -21,19 +21,6 @@ export const exportDiff: Command = {
     positional(ctx, 1, '<older>');
     const { older, newer, file } = split(volume, ctx.args.positionals.slice(1));
     const size = await volume.diffSize(older, newer);
-    const out = await openOutput(file);
-    const progress = new Progress('export', size.dataBytes);
-    try {
-      for await (const piece of volume.exportDiff(older, newer, { transient: true })) {
-        await out.write(piece);
-        progress.add(piece.length);
-      }
-      await out.finish();
-    } catch (error) {
-      await out.abandon();
-      throw error;
-    } finally {
-      progress.finish();
-    }
+    await writeAll(file, 'export', size.dataBytes, volume.exportDiff(older, newer, { transient: true }));
   },
 };

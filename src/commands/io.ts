@@ -100,3 +100,24 @@ export class Progress {
     if (this.#enabled) process.stderr.write('\r\x1b[K');
   }
 }
+
+/**
+ * Writes every piece to `path` (or standard output), with a progress bar; on any
+ * failure the output file is removed, so nothing is left half-written.
+ */
+export async function writeAll(path: string | undefined, label: string, total: number, pieces: AsyncIterable<Uint8Array>): Promise<void> {
+  const out = await openOutput(path);
+  const progress = new Progress(label, total);
+  try {
+    for await (const piece of pieces) {
+      await out.write(piece);
+      progress.add(piece.length);
+    }
+    await out.finish();
+  } catch (error) {
+    await out.abandon();
+    throw error;
+  } finally {
+    progress.finish();
+  }
+}
