@@ -20,11 +20,6 @@ export function beginExtents(buffer: usize, cap: u32): void {
   runStart = 0;
 }
 
-/** Extents written so far. */
-export function extentsWritten(): u32 {
-  return written;
-}
-
 /** Where a stopped scan resumes: the start of the run it could not write, else `end`. */
 export function resumePoint(end: u32): u32 {
   return open ? runStart : end;

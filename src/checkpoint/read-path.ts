@@ -10,7 +10,7 @@ import { blockSizeOf, granularityOf, type VolumeCore } from '../volume/core.js';
 import type { Checkpoint } from './checkpoint.js';
 
 /** Blocks of [start, start + count) set in `bitmap`, found by the kernels' scan. */
-export function setBlocks(bitmap: PagedBitmap, start: number, count: number): Array<[number, number]> {
+function setBlocks(bitmap: PagedBitmap, start: number, count: number): Array<[number, number]> {
   return deltaExtents({ bitmaps: [bitmap], from: start, to: start + count });
 }
 

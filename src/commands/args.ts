@@ -56,11 +56,6 @@ export function parseSize(text: string, what: string): number {
   return value;
 }
 
-/** A whole number of bytes or blocks (sizes with units allowed). */
-export function parseCount(text: string | undefined, what: string, fallback: number): number {
-  return text === undefined ? fallback : parseSize(text, what);
-}
-
 export function parseInteger(text: string | undefined, what: string, fallback: number): number {
   if (text === undefined) return fallback;
   if (!/^\d+$/.test(text)) throw invalidArgument(`${what} must be a whole number, not ${JSON.stringify(text)}`);

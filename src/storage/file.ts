@@ -139,10 +139,6 @@ export async function removeFile(path: string): Promise<void> {
   await fs.rm(path, { force: true });
 }
 
-export async function renamePath(from: string, to: string): Promise<void> {
-  await fs.rename(from, to);
-}
-
 /**
  * Space written ahead of a log's end, so appends overwrite blocks the file already
  * has: their fdatasync then flushes data only, not the file's size and allocation
