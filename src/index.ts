@@ -10,7 +10,7 @@ export { PagedBitmap } from './arena/bitmap.js';
 export {
   countDelta, deltaExtents, type DeltaScanOptions, type ExtentBatch, type MetaMaps, scanDelta,
 } from './arena/delta-scan.js';
-export { DataDir, type DataDirOptions, DEFAULT_BLOCK_SIZE, type VolumeOptions } from './volume/data-dir.js';
+export { DataDir, type DataDirOptions, DEFAULT_BLOCK_SIZE, type OnProgress, type VolumeOptions } from './volume/data-dir.js';
 export { type CheckpointInfo, Volume } from './volume/volume.js';
 export type { DeltaChunk, DeltaExtent, DeltaSize, ExtentKind } from './checkpoint/delta.js';
 export { type DeltaHeader, StreamReader, type StreamEvent, StreamWriter } from './checkpoint/delta-stream.js';

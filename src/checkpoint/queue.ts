@@ -3,7 +3,7 @@
 // when a crash cuts it short, and what happens after is redone on open.
 
 import { PagedBitmap } from '../arena/bitmap.js';
-import { scanDelta } from '../arena/delta-scan.js';
+import { countDelta, scanDelta } from '../arena/delta-scan.js';
 import { makeDir, removeTree, syncDir } from '../storage/file.js';
 import { blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from '../volume/core.js';
 import { type CheckpointRecord, newId, volumePaths } from '../volume/layout.js';
@@ -84,16 +84,18 @@ function allInUse(core: VolumeCore): PagedBitmap {
 }
 
 /** Makes the live image equal to `ckpt`'s; safe to redo after a crash (pending.restore). */
-export async function restoreCheckpoint(core: VolumeCore, ckpt: Checkpoint): Promise<void> {
+export async function restoreCheckpoint(core: VolumeCore, ckpt: Checkpoint, onProgress?: (bytes: number, total: number) => void): Promise<void> {
   await commitRecord(core, { ...core.record, pending: { ...core.record.pending, restore: ckpt.record.id } });
-  await redoRestore(core, ckpt);
+  await redoRestore(core, ckpt, onProgress);
   const { restore: _done, ...pending } = core.record.pending ?? {};
   await commitRecord(core, {
     ...core.record, base: ckpt.record.image, pending: Object.keys(pending).length ? pending : undefined,
   });
 }
 
-export async function redoRestore(core: VolumeCore, ckpt: Checkpoint): Promise<void> {
+export async function redoRestore(
+  core: VolumeCore, ckpt: Checkpoint, onProgress?: (bytes: number, total: number) => void,
+): Promise<void> {
   const from = core.checkpoints.indexOf(ckpt);
   const queue = core.checkpoints.slice(from);
   const bitmaps = [];
@@ -108,12 +110,15 @@ export async function redoRestore(core: VolumeCore, ckpt: Checkpoint): Promise<v
   const step = stepBlocks(core);
   try {
     // Every block that may differ from the checkpoint: saved since it, or not in use then.
-    for (const batch of scanDelta({ bitmaps, meta: { metas, live: inUse, granularity: g } })) {
+    const scan = { bitmaps, meta: { metas, live: inUse, granularity: g } };
+    const total = countDelta(scan) * blockSizeOf(core);
+    for (const batch of scanDelta(scan)) {
       for (let e = 0; e < batch.length; e += 2) {
         const end = batch[e]! + batch[e + 1]!;
         for (let at = batch[e]!; at < end; at += step) {
           const n = Math.min(step, end - at);
           await writeInUse(core, ckpt, target, at, n);
+          onProgress?.(n * blockSizeOf(core), total);
         }
       }
     }

@@ -1,4 +1,5 @@
 import { type Command, type CommandContext, expectPositionals, flag, positional, UsageErrorForCommand } from './command.js';
+import { Progress } from './io.js';
 
 async function createCkpt(ctx: CommandContext): Promise<void> {
   const volume = await (await ctx.dataDir()).volume(positional(ctx, 1, '<fs>'));
@@ -30,7 +31,8 @@ async function restoreCkpt(ctx: CommandContext): Promise<void> {
   const volume = await (await ctx.dataDir()).volume(positional(ctx, 1, '<fs>'));
   const name = positional(ctx, 2, '<ckpt>');
   expectPositionals(ctx, 3);
-  await volume.restore(name);
+  const progress = new Progress('restore', undefined);
+  await volume.restore(name, { onProgress: progress.callback }).finally(() => progress.finish());
   await ctx.print(`restored ${volume.name} to ${name}`);
 }
 

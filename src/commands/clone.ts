@@ -1,4 +1,5 @@
 import { type Command, expectPositionals, positional } from './command.js';
+import { Progress } from './io.js';
 
 export const clone: Command = {
   name: 'clone',
@@ -9,7 +10,8 @@ export const clone: Command = {
     const ckpt = positional(ctx, 0, '<ckpt>');
     const name = positional(ctx, 1, '<new-fs>');
     expectPositionals(ctx, 2);
-    const volume = await (await ctx.dataDir()).clone(ckpt, name);
+    const progress = new Progress('clone', undefined);
+    const volume = await (await ctx.dataDir()).clone(ckpt, name, { onProgress: progress.callback }).finally(() => progress.finish());
     await ctx.print(`cloned ${ckpt} to ${volume.name}`);
   },
 };

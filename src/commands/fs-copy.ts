@@ -1,4 +1,5 @@
 import { type Command, expectPositionals, option, positional, UsageErrorForCommand } from './command.js';
+import { Progress } from './io.js';
 
 export const fsCopy: Command = {
   name: 'fs_copy',
@@ -12,7 +13,9 @@ export const fsCopy: Command = {
     const target = positional(ctx, 0, '<sfs>');
     if (target.includes(':cel=')) throw new UsageErrorForCommand('remote targets (:cel=<node>) come with replication; give a local volume');
     expectPositionals(ctx, 1);
-    const result = await (await ctx.dataDir()).copyDelta(newer, target, older);
+    const progress = new Progress('fs_copy', undefined);
+    const result = await (await ctx.dataDir()).copyDelta(newer, target, older, { onProgress: progress.callback })
+      .finally(() => progress.finish());
     await ctx.print(result.full
       ? `${target} did not exist: made it a full copy of ${newer} (${result.dataBlocks} blocks)`
       : `copied delta ${older} -> ${newer} to ${target}: ${result.dataBlocks} data blocks, ${result.unusedBlocks} unused`);

@@ -68,9 +68,15 @@ export class Progress {
   #last = 0;
   readonly #enabled: boolean;
 
-  constructor(readonly label: string, readonly total: number | undefined) {
+  constructor(readonly label: string, public total: number | undefined) {
     this.#enabled = Boolean(process.stderr.isTTY) && process.env.CI === undefined;
   }
+
+  /** An onProgress callback for the library's long operations. */
+  readonly callback = (bytes: number, total: number): void => {
+    this.total ??= total;
+    this.add(bytes);
+  };
 
   add(bytes: number): void {
     this.#done += bytes;

@@ -28,6 +28,17 @@ export interface VolumeOptions {
 
 export const DEFAULT_BLOCK_SIZE = 8192;
 
+/** Progress of long work: called with the bytes just done, and the total expected. */
+export type OnProgress = (bytes: number, total: number) => void;
+
+/** Passes pieces through, telling `onProgress` how many bytes went by. */
+async function* counted(pieces: AsyncIterable<Uint8Array>, total: number, onProgress?: OnProgress): AsyncGenerator<Uint8Array> {
+  for await (const piece of pieces) {
+    onProgress?.(piece.length, total);
+    yield piece;
+  }
+}
+
 export class DataDir {
   readonly arena: Arena;
   #lock: DirLock | undefined;
@@ -130,13 +141,14 @@ export class DataDir {
    * A new volume holding checkpoint `checkpoint`'s image (a full delta, imported
    * atomically); its base is that image, so later deltas of the source apply to it.
    */
-  async clone(checkpoint: string, name: string): Promise<Volume> {
+  async clone(checkpoint: string, name: string, options: { onProgress?: OnProgress } = {}): Promise<Volume> {
     const source = await this.volumeOfCheckpoint(checkpoint);
     checkName('volume', name);
+    const total = (await source.diffSize(null, checkpoint)).dataBytes;
     const target = await this.createVolume(name, {
       size: source.size, blockSize: source.blockSize, granularity: source.granularity,
     });
-    await target.importDiff(source.exportDiff(null, checkpoint));
+    await target.importDiff(counted(source.exportDiff(null, checkpoint), total, options.onProgress));
     return target;
   }
 
@@ -145,16 +157,19 @@ export class DataDir {
    * their delta (both checkpoints of one volume). A target that does not exist yet is
    * made as a clone of `newer` (a full copy). Returns what was copied.
    */
-  async copyDelta(newer: string, target: string, older: string): Promise<{ full: boolean; dataBlocks: number; unusedBlocks: number }> {
+  async copyDelta(
+    newer: string, target: string, older: string, options: { onProgress?: OnProgress } = {},
+  ): Promise<{ full: boolean; dataBlocks: number; unusedBlocks: number }> {
     const source = await this.volumeOfCheckpoint(newer);
     if (this.#names.get(older) !== source.name) throw notFound(`${source.name} has no checkpoint named ${older}`);
     checkName('volume', target);
     if (!(await this.volumeNames()).includes(target)) {
       const size = await source.diffSize(null, newer);
-      await this.clone(newer, target);
+      await this.clone(newer, target, options);
       return { full: true, dataBlocks: size.dataBlocks, unusedBlocks: size.unusedBlocks };
     }
-    const result = await (await this.volume(target)).importDiff(source.exportDiff(older, newer));
+    const total = (await source.diffSize(older, newer)).dataBytes;
+    const result = await (await this.volume(target)).importDiff(counted(source.exportDiff(older, newer), total, options.onProgress));
     return { full: false, dataBlocks: result.dataBlocks, unusedBlocks: result.unusedBlocks };
   }
 

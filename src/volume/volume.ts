@@ -140,10 +140,13 @@ export class Volume {
     });
   }
 
-  /** Makes the live image (and its meta bit map) equal to the checkpoint's. */
-  async restore(name: string): Promise<void> {
+  /**
+   * Makes the live image (and its meta bit map) equal to the checkpoint's;
+   * `onProgress` hears of the bytes written back as it goes.
+   */
+  async restore(name: string, options: { onProgress?: (bytes: number, total: number) => void } = {}): Promise<void> {
     this.#checkOpen();
-    return this.#run(() => restoreCheckpoint(this.#core, this.#find(name)));
+    return this.#run(() => restoreCheckpoint(this.#core, this.#find(name), options.onProgress));
   }
 
   /**
