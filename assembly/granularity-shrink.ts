@@ -46,33 +46,18 @@ export function granularityShrink(src: usize, dst: usize, dstBytes: u32, g: u32)
     for (let i: usize = 0; i < dstBytes; i += 8) ones += <u32>popcnt(load<u64>(dst + i));
     return ones;
   }
-  if (g <= 2) {
-    // Each source u64 gives 64 >> g output bits.
-    let outBits: u32 = 64 >> g;
-    let bits: u64 = 0;
-    let filled: u32 = 0;
-    let at = dst;
-    for (let i: usize = 0; i < <usize>dstBytes << g; i += 8) {
-      let x = load<u64>(src + i);
-      bits |= (g == 1 ? shrinkPairs(x) : shrinkNibbles(x)) << filled;
-      filled += outBits;
-      if (filled == 64) {
-        store<u64>(at, bits);
-        ones += <u32>popcnt(bits);
-        at += 8;
-        bits = 0;
-        filled = 0;
-      }
-    }
-    return ones;
-  }
-  // g >= 3: each 16 source bytes give 16 >> (g - 3) output bits.
-  let outBits: u32 = 16 >> (g - 3);
+  // Each source step (8 bytes for g <= 2, 16 bytes for g >= 3) gives `outBits` output
+  // bits, packed into a u64 that is stored when full.
+  let outBits: u32 = g <= 2 ? 64 >> g : 16 >> (g - 3);
+  let stride: usize = g <= 2 ? 8 : 16;
   let bits: u64 = 0;
   let filled: u32 = 0;
   let at = dst;
-  for (let i: usize = 0; i < <usize>dstBytes << g; i += 16) {
-    bits |= <u64>laneBits(v128.load(src + i), g) << filled;
+  for (let i: usize = 0; i < <usize>dstBytes << g; i += stride) {
+    let piece: u64 = g == 1 ? shrinkPairs(load<u64>(src + i))
+      : g == 2 ? shrinkNibbles(load<u64>(src + i))
+      : <u64>laneBits(v128.load(src + i), g);
+    bits |= piece << filled;
     filled += outBits;
     if (filled == 64) {
       store<u64>(at, bits);
