@@ -3,7 +3,7 @@
 
 import { join } from 'node:path';
 import { Arena, type ArenaOptions } from '../arena/arena.js';
-import { SnapcopyError, invalidArgument, notFound } from '../errors.js';
+import { SnapcopyError, corrupt, invalidArgument, notFound } from '../errors.js';
 import { MAX_BLOCKS, MAX_GRANULARITY } from '../kernels/api.js';
 import type { DirLock } from '../storage/lock.js';
 import { lockDir } from '../storage/lock.js';
@@ -81,7 +81,12 @@ export class DataDir {
     for (const name of await listDir(this.#volumesDir)) {
       const bytes = await readFileOrUndefined(volumePaths(join(this.#volumesDir, name)).record);
       if (!bytes) continue; // a volume whose creation did not commit
-      const record = JSON.parse(new TextDecoder().decode(bytes)) as VolumeRecord;
+      let record: VolumeRecord;
+      try {
+        record = JSON.parse(new TextDecoder().decode(bytes)) as VolumeRecord;
+      } catch {
+        throw corrupt(`${volumePaths(join(this.#volumesDir, name)).record} is not valid JSON`);
+      }
       for (const ckpt of record.checkpoints) this.#names.set(ckpt.name, record.name);
     }
   }
