@@ -7,16 +7,7 @@ import {
   countDelta, deltaExtents, scanDelta,
 } from '../../src/index.js';
 import { backend, newArena } from '../helpers/backend.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(SnapcopyError);
-    return (e as SnapcopyError).code;
-  }
-  return undefined;
-}
+import { codeOf } from '../helpers/errors.js';
 
 /** Every entry point rejects the options with `code` (scanDelta on its first step). */
 function expectRejected(options: DeltaScanOptions, code: string): void {

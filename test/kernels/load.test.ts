@@ -5,16 +5,7 @@ import {
   ARENA_BASE, Arena, type BackendChoice, SnapcopyError, loadKernels, wasmKernelsAvailable,
 } from '../../src/index.js';
 import { backend } from '../helpers/backend.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(SnapcopyError);
-    return (e as SnapcopyError).code;
-  }
-  return undefined;
-}
+import { codeOf } from '../helpers/errors.js';
 
 describe(`loadKernels (suite backend ${backend})`, () => {
   test('Node 20 validates the WebAssembly SIMD kernels', () => {

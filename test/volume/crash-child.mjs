@@ -25,6 +25,7 @@
 // a's checkpoints (or a full delta from the empty image), and has checkpoints of its own.
 
 import { writeSync } from 'node:fs';
+import { content } from '../helpers/crash-content.mjs';
 
 const lib = await import(new URL('../../dist/index.js', import.meta.url).href);
 const { DataDir } = lib;
@@ -62,25 +63,6 @@ function prng(seed) {
   };
 }
 
-/**
- * The content op `id` writes at absolute byte positions [offset, offset + length):
- * 16-byte cells "w<id>@<cell>" padded with '.', so every block tells which op wrote
- * it and where (crash.test.ts has the same function).
- */
-function content(id, offset, length) {
-  const out = new Uint8Array(length);
-  let cell = -1;
-  let text = '';
-  for (let i = 0; i < length; i++) {
-    const p = offset + i;
-    if (p >>> 4 !== cell) {
-      cell = p >>> 4;
-      text = `w${id}@${cell}`.padEnd(16, '.');
-    }
-    out[i] = text.charCodeAt(p & 15);
-  }
-  return out;
-}
 
 async function openAll() {
   const dd = await DataDir.open(dir, { kernels: backend, create: false });

@@ -41,6 +41,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type DeltaChunk, DataDir, type Volume } from '../../src/index.js';
 import { backend } from '../helpers/backend.js';
 import { Prng, testSeed } from '../helpers/prng.js';
+import { content } from '../helpers/crash-content.mjs';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CHILD = fileURLToPath(new URL('./crash-child.mjs', import.meta.url));
@@ -122,21 +123,6 @@ function skewNote(stamp: number): string {
 // ---------------------------------------------------------------------------------
 // The model.
 
-/** What op `id` writes at absolute bytes [offset, offset + length) (the child has the same function). */
-function content(id: number, offset: number, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let cell = -1;
-  let text = '';
-  for (let i = 0; i < length; i++) {
-    const p = offset + i;
-    if (p >>> 4 !== cell) {
-      cell = p >>> 4;
-      text = `w${id}@${cell}`.padEnd(16, '.');
-    }
-    out[i] = text.charCodeAt(p & 15);
-  }
-  return out;
-}
 
 type VolumeName = 'a' | 'b';
 

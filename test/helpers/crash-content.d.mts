@@ -1,0 +1,1 @@
+export function content(id: number, offset: number, length: number): Uint8Array;
