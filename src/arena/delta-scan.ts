@@ -138,7 +138,7 @@ export function countDelta(options: DeltaScanOptions): number {
   try {
     const k = plan.arena.kernels;
     const m = plan.meta;
-    // Kernel counts are u32: count in spans of at most 2^31 blocks (all of MAX_BLOCKS).
+    // Kernel counts are u32; a range holds at most MAX_BLOCKS (2^31) blocks, so one call fits.
     return m
       ? k.popcountMeta(space.tables, space.metas, plan.count, m.live.table, m.granularity, plan.from, plan.to, space.acc)
       : k.popcountPlain(space.tables, plan.count, plan.from, plan.to, space.acc);

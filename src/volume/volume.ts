@@ -3,7 +3,9 @@
 // internal operation under the volume's lock, one at a time.
 
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
-import { type DeltaChunk, type DeltaExtent, type DeltaSize, deltaChunks, deltaExtents, deltaSize, planDelta } from '../checkpoint/delta.js';
+import {
+  type DeltaChunk, type DeltaExtent, type DeltaPlan, type DeltaSize, deltaChunks, deltaExtents, deltaSize, planDelta,
+} from '../checkpoint/delta.js';
 import { type DeltaHeader, StreamWriter } from '../checkpoint/delta-stream.js';
 import { type ImportResult, importDiff } from '../checkpoint/import.js';
 import { createCheckpoint, deleteCheckpoint, restoreCheckpoint } from '../checkpoint/queue.js';
@@ -30,9 +32,6 @@ export interface NameIndex {
   add(name: string, volume: string): void;
   delete(name: string): void;
 }
-
-/** Resolves delta(older, newer) names to checkpoints (null: the empty image / the live volume). */
-type ResolvePair = (older: string | null, newer?: string) => [Checkpoint | null, Checkpoint | null];
 
 /** The write-ahead log is folded into the files once it holds this much. */
 const LOG_LIMIT = 64 << 20;
@@ -156,8 +155,7 @@ export class Volume {
   async diffSize(older: string | null, newer?: string): Promise<DeltaSize> {
     this.#checkOpen();
     return this.#run(async () => {
-      const [l, m] = this.#pair(older, newer);
-      const plan = await planDelta(this.#core, l, m);
+      const plan = await planDelta(this.#core, ...this.#pair(older, newer));
       try {
         return deltaSize(this.#core, plan);
       } finally {
@@ -168,26 +166,12 @@ export class Volume {
 
   /** The extents of delta(older, newer), without data, in block order. */
   diff(older: string | null, newer?: string): AsyncGenerator<DeltaExtent> {
-    return this.#locked(async function* (core, pair) {
-      const plan = await planDelta(core, ...pair(older, newer));
-      try {
-        yield* deltaExtents(plan);
-      } finally {
-        plan.free();
-      }
-    });
+    return this.#locked(older, newer, (_core, plan) => deltaExtents(plan));
   }
 
   /** delta(older, newer) with the newer image's data, in block order. */
   delta(older: string | null, newer?: string): AsyncGenerator<DeltaChunk> {
-    return this.#locked(async function* (core, pair) {
-      const plan = await planDelta(core, ...pair(older, newer));
-      try {
-        yield* deltaChunks(core, plan);
-      } finally {
-        plan.free();
-      }
-    });
+    return this.#locked(older, newer, (core, plan) => deltaChunks(core, plan));
   }
 
   /**
@@ -199,25 +183,21 @@ export class Volume {
    */
   exportDiff(older: string | null, newer?: string, options: { transient?: boolean } = {}): AsyncGenerator<Uint8Array> {
     const volume = this;
-    return this.#locked(async function* (core, pair) {
-      const [l, m] = pair(older, newer);
-      const plan = await planDelta(core, l, m);
-      try {
-        const size = deltaSize(core, plan);
-        const header: DeltaHeader = {
-          volume: { name: volume.name, uuid: volume.uuid },
-          from: l ? { id: l.record.image, name: l.name } : { id: EMPTY_IMAGE, name: '(empty)' },
-          to: m ? { id: m.record.image, name: m.name } : { id: core.record.base ?? newId(), name: '(live)' },
-          blockSize: volume.blockSize, blocks: volume.blocks, granularity: volume.granularity,
-          dataBlocks: size.dataBlocks, unusedBlocks: size.unusedBlocks,
-        };
-        const writer = new StreamWriter();
-        yield writer.header(header);
-        for await (const chunk of deltaChunks(core, plan, options)) yield* writer.record(chunk);
-        yield writer.trailer();
-      } finally {
-        plan.free();
-      }
+    return this.#locked(older, newer, async function* (core, plan) {
+      const size = deltaSize(core, plan);
+      const header: DeltaHeader = {
+        volume: { name: volume.name, uuid: volume.uuid },
+        from: plan.older ? { id: plan.older.record.image, name: plan.older.name } : { id: EMPTY_IMAGE, name: '(empty)' },
+        to: plan.newer
+          ? { id: plan.newer.record.image, name: plan.newer.name }
+          : { id: core.record.base ?? newId(), name: '(live)' },
+        blockSize: volume.blockSize, blocks: volume.blocks, granularity: volume.granularity,
+        dataBlocks: size.dataBlocks, unusedBlocks: size.unusedBlocks,
+      };
+      const writer = new StreamWriter();
+      yield writer.header(header);
+      for await (const chunk of deltaChunks(core, plan, options)) yield* writer.record(chunk);
+      yield writer.trailer();
     });
   }
 
@@ -394,11 +374,8 @@ export class Volume {
   }
 
   #run<T>(operation: () => Promise<T>): Promise<T> {
-    const core = this.#core;
     const guarded = () => {
-      if (core.failed) {
-        throw new SnapcopyError('ERR_IO', `volume ${this.name} hit a storage error and must be reopened`, { cause: core.failed });
-      }
+      this.#checkUsable();
       return operation();
     };
     return this.#lock.run(guarded).catch((error: unknown) => {
@@ -407,27 +384,41 @@ export class Volume {
   }
 
   /**
-   * An iteration that holds the lock from its first step to its end (or its early
-   * return); `pair` resolves checkpoint names under the lock.
+   * An iteration over delta(older, newer) that holds the lock from its first step to
+   * its end (or its early return): names are resolved and the maps staged under it.
    */
-  #locked<T>(body: (core: VolumeCore, pair: ResolvePair) => AsyncGenerator<T>): AsyncGenerator<T> {
+  #locked<T>(
+    older: string | null, newer: string | undefined,
+    body: (core: VolumeCore, plan: DeltaPlan) => Iterable<T> | AsyncIterable<T>,
+  ): AsyncGenerator<T> {
     const lock = this.#lock;
     const core = this.#core;
-    const pair = (older: string | null, newer?: string) => this.#pair(older, newer);
-    const checkOpen = () => this.#checkOpen();
-    const name = this.name;
+    const resolve = () => {
+      this.#checkOpen();
+      this.#checkUsable();
+      return this.#pair(older, newer);
+    };
     return (async function* () {
-      checkOpen();
       const release = await lock.acquire();
       try {
-        if (core.failed) throw new SnapcopyError('ERR_IO', `volume ${name} hit a storage error and must be reopened`, { cause: core.failed });
-        yield* body(core, pair);
+        const plan = await planDelta(core, ...resolve());
+        try {
+          yield* body(core, plan);
+        } finally {
+          plan.free();
+        }
       } finally {
         release();
       }
     })();
   }
 
+  /** After a storage error that may have left files and memory apart, nothing runs until a reopen. */
+  #checkUsable(): void {
+    if (this.#core.failed) {
+      throw new SnapcopyError('ERR_IO', `volume ${this.name} hit a storage error and must be reopened`, { cause: this.#core.failed });
+    }
+  }
 }
 
 /** A full disk is an error users match on, with what ran out in the message. */
