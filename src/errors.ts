@@ -16,7 +16,18 @@ export type SnapcopyErrorCode =
   | 'ERR_NOT_YOUNGER'
   | 'ERR_NO_SPACE'
   | 'ERR_CLOSED'
-  | 'ERR_IO';
+  | 'ERR_IO'
+  // nodes and RCP
+  | 'ERR_PROTOCOL'
+  | 'ERR_FRAME_TOO_LARGE'
+  | 'ERR_CHECKSUM'
+  | 'ERR_VERSION'
+  | 'ERR_AUTH'
+  | 'ERR_UNKNOWN_GROUP'
+  | 'ERR_UNKNOWN_SESSION'
+  | 'ERR_TIMEOUT'
+  | 'ERR_UNREACHABLE'
+  | 'ERR_SUPERSEDED';
 
 export class SnapcopyError extends Error {
   readonly code: SnapcopyErrorCode;

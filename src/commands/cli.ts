@@ -5,6 +5,7 @@
 import process from 'node:process';
 import type { BackendChoice } from '../kernels/api.js';
 import { SnapcopyError } from '../errors.js';
+import { resolveNode } from '../node/client.js';
 import { DataDir } from '../volume/data-dir.js';
 import { type OptionKind, parseArgs, UsageError } from './args.js';
 import { cat } from './cat.js';
@@ -17,16 +18,37 @@ import { discard } from './discard.js';
 import { exportDiff } from './export-diff.js';
 import { fsCopy } from './fs-copy.js';
 import { importDiff } from './import-diff.js';
+import { rcpConfig } from './rcp-config.js';
+import { rcproute } from './rcproute.js';
+import { rcptest } from './rcptest.js';
+import { serve } from './serve.js';
+import { serverConfig } from './server-config.js';
 import { write } from './write.js';
 
-export const COMMANDS: readonly Command[] = [create, write, discard, cat, ckpt, diff, exportDiff, importDiff, clone, fsCopy];
+export const COMMANDS: readonly Command[] = [
+  create, write, discard, cat, ckpt, diff, exportDiff, importDiff, clone, fsCopy,
+  serve, rcpConfig, serverConfig, rcproute, rcptest,
+];
 
-const GLOBAL_OPTIONS: Record<string, OptionKind> = { data: 'string', kernels: 'string', help: 'boolean' };
+const GLOBAL_OPTIONS: Record<string, OptionKind> = {
+  data: 'string', kernels: 'string', help: 'boolean', node: 'string', peers: 'string', token: 'string',
+};
 
 export interface CliIo {
   env: Record<string, string | undefined>;
   stdout(line: string): Promise<void>;
   stderr(line: string): void;
+}
+
+/** Where the command word is: the first word that is not a global option or its value. */
+function commandIndex(argv: readonly string[]): number {
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i]!;
+    if (!token.startsWith('-')) return i;
+    const name = token.slice(2);
+    if (token.startsWith('--') && GLOBAL_OPTIONS[name] === 'string') i++;
+  }
+  return -1;
 }
 
 function overview(): string {
@@ -39,6 +61,9 @@ function overview(): string {
     'global options:',
     '  --data <dir>      data directory (default $SNAPCOPY_DATA or ./snapcopy-data)',
     '  --kernels <k>     wasm, ts or auto (default $SNAPCOPY_KERNELS or auto)',
+    '  --node <n>        send the command to a node: a name from the peers file, or host:port ($SNAPCOPY_NODE)',
+    '  --peers <file>    the peers file: node names, addresses and the shared secret ($SNAPCOPY_PEERS)',
+    '  --token <t>       a node\'s HTTP token, when there is no peers file ($SNAPCOPY_TOKEN)',
   ].join('\n');
 }
 
@@ -48,7 +73,8 @@ function usageOf(command: Command): string {
 
 /** Runs one command line; returns the exit code (0 ok, 1 failed, 2 bad usage). */
 export async function main(argv: readonly string[], io: CliIo = nodeIo()): Promise<number> {
-  const name = argv.find((token) => !token.startsWith('-'));
+  const at = commandIndex(argv);
+  const name = at < 0 ? undefined : argv[at];
   const command = COMMANDS.find((c) => c.name === name || `.${c.name}` === name);
   if (!command) {
     if (name === undefined && argv.includes('--help')) {
@@ -59,7 +85,7 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo()): Promi
     return 2;
   }
   const rest = [...argv];
-  rest.splice(rest.indexOf(name!), 1);
+  rest.splice(at, 1);
   let dataDir: DataDir | undefined;
   try {
     const args = parseArgs(rest, { ...GLOBAL_OPTIONS, ...command.options });
@@ -69,9 +95,20 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo()): Promi
     }
     const path = (args.options.get('data') as string | undefined) ?? io.env.SNAPCOPY_DATA ?? './snapcopy-data';
     const kernels = ((args.options.get('kernels') as string | undefined) ?? io.env.SNAPCOPY_KERNELS ?? 'auto') as BackendChoice;
+    const peersPath = (args.options.get('peers') as string | undefined) ?? io.env.SNAPCOPY_PEERS;
+    const nodeSpec = (args.options.get('node') as string | undefined) ?? io.env.SNAPCOPY_NODE;
+    const token = (args.options.get('token') as string | undefined) ?? io.env.SNAPCOPY_TOKEN;
     const ctx: CommandContext = {
       args,
+      dataPath: path,
+      peersPath,
+      node: async (fallback) => {
+        const spec = nodeSpec ?? fallback;
+        if (spec === undefined) throw new UsageErrorForCommand('this command is sent to a node: give --node <name|host:port>');
+        return resolveNode(spec, { peersPath, token });
+      },
       print: io.stdout,
+      log: io.stderr,
       dataDir: async () => (dataDir ??= await DataDir.open(path, { kernels })),
     };
     await command.run(ctx);

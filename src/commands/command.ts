@@ -1,5 +1,6 @@
 // What every command file exports, and what the dispatcher hands it.
 
+import type { NodeTarget } from '../node/client.js';
 import type { DataDir } from '../volume/data-dir.js';
 import type { OptionKind, ParsedArgs } from './args.js';
 
@@ -7,8 +8,19 @@ export interface CommandContext {
   args: ParsedArgs;
   /** Opens (once) the data directory named by --data, SNAPCOPY_DATA or ./snapcopy-data. */
   dataDir(): Promise<DataDir>;
+  /** The data directory's path, for commands that do not open it as volumes. */
+  dataPath: string;
+  /** The peers file named by --peers or SNAPCOPY_PEERS, if any. */
+  peersPath: string | undefined;
+  /**
+   * The node named by --node or SNAPCOPY_NODE (or `fallback`), with its token; a usage
+   * error when there is none.
+   */
+  node(fallback?: string): Promise<NodeTarget>;
   /** Writes a line to standard output. */
   print(line: string): Promise<void>;
+  /** Writes a line to standard error (progress, events). */
+  log(line: string): void;
 }
 
 export interface Command {
@@ -44,6 +56,14 @@ export function expectPositionals(ctx: CommandContext, max: number): void {
 
 export class UsageErrorForCommand extends Error {
   override name = 'UsageError';
+}
+
+/** The seed's key=value words ("group=g1"): the value of `key`, or undefined. */
+export function keyword(ctx: CommandContext, key: string): string | undefined {
+  const prefix = `${key}=`;
+  const found = ctx.args.positionals.filter((p) => p.startsWith(prefix));
+  if (found.length > 1) throw new UsageErrorForCommand(`${key}= given twice`);
+  return found[0]?.slice(prefix.length);
 }
 
 /** "fs" or "fs@ckpt". */

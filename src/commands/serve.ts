@@ -1,0 +1,67 @@
+import process from 'node:process';
+import { NodeServer } from '../node/server.js';
+import { readPeers } from '../node/peers.js';
+import type { RcpTuning } from '../rcp/service.js';
+import { parseInteger } from './args.js';
+import { type Command, type CommandContext, expectPositionals, option, UsageErrorForCommand } from './command.js';
+
+function tuning(ctx: CommandContext): Partial<RcpTuning> {
+  const ms = (name: string) => {
+    const text = option(ctx, name);
+    return text === undefined ? undefined : parseInteger(text, `--${name}`, 0);
+  };
+  const keepaliveMs = ms('rcp-keepalive');
+  const deadAfterMs = ms('rcp-dead-after');
+  const result: Partial<RcpTuning> = {};
+  if (keepaliveMs !== undefined || deadAfterMs !== undefined) {
+    result.timers = { keepaliveMs: keepaliveMs ?? 1000, deadAfterMs: deadAfterMs ?? 10_000 };
+  }
+  const giveUpMs = ms('rcp-give-up');
+  const coverAfterMs = ms('rcp-cover-after');
+  if (giveUpMs !== undefined) result.giveUpMs = giveUpMs;
+  if (coverAfterMs !== undefined) result.coverAfterMs = coverAfterMs;
+  return result;
+}
+
+/** Resolves on the first SIGTERM or SIGINT. */
+function signalled(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (signal: string) => {
+      process.off('SIGTERM', on);
+      process.off('SIGINT', on);
+      resolve(signal);
+    };
+    process.on('SIGTERM', on);
+    process.on('SIGINT', on);
+  });
+}
+
+export const serve: Command = {
+  name: 'serve',
+  summary: 'run a node: HTTP control API and RCP on one port',
+  usage: 'serve --name <node> [--listen <host:port>] [--peers <file>] [--data <dir>]\n'
+    + '         [--rcp-keepalive <ms>] [--rcp-dead-after <ms>] [--rcp-cover-after <ms>] [--rcp-give-up <ms>]',
+  options: {
+    name: 'string', listen: 'string',
+    'rcp-keepalive': 'string', 'rcp-dead-after': 'string', 'rcp-cover-after': 'string', 'rcp-give-up': 'string',
+  },
+  async run(ctx) {
+    expectPositionals(ctx, 0);
+    const name = option(ctx, 'name');
+    if (!name) throw new UsageErrorForCommand('missing --name');
+    if (!ctx.peersPath) throw new UsageErrorForCommand('missing --peers <file> (the nodes and their shared secret)');
+    const stop = signalled();
+    const node = await NodeServer.start({
+      name,
+      listen: option(ctx, 'listen'),
+      dataDir: ctx.dataPath,
+      peers: await readPeers(ctx.peersPath),
+      tuning: tuning(ctx),
+      log: (line) => ctx.log(`${name}: ${line}`),
+    });
+    await ctx.print(`snapcopy node ${name} listening on ${node.address} (HTTP and RCP)`);
+    const signal = await stop;
+    ctx.log(`${name}: ${signal}, stopping`);
+    await node.close();
+  },
+};

@@ -1,0 +1,170 @@
+// A node: one process, one TCP port (FIG. 19). Each connection's first line picks HTTP
+// (the control API) or RCP (the collector service); anything else is closed after a
+// bounded read. The node's configuration lives in <data>/node, under a lock.
+
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import { join } from 'node:path';
+import { SnapcopyError } from '../errors.js';
+import { httpTokenOf } from '../rcp/auth.js';
+import type { HopTarget } from '../rcp/hop.js';
+import { RcpService, type RcpTuning, type SessionInfo } from '../rcp/service.js';
+import { makeDir } from '../storage/file.js';
+import { type DirLock, lockDir } from '../storage/lock.js';
+import { formatAddress, isAddress, parseAddress } from './address.js';
+import { NodeConfig } from './config.js';
+import { httpApi } from './http-api.js';
+import type { Peers } from './peers.js';
+import { RCPTEST_APP, rcptestReceiver, type RcptestResult, sendFile } from './rcptest.js';
+import { sniff } from './sniff.js';
+import { socketConn, tcpDial } from './tcp.js';
+
+/** How long a new connection has to send its first line. */
+const SNIFF_TIMEOUT_MS = 5000;
+
+export interface NodeOptions {
+  name: string;
+  /** host:port; port 0 picks a free one. Default 127.0.0.1:7700. */
+  listen?: string;
+  dataDir: string;
+  peers: Peers;
+  tuning?: Partial<RcpTuning>;
+  /** One line per event worth an operator's attention. */
+  log?: (line: string) => void;
+}
+
+export interface NodeStatus {
+  name: string;
+  address: string;
+  sessions: SessionInfo[];
+}
+
+export class NodeServer {
+  readonly name: string;
+  readonly config: NodeConfig;
+  readonly rcp: RcpService;
+  readonly dataDir: string;
+  #address = '';
+  readonly #tcp: net.Server;
+  readonly #http: http.Server;
+  readonly #sockets = new Set<net.Socket>();
+  readonly #lock: DirLock;
+  readonly #log: (line: string) => void;
+  #closing: Promise<void> | undefined;
+
+  private constructor(options: NodeOptions, config: NodeConfig, lock: DirLock, token: string) {
+    this.name = options.name;
+    this.config = config;
+    this.dataDir = options.dataDir;
+    this.#lock = lock;
+    this.#log = options.log ?? (() => undefined);
+    const peers = options.peers;
+    this.rcp = new RcpService({
+      name: options.name,
+      secret: peers.secret,
+      dial: tcpDial(),
+      nextHops: (group) => config.routing.nextHops(group),
+      resolve: (hop) => this.#resolve(hop, peers),
+      tuning: options.tuning,
+    });
+    this.rcp.handle(RCPTEST_APP, rcptestReceiver(join(options.dataDir, 'rcptest')));
+    this.#http = http.createServer({ requestTimeout: 0, headersTimeout: 10_000 }, httpApi(this, token));
+    this.#tcp = net.createServer((socket) => this.#route(socket));
+  }
+
+  static async start(options: NodeOptions): Promise<NodeServer> {
+    const listen = parseAddress(options.listen ?? '127.0.0.1:7700', 'listen address');
+    const nodeDir = join(options.dataDir, 'node');
+    await makeDir(nodeDir);
+    const lock = await lockDir(nodeDir);
+    try {
+      const config = await NodeConfig.load(nodeDir);
+      const node = new NodeServer(options, config, lock, await httpTokenOf(options.peers.secret));
+      await node.#listen(listen.host, listen.port);
+      return node;
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+  }
+
+  /** Where the node listens, as host:port. */
+  get address(): string {
+    return this.#address;
+  }
+
+  status(): NodeStatus {
+    return { name: this.name, address: this.#address, sessions: this.rcp.sessions() };
+  }
+
+  async rcptest(path: string, group: string): Promise<RcptestResult> {
+    if (!fs.existsSync(path) || !fs.statSync(path).isFile()) throw new SnapcopyError('ERR_NOT_FOUND', `node ${this.name} has no file ${path}`);
+    const result = await sendFile(this.rcp, { path, group });
+    const failed = Object.entries(result.destinations).filter(([, d]) => d.status !== 'ok');
+    this.#log(`rcptest ${path} to group ${group}: ${Object.keys(result.destinations).length - failed.length} ok, ${failed.length} failed`);
+    return result;
+  }
+
+  /** Stops accepting, ends sessions, closes connections, releases the data directory. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const closed = new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
+      this.rcp.close();
+      for (const socket of this.#sockets) socket.destroy();
+      this.#http.closeAllConnections();
+      await closed;
+      await this.#lock.release();
+    })();
+    return this.#closing;
+  }
+
+  #listen(host: string, port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#tcp.once('error', reject);
+      this.#tcp.listen({ host, port }, () => {
+        this.#tcp.off('error', reject);
+        const bound = this.#tcp.address() as net.AddressInfo;
+        this.#address = formatAddress({ host, port: bound.port });
+        resolve();
+      });
+    });
+  }
+
+  #resolve(hop: string, peers: Peers): HopTarget | undefined {
+    if (isAddress(hop)) return { name: hop, address: hop };
+    const address = this.config.peers[hop] ?? peers.nodes[hop];
+    return address ? { name: hop, address } : undefined;
+  }
+
+  /** The L5 filter: reads the first line (bounded in bytes and time), then hands the socket over. */
+  #route(socket: net.Socket): void {
+    this.#sockets.add(socket);
+    socket.on('close', () => this.#sockets.delete(socket));
+    socket.on('error', () => undefined);
+    let seen: Buffer = Buffer.alloc(0);
+    const timer = setTimeout(() => socket.destroy(), SNIFF_TIMEOUT_MS);
+    const onData = (chunk: Buffer) => {
+      seen = seen.byteLength === 0 ? chunk : Buffer.concat([seen, chunk]);
+      const { protocol, lineBytes } = sniff(seen);
+      if (protocol === 'more') return;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.pause();
+      if (protocol === 'bad') {
+        socket.destroy();
+        return;
+      }
+      if (protocol === 'http') {
+        socket.unshift(seen);
+        this.#sockets.delete(socket);
+        this.#http.emit('connection', socket);
+        socket.resume();
+        return;
+      }
+      if (seen.byteLength > lineBytes) socket.unshift(seen.subarray(lineBytes));
+      void this.rcp.accept(socketConn(socket));
+    };
+    socket.on('data', onData);
+  }
+}

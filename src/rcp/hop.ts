@@ -1,0 +1,195 @@
+// An outbound session to one next hop (FIG. 16's outbound session): it dials, opens or
+// resumes the session there, sends every retained frame from the point the hop says it
+// holds, and turns the hop's ACK and ROUTES frames into reports. When the connection
+// breaks it redials with backoff; once the hop has been unreachable for the cover delay,
+// the session serves the hop's own next hops directly (FIG. 16, CEL2 covering for CEL3).
+
+import { SnapcopyError } from '../errors.js';
+import type { AckReport } from './acks.js';
+import { FRAME, type Frame, frameName } from './frame.js';
+import type { Link } from './link.js';
+import { field, jsonOf } from './messages.js';
+import type { Session } from './session.js';
+
+export interface HopTarget {
+  /** The node's name, or its address when only that is known. */
+  name: string;
+  address: string;
+}
+
+export type HopState = 'connecting' | 'open' | 'down' | 'superseded' | 'failed' | 'closed';
+
+/** Bytes queued on a hop's connection past which it waits for the connection to drain. */
+const SEND_QUEUE_BYTES = 4 * 1024 * 1024;
+const MAX_BACKOFF_MS = 1000;
+/** Errors after which redialing cannot help. */
+const PERMANENT = new Set(['ERR_UNKNOWN_GROUP', 'ERR_AUTH', 'ERR_VERSION', 'ERR_UNKNOWN_SESSION', 'ERR_INVALID_ARGUMENT', 'ERR_NOT_FOUND']);
+
+export class Hop {
+  readonly session: Session;
+  readonly target: HopTarget;
+  /** Set when this hop stands in for a next hop that went down. */
+  readonly coveringFor: string | undefined;
+  state: HopState = 'connecting';
+  /** The next frame to send. */
+  nextSeq = 1;
+  /** Since when the hop has been unreachable (undefined while open). */
+  downSince: number | undefined;
+  lastError: SnapcopyError | undefined;
+  /** The hop's own next hops, as it reported them. */
+  routes: HopTarget[] | undefined;
+  /** Whether its next hops are being served directly. */
+  covered = false;
+  #link: Link | undefined;
+  #attempts = 0;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(session: Session, target: HopTarget, coveringFor?: string) {
+    this.session = session;
+    this.target = target;
+    this.coveringFor = coveringFor;
+  }
+
+  /** The key of this hop's reports in the session's acknowledgements. */
+  get source(): string {
+    return `hop:${this.target.name}`;
+  }
+
+  get finished(): boolean {
+    return this.state === 'superseded' || this.state === 'failed' || this.state === 'closed';
+  }
+
+  start(): void {
+    void this.#connect();
+  }
+
+  /** Sends retained frames until the connection's queue is full. */
+  pump(): void {
+    const link = this.#link;
+    if (this.state !== 'open' || !link) return;
+    const retention = this.session.retention;
+    while (this.nextSeq <= this.session.have && link.conn.queuedBytes < SEND_QUEUE_BYTES) {
+      const raw = retention.get(this.nextSeq);
+      if (!raw) {
+        this.#fail(new SnapcopyError('ERR_UNKNOWN_SESSION', `frame ${this.nextSeq} is no longer held for ${this.target.name}`));
+        return;
+      }
+      link.send(raw);
+      this.nextSeq++;
+    }
+  }
+
+  tick(now: number): void {
+    if (this.state === 'open' || this.finished || this.covered) return;
+    if (this.downSince !== undefined && now - this.downSince >= this.session.params.coverAfterMs && this.routes) {
+      this.covered = true;
+      for (const child of this.routes) {
+        if (child.name !== this.target.name && !this.session.hops.has(child.name)) this.session.addHop(child, this.target.name);
+      }
+    }
+  }
+
+  close(): void {
+    if (this.finished) return;
+    this.state = 'closed';
+    clearTimeout(this.#retry);
+    this.#link?.close();
+  }
+
+  async #connect(): Promise<void> {
+    this.state = 'connecting';
+    this.#attempts++;
+    let opened: { link: Link; have: number };
+    try {
+      opened = await this.session.env.connectHop(this.target, this.session.params);
+    } catch (error) {
+      this.#down(error as SnapcopyError);
+      return;
+    }
+    const { link, have } = opened;
+    if (this.finished || this.session.closed) {
+      link.close();
+      return;
+    }
+    if (have < this.session.have && have + 1 < this.session.retention.first) {
+      link.fail('ERR_UNKNOWN_SESSION', `this node no longer holds frame ${have + 1} of session ${this.session.params.id}`);
+      this.#fail(new SnapcopyError('ERR_UNKNOWN_SESSION', `rejoined at frame ${have}, which is no longer held`));
+      return;
+    }
+    this.#link = link;
+    this.nextSeq = have + 1;
+    this.state = 'open';
+    this.downSince = undefined;
+    this.#attempts = 0;
+    link.conn.onDrain(() => this.pump());
+    link.attach({ onFrame: (frame) => this.#onFrame(link, frame), onClose: (error) => this.#onClose(link, error) });
+    this.pump();
+  }
+
+  #onFrame(link: Link, frame: Frame): void {
+    try {
+      if (frame.type === FRAME.ACK) this.session.report(this.source, parseReport(frame));
+      else if (frame.type === FRAME.ROUTES) this.routes = parseRoutes(frame);
+      else throw new SnapcopyError('ERR_PROTOCOL', `a ${frameName(frame.type)} frame is not expected from a next hop`);
+    } catch (error) {
+      const e = error as SnapcopyError;
+      link.fail(e.code ?? 'ERR_PROTOCOL', e.message);
+    }
+  }
+
+  #onClose(link: Link, error?: SnapcopyError): void {
+    if (this.#link !== link) return;
+    this.#link = undefined;
+    this.#down(error ?? new SnapcopyError('ERR_CLOSED', `${this.target.name} closed the session`));
+  }
+
+  #down(error: SnapcopyError): void {
+    if (this.finished || this.session.closed) return;
+    this.lastError = error;
+    if (error.code === 'ERR_SUPERSEDED') {
+      this.state = 'superseded';
+      this.session.dropHop(this);
+      return;
+    }
+    if (PERMANENT.has(error.code)) {
+      this.#fail(error);
+      return;
+    }
+    this.state = 'down';
+    this.downSince ??= Date.now();
+    const delay = Math.min(MAX_BACKOFF_MS, 25 * 2 ** Math.min(this.#attempts, 6));
+    this.#retry = setTimeout(() => void this.#connect(), delay);
+    (this.#retry as { unref?: () => void }).unref?.();
+  }
+
+  #fail(error: SnapcopyError): void {
+    this.lastError = error;
+    this.state = 'failed';
+    this.#link?.close();
+    this.session.failHop(this, error.message);
+  }
+}
+
+function parseReport(frame: Frame): AckReport {
+  const object = jsonOf(frame.payload, 'an ACK frame');
+  const acks = field(object, 'acks', 'object', 'ACK');
+  const failed = field(object, 'failed', 'object', 'ACK');
+  for (const value of Object.values(acks)) {
+    if (!Number.isSafeInteger(value) || (value as number) < 0) throw new SnapcopyError('ERR_PROTOCOL', 'ACK values must be frame numbers');
+  }
+  for (const value of Object.values(failed)) {
+    if (typeof value !== 'string') throw new SnapcopyError('ERR_PROTOCOL', 'ACK failures must be strings');
+  }
+  return { acks: acks as Record<string, number>, failed: failed as Record<string, string> };
+}
+
+function parseRoutes(frame: Frame): HopTarget[] {
+  const object = jsonOf(frame.payload, 'a ROUTES frame');
+  const hops = object.hops;
+  if (!Array.isArray(hops) || hops.length > 1024) throw new SnapcopyError('ERR_PROTOCOL', 'ROUTES needs a list of hops');
+  return hops.map((hop: unknown) => {
+    if (typeof hop !== 'object' || hop === null) throw new SnapcopyError('ERR_PROTOCOL', 'a ROUTES hop must be an object');
+    const h = hop as Record<string, unknown>;
+    return { name: field(h, 'name', 'string', 'ROUTES'), address: field(h, 'address', 'string', 'ROUTES') };
+  });
+}
