@@ -17,6 +17,7 @@ describe('README examples', () => {
   test('has the examples this test runs', () => {
     expect(blocks('js').length).toBeGreaterThanOrEqual(2);
     expect(blocks('sh').length).toBe(1);
+    expect(blocks('bash').length).toBe(1);
   });
 
   blocks('js').forEach((code, i) => {
@@ -47,4 +48,21 @@ describe('README examples', () => {
     expect(out).toContain('monday');
     expect(out).toMatch(/"dataBlocks":\d+/);
   });
+
+  test.runIf(backend === 'wasm')('three-node session runs to the end', () => {
+    const dir = mkdtempSync(join(work, 'nodes-'));
+    const shim = join(dir, 'bin');
+    execFileSync('mkdir', ['-p', shim]);
+    writeFileSync(join(shim, 'snapcopy'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(join(root, 'bin/snapcopy.mjs'))} "$@"\n`);
+    chmodSync(join(shim, 'snapcopy'), 0o755);
+    const out = execFileSync('bash', ['-euo', 'pipefail', '-c', blocks('bash')[0]!], {
+      cwd: dir,
+      env: { ...process.env, PATH: `${shim}:${process.env.PATH}`, CI: '1' },
+      stdio: 'pipe',
+      timeout: 60_000,
+    }).toString();
+    expect(out).toMatch(/^n2\tok\t5000000 bytes$/m);
+    expect(out).toMatch(/^n3\tok\t5000000 bytes$/m);
+    expect(out).toContain('group=g1 nexthop=n3');
+  }, 90_000);
 });

@@ -23,11 +23,12 @@ import { rcproute } from './rcproute.js';
 import { rcptest } from './rcptest.js';
 import { serve } from './serve.js';
 import { serverConfig } from './server-config.js';
+import { status } from './status.js';
 import { write } from './write.js';
 
 export const COMMANDS: readonly Command[] = [
   create, write, discard, cat, ckpt, diff, exportDiff, importDiff, clone, fsCopy,
-  serve, rcpConfig, serverConfig, rcproute, rcptest,
+  serve, status, rcpConfig, serverConfig, rcproute, rcptest,
 ];
 
 const GLOBAL_OPTIONS: Record<string, OptionKind> = {

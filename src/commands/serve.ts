@@ -39,7 +39,8 @@ function signalled(): Promise<string> {
 export const serve: Command = {
   name: 'serve',
   summary: 'run a node: HTTP control API and RCP on one port',
-  usage: 'serve --name <node> [--listen <host:port>] [--peers <file>] [--data <dir>]\n'
+  usage: 'serve --name <node> --peers <file> [--listen <host:port>] [--data <dir>]\n'
+    + '         (--listen defaults to the node\'s address in the peers file, else 127.0.0.1:7700)\n'
     + '         [--rcp-keepalive <ms>] [--rcp-dead-after <ms>] [--rcp-cover-after <ms>] [--rcp-give-up <ms>]',
   options: {
     name: 'string', listen: 'string',
@@ -50,12 +51,13 @@ export const serve: Command = {
     const name = option(ctx, 'name');
     if (!name) throw new UsageErrorForCommand('missing --name');
     if (!ctx.peersPath) throw new UsageErrorForCommand('missing --peers <file> (the nodes and their shared secret)');
+    const peers = await readPeers(ctx.peersPath);
     const stop = signalled();
     const node = await NodeServer.start({
       name,
-      listen: option(ctx, 'listen'),
+      listen: option(ctx, 'listen') ?? peers.nodes[name],
       dataDir: ctx.dataPath,
-      peers: await readPeers(ctx.peersPath),
+      peers,
       tuning: tuning(ctx),
       log: (line) => ctx.log(`${name}: ${line}`),
     });

@@ -1,6 +1,8 @@
 // rcptest (the seed's "rcpfiletest"): send a file to every destination of a group; each
-// destination stores it under <data>/rcptest/<name>, durably, after checking its size and
-// CRC-32, and only then acknowledges the end.
+// destination stores it under <data>/rcptest/<name>, durably, after checking its size, and
+// only then acknowledges the end. Integrity end to end comes from RCP itself: the origin
+// seals each frame's CRC-32, forwarders pass frames on without resealing, every receiver
+// checks it, and sequence numbers rule out gaps and repeats.
 
 import * as fs from 'node:fs';
 import { basename, join } from 'node:path';
@@ -8,8 +10,8 @@ import { SnapcopyError } from '../errors.js';
 import type { SessionApp } from '../rcp/local.js';
 import { jsonOf } from '../rcp/messages.js';
 import type { DestinationStatus } from '../rcp/session.js';
+import type { SessionResult } from '../rcp/origin.js';
 import type { RcpService } from '../rcp/service.js';
-import { crc32 } from '../storage/checksum.js';
 import { syncDir } from '../storage/file.js';
 
 export const RCPTEST_APP = 'rcptest';
@@ -21,6 +23,7 @@ export interface RcptestResult {
   bytes: number;
   seconds: number;
   destinations: Record<string, DestinationStatus>;
+  hops: SessionResult['hops'];
 }
 
 /** Sends the file at `path` to every destination of `group`. */
@@ -34,17 +37,15 @@ export async function sendFile(service: RcpService, options: { path: string; gro
     const session = service.openSession({ group: options.group, app: RCPTEST_APP, meta: { name, size } });
     try {
       await session.sendControl({ name, size });
-      let crc = 0;
       for (let offset = 0; offset < size;) {
         const frame = session.allocData(Math.min(chunkBytes, size - offset));
         const read = fs.readSync(fd, frame.body, 0, frame.body.byteLength, offset);
         if (read !== frame.body.byteLength) throw new SnapcopyError('ERR_IO', `${options.path} shrank while it was being sent`);
-        crc = crc32(frame.body, crc);
         await session.sendAllocated(frame);
         offset += read;
       }
-      const result = await session.end({ size, crc32: crc });
-      return { group: options.group, name, bytes: size, seconds: (performance.now() - started) / 1000, destinations: result.destinations };
+      const result = await session.end({ size });
+      return { group: options.group, name, bytes: size, seconds: (performance.now() - started) / 1000, destinations: result.destinations, hops: result.hops };
     } catch (error) {
       session.abort();
       throw error;
@@ -63,7 +64,6 @@ export function rcptestReceiver(dir: string): (session: { id: string }) => Sessi
     let fd: number | undefined;
     let name = '';
     let offset = 0;
-    let crc = 0;
     const close = () => {
       if (fd !== undefined) fs.closeSync(fd);
       fd = undefined;
@@ -79,19 +79,17 @@ export function rcptestReceiver(dir: string): (session: { id: string }) => Sessi
         close();
         fd = fs.openSync(partial, 'w');
         offset = 0;
-        crc = 0;
       },
       onData(body) {
         if (fd === undefined) throw new SnapcopyError('ERR_PROTOCOL', 'rcptest: data before the header');
         fs.writeSync(fd, body, 0, body.byteLength, offset);
         offset += body.byteLength;
-        crc = crc32(body, crc);
       },
       async onEnd(body) {
         if (fd === undefined) throw new SnapcopyError('ERR_PROTOCOL', 'rcptest: end before the header');
         const end = jsonOf(body, 'the rcptest end');
-        if (end.size !== offset || end.crc32 !== crc) {
-          throw new SnapcopyError('ERR_CHECKSUM', `rcptest: received ${offset} bytes with CRC ${crc}, the sender sent ${String(end.size)} with ${String(end.crc32)}`);
+        if (end.size !== offset) {
+          throw new SnapcopyError('ERR_CHECKSUM', `rcptest: received ${offset} bytes, the sender sent ${String(end.size)}`);
         }
         fs.fsyncSync(fd);
         close();

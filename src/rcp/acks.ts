@@ -30,6 +30,10 @@ export class Acks {
     for (const [name, acked] of Object.entries(report.acks)) map.set(name, Math.max(old?.get(name) ?? 0, acked));
     this.#sources.set(source, map);
     let moved = false;
+    for (const name of old?.keys() ?? []) {
+      // A name this source no longer reports may have been the one holding the floor down.
+      if (!map.has(name)) moved = this.#forgetIfUnreported(name) || true;
+    }
     for (const name of map.keys()) moved = this.#touch(name, now) || moved;
     for (const [name, reason] of Object.entries(report.failed)) {
       if (!this.#failed.has(name)) {
@@ -42,7 +46,9 @@ export class Acks {
 
   /** Forgets a source: someone else now reports for its destinations. */
   drop(source: string): void {
+    const names = this.namesOf(source);
     this.#sources.delete(source);
+    for (const name of names) this.#forgetIfUnreported(name);
   }
 
   /** The destinations `source` last reported. */
@@ -103,6 +109,13 @@ export class Acks {
   /** What this node reports to its upstream. */
   summary(): AckReport {
     return { acks: Object.fromEntries(this.active()), failed: Object.fromEntries(this.#failed) };
+  }
+
+  /** A destination no source reports any more starts afresh if one reports it again. */
+  #forgetIfUnreported(name: string): boolean {
+    for (const map of this.#sources.values()) if (map.has(name)) return false;
+    this.#progress.delete(name);
+    return true;
   }
 
   #touch(name: string, now: number): boolean {

@@ -61,7 +61,14 @@ function checksumOf(raw: Uint8Array): number {
 
 /** A frame buffer with `payloadBytes` of room after the header, to be filled then sealed. */
 export function allocFrame(payloadBytes: number): Uint8Array {
-  return new Uint8Array(FRAME_HEADER_BYTES + payloadBytes);
+  // Not zero-filled: the caller writes every payload byte, and sealFrame every header byte.
+  return allocUninitialized(FRAME_HEADER_BYTES + payloadBytes);
+}
+
+const NodeBuffer = (globalThis as { Buffer?: { allocUnsafeSlow(size: number): Uint8Array } }).Buffer;
+
+export function allocUninitialized(bytes: number): Uint8Array {
+  return NodeBuffer ? NodeBuffer.allocUnsafeSlow(bytes) : new Uint8Array(bytes);
 }
 
 /** Writes the header (length, type, checksum) of a frame whose payload is in place. */
@@ -151,7 +158,7 @@ export class FrameParser {
     this.#header.set(chunk.subarray(at, at + take), this.#headerFill);
     this.#headerFill += take;
     if (this.#headerFill === FRAME_HEADER_BYTES) {
-      this.#partial = new Uint8Array(this.#frameBytes(this.#header));
+      this.#partial = allocUninitialized(this.#frameBytes(this.#header));
       this.#partial.set(this.#header);
       this.#partialFill = FRAME_HEADER_BYTES;
       this.#headerFill = 0;

@@ -68,6 +68,9 @@ export async function clientHandshake(link: Link, options: HandshakeOptions & { 
     serverNonce: field(challenge, 'nonce', 'string', 'CHALLENGE'),
     proof: field(challenge, 'proof', 'string', 'CHALLENGE'),
   }));
+  if (challenge.version !== PROTOCOL_VERSION) {
+    refuse(link, 'ERR_VERSION', `${serverName} chose RCP version ${JSON.stringify(challenge.version)}, which this node did not offer`);
+  }
   const names = { clientName: options.name, serverName, clientNonce, serverNonce };
   if (!sameText(proof, await proofOf(options.secret, { role: 'server', ...names }))) {
     refuse(link, 'ERR_AUTH', `${serverName} did not prove the shared secret (are the secrets the same?)`);

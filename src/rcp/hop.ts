@@ -40,6 +40,9 @@ export class Hop {
   routes: HopTarget[] | undefined;
   /** Whether its next hops are being served directly. */
   covered = false;
+  /** Frames written, and how many of those had been written before (resent after a break). */
+  readonly stats = { sent: 0, resent: 0, resumes: [] as { have: number; acked: number; sentBefore: number }[] };
+  #highestSent = 0;
   #link: Link | undefined;
   #attempts = 0;
   #retry: ReturnType<typeof setTimeout> | undefined;
@@ -75,6 +78,9 @@ export class Hop {
         return;
       }
       link.send(raw);
+      this.stats.sent++;
+      if (this.nextSeq <= this.#highestSent) this.stats.resent++;
+      else this.#highestSent = this.nextSeq;
       this.nextSeq++;
     }
   }
@@ -101,7 +107,7 @@ export class Hop {
     this.#attempts++;
     let opened: { link: Link; have: number };
     try {
-      opened = await this.session.env.connectHop(this.target, this.session.params);
+      opened = await this.session.env.connectHop(this.target, this.session.params, this.session.retention.first);
     } catch (error) {
       this.#down(error as SnapcopyError);
       return;
@@ -117,6 +123,7 @@ export class Hop {
       return;
     }
     this.#link = link;
+    if (this.#highestSent > 0) this.#recordResume(have);
     this.nextSeq = have + 1;
     this.state = 'open';
     this.downSince = undefined;
@@ -124,6 +131,14 @@ export class Hop {
     link.conn.onDrain(() => this.pump());
     link.attach({ onFrame: (frame) => this.#onFrame(link, frame), onClose: (error) => this.#onClose(link, error) });
     this.pump();
+  }
+
+  /** What a resumption starts from, next to what this hop's subtree had acknowledged: the proof that nothing acknowledged is sent twice. */
+  #recordResume(have: number): void {
+    const acks = this.session.acks;
+    const names = acks.namesOf(this.source);
+    const acked = names.length ? Math.min(...names.map((name) => acks.ackedOf(name))) : 0;
+    if (this.stats.resumes.length < 100) this.stats.resumes.push({ have, acked, sentBefore: this.#highestSent });
   }
 
   #onFrame(link: Link, frame: Frame): void {

@@ -4,8 +4,12 @@
 
 import { SnapcopyError } from '../errors.js';
 import { FRAME } from './frame.js';
+import { nextTurn } from './turn.js';
 import { allocSequenced, CONTROL_KIND, jsonBytes, sealSequenced } from './messages.js';
+import type { Hop } from './hop.js';
 import type { DestinationStatus, Session } from './session.js';
+
+const YIELD_EVERY_BYTES = 2 * 1024 * 1024;
 
 export interface SessionResult {
   id: string;
@@ -13,6 +17,8 @@ export interface SessionResult {
   /** Frames sent, the end included. */
   frames: number;
   destinations: Record<string, DestinationStatus>;
+  /** Per next hop (direct, or standing in for a failed one): its state and what was sent and resent. */
+  hops: { name: string; state: string; coveringFor?: string; stats: Hop['stats'] }[];
 }
 
 export class OriginSession {
@@ -20,6 +26,7 @@ export class OriginSession {
   readonly #windowBytes: number;
   readonly #forget: () => void;
   #ending = false;
+  #bytesThisTurn = 0;
 
   constructor(session: Session, windowBytes: number, forget: () => void) {
     this.#session = session;
@@ -61,7 +68,15 @@ export class OriginSession {
     this.#ending = true;
     const session = this.#session;
     while (!session.done && !session.closed) await session.changed();
-    const result = { id: this.id, group: session.params.group, frames: session.have, destinations: session.destinations() };
+    const result: SessionResult = {
+      id: this.id,
+      group: session.params.group,
+      frames: session.have,
+      destinations: session.destinations(),
+      hops: [...session.hops.values()].map((hop) => ({
+        name: hop.target.name, state: hop.state, ...(hop.coveringFor ? { coveringFor: hop.coveringFor } : {}), stats: hop.stats,
+      })),
+    };
     this.#forget();
     return result;
   }
@@ -93,6 +108,12 @@ export class OriginSession {
 
   async #room(bytes: number): Promise<void> {
     const session = this.#session;
+    // A sender with room never waits, so let acknowledgements and socket events in now and then.
+    this.#bytesThisTurn += bytes;
+    if (this.#bytesThisTurn >= YIELD_EVERY_BYTES) {
+      this.#bytesThisTurn = 0;
+      await nextTurn();
+    }
     while (session.retention.bytes > 0 && session.retention.bytes + bytes > this.#windowBytes) {
       if (session.closed) break;
       await session.changed();

@@ -7,7 +7,7 @@ import { invalidArgument, SnapcopyError } from '../errors.js';
 import type { Conn, Dial } from './conn.js';
 import { DEFAULT_MAX_PAYLOAD, FRAME, frameName, HANDSHAKE_MAX_PAYLOAD } from './frame.js';
 import { clientHandshake, isNodeName, serverHandshake } from './handshake.js';
-import type { HopTarget } from './hop.js';
+import type { Hop, HopTarget } from './hop.js';
 import { DEFAULT_TIMERS, Link, type LinkTimers } from './link.js';
 import type { SessionApp } from './local.js';
 import { field, jsonOf } from './messages.js';
@@ -68,7 +68,8 @@ export interface SessionInfo {
   have: number;
   end: number | undefined;
   retainedBytes: number;
-  hops: { name: string; state: string; coveringFor?: string; error?: string }[];
+  stats: Session['stats'];
+  hops: { name: string; state: string; coveringFor?: string; error?: string; stats: Hop['stats'] }[];
   destinations: Record<string, DestinationStatus>;
 }
 
@@ -129,7 +130,8 @@ export class RcpService {
       link.parser.maxPayload = this.tuning.maxPayload;
       const frame = await link.next(this.tuning.handshakeTimeoutMs);
       if (frame.type !== FRAME.OPEN) throw new SnapcopyError('ERR_PROTOCOL', `expected OPEN, got ${frameName(frame.type)}`);
-      this.#open(link, parseOpen(jsonOf(frame.payload, 'an OPEN frame'), this.tuning));
+      const open = jsonOf(frame.payload, 'an OPEN frame');
+      this.#open(link, parseOpen(open, this.tuning), typeof open.firstHeld === 'number' ? open.firstHeld : 1);
     } catch (error) {
       const e = error as SnapcopyError;
       link.fail(e.code ?? 'ERR_PROTOCOL', e.message);
@@ -137,7 +139,7 @@ export class RcpService {
   }
 
   /** Dials a next hop, authenticates, and opens or resumes `params` there. */
-  async connectHop(target: HopTarget, params: SessionParams): Promise<{ link: Link; have: number }> {
+  async connectHop(target: HopTarget, params: SessionParams, firstHeld = 1): Promise<{ link: Link; have: number }> {
     if (!target.address) throw new SnapcopyError('ERR_NOT_FOUND', `no address is known for node ${target.name} (add one with RCP_config)`);
     const conn = await this.#options.dial(target.address);
     const link = new Link(conn, { maxPayload: HANDSHAKE_MAX_PAYLOAD, timers: this.tuning.timers, peer: target.name });
@@ -145,7 +147,7 @@ export class RcpService {
       const expectPeer = target.name === target.address ? undefined : target.name;
       await clientHandshake(link, { name: this.name, secret: this.#options.secret, timeoutMs: this.tuning.handshakeTimeoutMs, expectPeer });
       link.parser.maxPayload = this.tuning.maxPayload;
-      link.sendJson(FRAME.OPEN, { ...params, path: [...params.path, this.name] });
+      link.sendJson(FRAME.OPEN, { ...params, path: [...params.path, this.name], firstHeld });
       const frame = await link.next(this.tuning.handshakeTimeoutMs);
       if (frame.type !== FRAME.OPENED) throw new SnapcopyError('ERR_PROTOCOL', `expected OPENED, got ${frameName(frame.type)}`);
       const have = field(jsonOf(frame.payload, 'an OPENED frame'), 'have', 'number', 'OPENED');
@@ -167,9 +169,11 @@ export class RcpService {
       have: session.have,
       end: session.endSeq,
       retainedBytes: session.retention.bytes,
+      stats: session.stats,
       hops: [...session.hops.values()].map((hop) => ({
         name: hop.target.name,
         state: hop.state,
+        stats: hop.stats,
         ...(hop.coveringFor ? { coveringFor: hop.coveringFor } : {}),
         ...(hop.lastError ? { error: hop.lastError.message } : {}),
       })),
@@ -184,7 +188,7 @@ export class RcpService {
     this.#sessions.clear();
   }
 
-  #open(link: Link, params: SessionParams): void {
+  #open(link: Link, params: SessionParams, firstHeld: number): void {
     if (params.path.includes(this.name) || params.origin === this.name) {
       throw new SnapcopyError('ERR_PROTOCOL', `routing loop: session ${params.id} already passed through ${this.name}`);
     }
@@ -192,6 +196,10 @@ export class RcpService {
     if (hops.length === 0) throw new SnapcopyError('ERR_UNKNOWN_GROUP', `node ${this.name} has no route for group ${params.group}`);
     let session = this.#sessions.get(params.id);
     if (session && session.params.group !== params.group) throw new SnapcopyError('ERR_PROTOCOL', `session ${params.id} belongs to another group`);
+    if (!session && firstHeld > 1) {
+      // A node that lost its state (restarted) cannot rejoin a session whose start the sender no longer holds.
+      throw new SnapcopyError('ERR_UNKNOWN_SESSION', `node ${this.name} has no state for session ${params.id}, and frames before ${firstHeld} are gone`);
+    }
     if (!session) {
       if (this.#sessions.size >= this.tuning.maxSessions) this.#sweep(Infinity);
       if (this.#sessions.size >= this.tuning.maxSessions) {
@@ -205,7 +213,7 @@ export class RcpService {
   #createSession(params: SessionParams, hops: readonly string[]): Session {
     const env: SessionEnv = {
       name: this.name,
-      connectHop: (target, p) => this.connectHop(target, p),
+      connectHop: (target, p, firstHeld) => this.connectHop(target, p, firstHeld),
       maxRetentionBytes: this.tuning.maxRetentionBytes,
     };
     const targets: HopTarget[] = [];

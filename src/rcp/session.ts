@@ -13,6 +13,7 @@ import type { Link } from './link.js';
 import { LocalDelivery, type SessionApp } from './local.js';
 import { CONTROL_KIND, isSequenced, SEQ_BYTES, seqOf } from './messages.js';
 import { Retention } from './retention.js';
+import { onNextTurn } from './turn.js';
 
 export interface SessionParams {
   id: string;
@@ -32,7 +33,7 @@ export interface SessionParams {
 export interface SessionEnv {
   readonly name: string;
   /** Dials, authenticates and opens (or resumes) the session at a next hop. */
-  connectHop(target: HopTarget, params: SessionParams): Promise<{ link: Link; have: number }>;
+  connectHop(target: HopTarget, params: SessionParams, firstHeld: number): Promise<{ link: Link; have: number }>;
   /** Retained bytes past which a forwarder stops reading from its upstream. */
   readonly maxRetentionBytes: number;
 }
@@ -51,6 +52,8 @@ export class Session {
   readonly hops = new Map<string, Hop>();
   /** Highest frame held here with every frame before it. */
   have = 0;
+  /** Frames taken in, and frames that arrived again after a resumption (should stay 0). */
+  readonly stats = { frames: 0, duplicates: 0 };
   /** The sequence number of the END frame, once seen. */
   endSeq: number | undefined;
   readonly #targets: HopTarget[];
@@ -110,10 +113,14 @@ export class Session {
    * returns false; a gap is a protocol error.
    */
   addFrame(seq: number, raw: Uint8Array, type: FrameType): boolean {
-    if (seq <= this.have) return false;
+    if (seq <= this.have) {
+      this.stats.duplicates++;
+      return false;
+    }
     if (seq !== this.have + 1) throw new SnapcopyError('ERR_PROTOCOL', `frame ${seq} arrived before frame ${this.have + 1}`);
     this.retention.add(seq, raw);
     this.have = seq;
+    this.stats.frames++;
     this.acks.advance(seq, Date.now());
     if (type === FRAME.CONTROL && isEnd(raw)) this.endSeq = seq;
     this.#local?.enqueue(seq, raw, type);
@@ -128,9 +135,12 @@ export class Session {
     if (this.acks.report(source, report, Date.now())) this.#afterAcks();
   }
 
-  /** Gives up every destination a hop stood for. */
+  /** Gives up every destination a hop stood for, except those another hop now serves. */
   failHop(hop: Hop, reason: string): void {
-    for (const name of this.acks.namesOf(hop.source)) this.acks.fail(name, `${hop.target.name}: ${reason}`);
+    const names = this.acks.namesOf(hop.source);
+    this.acks.drop(hop.source);
+    const served = new Set(Object.keys(this.acks.summary().acks));
+    for (const name of names) if (!served.has(name)) this.acks.fail(name, `${hop.target.name}: ${reason}`);
     this.#afterAcks();
   }
 
@@ -233,7 +243,7 @@ export class Session {
   #scheduleAck(): void {
     if (this.#ackPending || !this.#upstream) return;
     this.#ackPending = true;
-    setImmediate(() => {
+    onNextTurn(() => {
       this.#ackPending = false;
       this.#sendAck();
     });
