@@ -16,3 +16,12 @@ export type { DeltaChunk, DeltaExtent, DeltaSize, ExtentKind } from './checkpoin
 export { type DeltaHeader, StreamReader, type StreamEvent, StreamWriter } from './checkpoint/delta-stream.js';
 export type { ImportResult } from './checkpoint/import.js';
 export { EMPTY_IMAGE } from './volume/layout.js';
+// Nodes and RCP: the node server, and the session layer for applications built on it.
+export { NodeServer, type NodeOptions, type NodeStatus } from './node/server.js';
+export { type Peers, parsePeers, readPeers } from './node/peers.js';
+export { type RcptestResult, sendFile } from './node/rcptest.js';
+export { type AppFactory, DEFAULT_TUNING, RcpService, type RcpServiceOptions, type RcpTuning, type SessionInfo } from './rcp/service.js';
+export { OriginSession, type SessionResult } from './rcp/origin.js';
+export type { SessionApp } from './rcp/local.js';
+export type { DestinationStatus, SessionParams } from './rcp/session.js';
+export type { Conn, Dial } from './rcp/conn.js';
