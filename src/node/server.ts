@@ -22,6 +22,12 @@ import { socketConn, tcpDial } from './tcp.js';
 
 /** How long a new connection has to send its first line. */
 const SNIFF_TIMEOUT_MS = 5000;
+/**
+ * How long an HTTP client has for a request's headers, and to start its next request on a
+ * kept-alive connection. Node enforces its own headersTimeout only on servers that listen
+ * themselves, and this one is handed its sockets.
+ */
+const HTTP_HEADERS_TIMEOUT_MS = 10_000;
 
 export interface NodeOptions {
   name: string;
@@ -69,7 +75,8 @@ export class NodeServer {
       tuning: options.tuning,
     });
     this.rcp.handle(RCPTEST_APP, rcptestReceiver(join(options.dataDir, 'rcptest')));
-    this.#http = http.createServer({ requestTimeout: 0, headersTimeout: 10_000 }, httpApi(this, token));
+    this.#http = http.createServer({ requestTimeout: 0 }, httpApi(this, token));
+    this.#http.on('request', (request: http.IncomingMessage, response: http.ServerResponse) => this.#headersArrived(request, response));
     this.#tcp = net.createServer((socket) => this.#route(socket));
   }
 
@@ -112,7 +119,6 @@ export class NodeServer {
       const closed = new Promise<void>((resolve) => this.#tcp.close(() => resolve()));
       this.rcp.close();
       for (const socket of this.#sockets) socket.destroy();
-      this.#http.closeAllConnections();
       await closed;
       await this.#lock.release();
     })();
@@ -137,6 +143,21 @@ export class NodeServer {
     return address ? { name: hop, address } : undefined;
   }
 
+  readonly #headerTimers = new Map<net.Socket, ReturnType<typeof setTimeout>>();
+
+  #awaitHeaders(socket: net.Socket): void {
+    clearTimeout(this.#headerTimers.get(socket));
+    if (socket.destroyed) return;
+    this.#headerTimers.set(socket, setTimeout(() => socket.destroy(), HTTP_HEADERS_TIMEOUT_MS));
+  }
+
+  #headersArrived(request: http.IncomingMessage, response: http.ServerResponse): void {
+    const socket = request.socket;
+    clearTimeout(this.#headerTimers.get(socket));
+    this.#headerTimers.delete(socket);
+    response.once('finish', () => this.#awaitHeaders(socket));
+  }
+
   /** The L5 filter: reads the first line (bounded in bytes and time), then hands the socket over. */
   #route(socket: net.Socket): void {
     this.#sockets.add(socket);
@@ -157,7 +178,11 @@ export class NodeServer {
       }
       if (protocol === 'http') {
         socket.unshift(seen);
-        this.#sockets.delete(socket);
+        socket.once('close', () => {
+          clearTimeout(this.#headerTimers.get(socket));
+          this.#headerTimers.delete(socket);
+        });
+        this.#awaitHeaders(socket);
         this.#http.emit('connection', socket);
         socket.resume();
         return;

@@ -16,7 +16,7 @@ export function sniff(bytes: Uint8Array): { protocol: Protocol; lineBytes: numbe
     if (bytes.byteLength >= SNIFF_LIMIT) return { protocol: 'bad', lineBytes: 0 };
     const prefix = latin1(bytes.subarray(0, 7));
     const couldBeRcp = 'RCP/1.0'.startsWith(prefix) || prefix.startsWith('RCP/1.0');
-    const couldBeHttp = /^[A-Z]*( |$)/.test(prefix);
+    const couldBeHttp = /^[A-Z]+( |$)/.test(prefix);
     return { protocol: couldBeRcp || couldBeHttp ? 'more' : 'bad', lineBytes: 0 };
   }
   const line = latin1(bytes.subarray(0, end)).replace(/\r$/, '');

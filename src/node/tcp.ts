@@ -9,7 +9,7 @@ export function socketConn(socket: net.Socket): Conn {
   const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
   socket.setNoDelay(true);
   return {
-    write: (bytes) => socket.write(bytes),
+    write: (bytes, written) => socket.write(bytes, written && (() => written())),
     get queuedBytes() {
       return socket.writableLength;
     },

@@ -2,8 +2,12 @@
 // it; tests can adapt anything else. Nothing under src/rcp imports a runtime's sockets.
 
 export interface Conn {
-  /** Queues bytes; false when the queue is past its high-water mark (wait for onDrain). */
-  write(bytes: Uint8Array): boolean;
+  /**
+   * Queues bytes; false when the queue is past its high-water mark (wait for onDrain).
+   * `written` runs once the bytes have been handed to the kernel or the write failed:
+   * only then may the buffer be reused.
+   */
+  write(bytes: Uint8Array, written?: () => void): boolean;
   /** Bytes queued and not yet handed to the kernel. */
   readonly queuedBytes: number;
   pause(): void;

@@ -106,9 +106,12 @@ export class FrameParser {
   #partial: Uint8Array | undefined;
   #partialFill = 0;
   #failed = false;
+  readonly #alloc: (bytes: number) => Uint8Array;
 
-  constructor(options: { maxPayload?: number } = {}) {
+  /** `alloc` provides the buffers for frames that span chunks (a pool's, say). */
+  constructor(options: { maxPayload?: number; alloc?: (bytes: number) => Uint8Array } = {}) {
     this.#maxPayload = FrameParser.#checkLimit(options.maxPayload ?? DEFAULT_MAX_PAYLOAD);
+    this.#alloc = options.alloc ?? allocUninitialized;
   }
 
   static #checkLimit(limit: number): number {
@@ -158,7 +161,7 @@ export class FrameParser {
     this.#header.set(chunk.subarray(at, at + take), this.#headerFill);
     this.#headerFill += take;
     if (this.#headerFill === FRAME_HEADER_BYTES) {
-      this.#partial = allocUninitialized(this.#frameBytes(this.#header));
+      this.#partial = this.#alloc(this.#frameBytes(this.#header));
       this.#partial.set(this.#header);
       this.#partialFill = FRAME_HEADER_BYTES;
       this.#headerFill = 0;

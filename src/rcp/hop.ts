@@ -77,7 +77,7 @@ export class Hop {
         this.#fail(new SnapcopyError('ERR_UNKNOWN_SESSION', `frame ${this.nextSeq} is no longer held for ${this.target.name}`));
         return;
       }
-      link.send(raw);
+      link.send(raw, this.session.env.pool.writing(raw));
       this.stats.sent++;
       if (this.nextSeq <= this.#highestSent) this.stats.resent++;
       else this.#highestSent = this.nextSeq;

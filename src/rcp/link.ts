@@ -36,10 +36,10 @@ export class Link {
   #paused = false;
   readonly #timer: ReturnType<typeof setInterval>;
 
-  constructor(conn: Conn, options: { maxPayload: number; timers: LinkTimers; peer?: string }) {
+  constructor(conn: Conn, options: { maxPayload: number; timers: LinkTimers; peer?: string; alloc?: (bytes: number) => Uint8Array }) {
     this.conn = conn;
     this.peer = options.peer ?? conn.remote;
-    this.parser = new FrameParser({ maxPayload: options.maxPayload });
+    this.parser = new FrameParser({ maxPayload: options.maxPayload, alloc: options.alloc });
     conn.onData((chunk) => this.#onData(chunk));
     conn.onClose((error) => this.#finish(error ? new SnapcopyError('ERR_UNREACHABLE', `${this.peer}: ${error.message}`) : null));
     const { keepaliveMs, deadAfterMs } = options.timers;
@@ -51,10 +51,13 @@ export class Link {
     return this.#closed !== undefined;
   }
 
-  send(raw: Uint8Array): boolean {
-    if (this.closed) return false;
+  send(raw: Uint8Array, written?: () => void): boolean {
+    if (this.closed) {
+      written?.();
+      return false;
+    }
     this.#lastSent = Date.now();
-    return this.conn.write(raw);
+    return this.conn.write(raw, written);
   }
 
   sendJson(type: FrameType, value: unknown): boolean {

@@ -5,7 +5,11 @@
 import { FRAME, FRAME_HEADER_BYTES, type FrameType } from './frame.js';
 import { CONTROL_KIND, SEQ_BYTES } from './messages.js';
 
-/** The callbacks an application gives for one inbound session (FIG. 15). */
+/**
+ * The callbacks an application gives for one inbound session (FIG. 15). A `body` is a view
+ * into a frame buffer that is reused once the frame is acknowledged: it is valid until the
+ * callback's promise settles; copy what you keep longer.
+ */
 export interface SessionApp {
   onControl?(body: Uint8Array, seq: number): void | Promise<void>;
   onData?(body: Uint8Array, seq: number): void | Promise<void>;

@@ -11,8 +11,8 @@ export const SEQ_BYTES = 8;
 export const CONTROL_KIND = { APP: 0, END: 1 } as const;
 
 /** A frame whose payload is [seq u64][body]; `body` is left for the caller to fill. */
-export function allocSequenced(bodyBytes: number): { raw: Uint8Array; body: Uint8Array } {
-  const raw = allocFrame(SEQ_BYTES + bodyBytes);
+export function allocSequenced(bodyBytes: number, alloc?: (bytes: number) => Uint8Array): { raw: Uint8Array; body: Uint8Array } {
+  const raw = alloc ? alloc(FRAME_HEADER_BYTES + SEQ_BYTES + bodyBytes) : allocFrame(SEQ_BYTES + bodyBytes);
   return { raw, body: raw.subarray(FRAME_HEADER_BYTES + SEQ_BYTES) };
 }
 

@@ -4,6 +4,7 @@
 
 import { SnapcopyError } from '../errors.js';
 import { FRAME } from './frame.js';
+import type { FramePool } from './frame-pool.js';
 import { nextTurn } from './turn.js';
 import { allocSequenced, CONTROL_KIND, jsonBytes, sealSequenced } from './messages.js';
 import type { Hop } from './hop.js';
@@ -24,13 +25,15 @@ export interface SessionResult {
 export class OriginSession {
   readonly #session: Session;
   readonly #windowBytes: number;
+  readonly #pool: FramePool;
   readonly #forget: () => void;
   #ending = false;
   #bytesThisTurn = 0;
 
-  constructor(session: Session, windowBytes: number, forget: () => void) {
+  constructor(session: Session, options: { windowBytes: number; pool: FramePool }, forget: () => void) {
     this.#session = session;
-    this.#windowBytes = windowBytes;
+    this.#windowBytes = options.windowBytes;
+    this.#pool = options.pool;
     this.#forget = forget;
   }
 
@@ -51,9 +54,12 @@ export class OriginSession {
     return this.sendAllocated(frame);
   }
 
-  /** A data frame with room for `bytes` bytes: fill `body` (e.g. read a file into it), then sendAllocated. */
+  /**
+   * A data frame with room for `bytes` bytes, not zeroed: fill all of `body` (e.g. read a
+   * file into it), then sendAllocated. The buffer is recycled once every destination has it.
+   */
   allocData(bytes: number): { raw: Uint8Array; body: Uint8Array } {
-    return allocSequenced(bytes);
+    return allocSequenced(bytes, (size) => this.#pool.alloc(size));
   }
 
   async sendAllocated(frame: { raw: Uint8Array }): Promise<number> {

@@ -39,11 +39,13 @@ export class Retention {
     return this.#frames[this.#head + seq - this.#first];
   }
 
-  /** Drops every frame up to and including `seq`; returns the bytes freed. */
-  releaseThrough(seq: number): number {
+  /** Drops every frame up to and including `seq`, handing each to `released`; returns the bytes freed. */
+  releaseThrough(seq: number, released?: (raw: Uint8Array) => void): number {
     let freed = 0;
     while (this.#first <= seq && this.#head < this.#frames.length) {
-      freed += this.#frames[this.#head]!.byteLength;
+      const raw = this.#frames[this.#head]!;
+      freed += raw.byteLength;
+      released?.(raw);
       this.#frames[this.#head++] = EMPTY;
       this.#first++;
     }

@@ -6,6 +6,7 @@
 import { invalidArgument, SnapcopyError } from '../errors.js';
 import type { Conn, Dial } from './conn.js';
 import { DEFAULT_MAX_PAYLOAD, FRAME, frameName, HANDSHAKE_MAX_PAYLOAD } from './frame.js';
+import { FramePool } from './frame-pool.js';
 import { clientHandshake, isNodeName, serverHandshake } from './handshake.js';
 import type { Hop, HopTarget } from './hop.js';
 import { DEFAULT_TIMERS, Link, type LinkTimers } from './link.js';
@@ -79,6 +80,7 @@ export class RcpService {
   readonly #options: RcpServiceOptions;
   readonly #sessions = new Map<string, Session>();
   readonly #apps = new Map<string, AppFactory>();
+  readonly #pool = new FramePool();
   readonly #sweeper: ReturnType<typeof setInterval>;
   #counter = 0;
   #closed = false;
@@ -115,12 +117,12 @@ export class RcpService {
       coverAfterMs: this.tuning.coverAfterMs,
     };
     const session = this.#createSession(params, hops);
-    return new OriginSession(session, this.tuning.windowBytes, () => this.#forget(session));
+    return new OriginSession(session, { windowBytes: this.tuning.windowBytes, pool: this.#pool }, () => this.#forget(session));
   }
 
   /** Serves one connection whose "RCP/1.0" preamble line has been read. */
   async accept(conn: Conn): Promise<void> {
-    const link = new Link(conn, { maxPayload: HANDSHAKE_MAX_PAYLOAD, timers: this.tuning.timers });
+    const link = new Link(conn, { maxPayload: HANDSHAKE_MAX_PAYLOAD, timers: this.tuning.timers, alloc: (bytes) => this.#pool.alloc(bytes) });
     if (this.#closed) {
       link.fail('ERR_CLOSED', `node ${this.name} is stopping`);
       return;
@@ -215,6 +217,7 @@ export class RcpService {
       name: this.name,
       connectHop: (target, p, firstHeld) => this.connectHop(target, p, firstHeld),
       maxRetentionBytes: this.tuning.maxRetentionBytes,
+      pool: this.#pool,
     };
     const targets: HopTarget[] = [];
     for (const hop of hops) {

@@ -8,6 +8,7 @@
 import { SnapcopyError } from '../errors.js';
 import { type AckReport, Acks } from './acks.js';
 import { FRAME, FRAME_HEADER_BYTES, type FrameType, frameName } from './frame.js';
+import type { FramePool } from './frame-pool.js';
 import { Hop, type HopTarget } from './hop.js';
 import type { Link } from './link.js';
 import { LocalDelivery, type SessionApp } from './local.js';
@@ -36,6 +37,8 @@ export interface SessionEnv {
   connectHop(target: HopTarget, params: SessionParams, firstHeld: number): Promise<{ link: Link; have: number }>;
   /** Retained bytes past which a forwarder stops reading from its upstream. */
   readonly maxRetentionBytes: number;
+  /** Where released frames go for reuse. */
+  readonly pool: FramePool;
 }
 
 export interface DestinationStatus {
@@ -222,7 +225,7 @@ export class Session {
   #release(): void {
     const floor = Math.min(this.acks.floor(), this.have);
     if (floor >= this.retention.first) {
-      this.retention.releaseThrough(floor);
+      this.retention.releaseThrough(floor, (raw) => this.env.pool.release(raw));
       this.#relieve();
       this.#wake();
     }
