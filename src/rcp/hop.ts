@@ -181,7 +181,7 @@ export class Hop {
     this.lastError = error;
     this.state = 'failed';
     this.#link?.close();
-    this.session.failHop(this, error.message);
+    this.session.failHop(this, `${error.message} [${error.code}]`);
   }
 }
 

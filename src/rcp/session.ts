@@ -143,7 +143,8 @@ export class Session {
     const names = this.acks.namesOf(hop.source);
     this.acks.drop(hop.source);
     const served = new Set(Object.keys(this.acks.summary().acks));
-    for (const name of names) if (!served.has(name)) this.acks.fail(name, `${hop.target.name}: ${reason}`);
+    const said = reason.startsWith(`${hop.target.name}:`) ? reason : `${hop.target.name}: ${reason}`;
+    for (const name of names) if (!served.has(name)) this.acks.fail(name, said);
     this.#afterAcks();
   }
 
