@@ -1,5 +1,5 @@
-// npm run bench [-- --quick]: the kernel benchmark, then the volume benchmark, each in
-// a process of its own (so one's memory does not weigh on the other's timings).
+// npm run bench [-- --quick]: the kernel, volume and RCP benchmarks, each in a process of
+// its own (so one's memory does not weigh on the other's timings).
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import process from 'node:process';
