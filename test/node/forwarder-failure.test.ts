@@ -20,140 +20,30 @@
 // Runs once, in the `wasm` project only. The file comes from the printed seed: replay
 // with SNAPCOPY_SEED=<seed> npx vitest run test/node/forwarder-failure.test.ts --project wasm.
 
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpTokenOf } from '../../src/rcp/auth.js';
-import { type CliResult, NodeProcess, TcpProxy, freePorts, removeDir, runCli, tempDir, writePeers } from '../helpers/net.js';
-import { Prng, testSeed } from '../helpers/prng.js';
+import { Cluster, MiB, framesOf, onlyOnce, sleep, writeSeededFile } from '../helpers/cluster.js';
+import type { TcpProxy } from '../helpers/net.js';
+import { testSeed } from '../helpers/prng.js';
 
-const onlyOnce = (process.env.SNAPCOPY_KERNELS ?? 'wasm') !== 'wasm';
-
-const MiB = 1024 * 1024;
-const CHUNK = 256 * 1024;
 const SECRET = 'forwarder-failure-secret-42';
 const NODES = ['O', 'F1', 'F2', 'L1', 'L2', 'L3', 'L4'] as const;
-type NodeName = (typeof NODES)[number];
 const LEAVES = ['L1', 'L2', 'L3', 'L4'] as const;
-/** Short RCP timers. Breaks in these tests are seen as closed sockets, so dead-after only has to
- * outlast a busy event loop (3 s); a forwarder is covered for after 300 ms; give-up is 10 s. */
-const TUNING = ['--rcp-keepalive', '100', '--rcp-dead-after', '3000', '--rcp-cover-after', '300', '--rcp-give-up', '10000'];
 /** The delay the proxy adds to every chunk between O and F1: about 1 MiB in flight per delay, so ~17 MB/s. */
 const DELAY_MS = 60;
 
-interface HopJson {
-  name: string;
-  state: string;
-  coveringFor?: string;
-  stats: { sent: number; resent: number; resumes: { have: number; acked: number; sentBefore: number }[] };
-}
-
-interface RcptestJson {
-  group: string;
-  name: string;
-  bytes: number;
-  seconds: number;
-  destinations: Record<string, { status: 'ok' | 'pending' | 'failed'; acked: number; error?: string }>;
-  hops: HopJson[];
-}
-
-interface SessionJson {
-  id: string;
-  group: string;
-  origin: string;
-  upstream: string | undefined;
-  have: number;
-  end: number | undefined;
-  stats: { frames: number; duplicates: number };
-  hops: { name: string; state: string; coveringFor?: string }[];
-  destinations: Record<string, { status: string; acked: number; error?: string }>;
-}
-
-async function writeSeededFile(path: string, size: number, seed: number): Promise<Buffer> {
-  const prng = new Prng(seed);
-  const words = new Uint32Array(Math.ceil(size / 4));
-  for (let i = 0; i < words.length; i++) words[i] = prng.u32();
-  const bytes = Buffer.from(words.buffer, 0, size);
-  await writeFile(path, bytes);
-  return bytes;
-}
-
-function framesOf(size: number): number {
-  return 1 + Math.ceil(size / CHUNK) + 1;
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 describe.skipIf(onlyOnce)('a forwarder killed mid-transfer is covered for by the node above it', () => {
   const seed = testSeed('forwarder-failure');
-  let root = '';
-  let peers = '';
-  let files = '';
-  let token = '';
+  // Every node knows F1 and F2 by their proxies' addresses; they listen behind them.
+  const cluster = new Cluster({ prefix: 'snapcopy-forwarder-failure-', secret: SECRET, nodes: NODES, behindProxies: ['F1', 'F2'] });
   let toF1: TcpProxy;
   let toF2: TcpProxy;
-  const nodes = new Map<NodeName, NodeProcess>();
-
-  function cli(node: string, ...args: string[]): Promise<CliResult> {
-    return runCli(['--peers', peers, '--node', node, ...args], { timeoutMs: 60_000 });
-  }
-
-  async function rcptest(file: string, group: string): Promise<{ result: CliResult; json: RcptestJson }> {
-    const result = await cli('O', 'rcptest', `data=${file}`, `group=${group}`, '--json');
-    let json: RcptestJson;
-    try {
-      json = JSON.parse(result.stdout) as RcptestJson;
-    } catch {
-      throw new Error(`rcptest printed no JSON (exit ${result.code})\n--- stdout ---\n${result.stdout}\n--- stderr ---\n${result.stderr}`);
-    }
-    return { result, json };
-  }
-
-  /** Starts rcptest at O; `done()` says whether it has exited; `why()` describes how it ended (for a failed guard). */
-  function startRcptest(file: string): { done: () => boolean; why: () => Promise<string>; result: ReturnType<typeof rcptest> } {
-    let finished = false;
-    const result = rcptest(file, 'g1');
-    void result.finally(() => (finished = true)).catch(() => undefined);
-    const why = () => result.then(
-      ({ result: r, json }) => `rcptest exited ${r.code}: ${r.stderr.trim()} ${JSON.stringify(json.destinations)} hops ${JSON.stringify(json.hops)}`,
-      (error: Error) => `rcptest failed: ${error.message}`,
-    );
-    return { done: () => finished, why, result };
-  }
-
-  async function sessionsOf(node: NodeName): Promise<SessionJson[]> {
-    const response = await fetch(`http://${nodes.get(node)!.address}/v1/status`, { headers: { authorization: `Bearer ${token}` } });
-    expect(response.status).toBe(200);
-    return ((await response.json()) as { sessions: SessionJson[] }).sessions;
-  }
-
-  async function expectDelivered(leaves: readonly NodeName[], name: string, expected: Buffer): Promise<void> {
-    for (const leaf of leaves) {
-      const got = await readFile(join(root, leaf, 'rcptest', name));
-      expect(got.byteLength, `${leaf}/rcptest/${name} size`).toBe(expected.byteLength);
-      expect(Buffer.compare(got, expected), `${leaf}/rcptest/${name} content`).toBe(0);
-    }
-  }
 
   beforeAll(async () => {
-    root = await tempDir('snapcopy-forwarder-failure-');
-    files = join(root, 'files');
-    await mkdir(files);
-    token = await httpTokenOf(SECRET);
-    const ports = await freePorts(NODES.length);
-    const port = (name: NodeName) => ports[NODES.indexOf(name)]!;
-    toF1 = await TcpProxy.start({ target: `127.0.0.1:${port('F1')}` });
-    toF2 = await TcpProxy.start({ target: `127.0.0.1:${port('F2')}` });
-    // Every node knows F1 and F2 by their proxies' addresses; they listen behind them.
-    const behind: Partial<Record<NodeName, TcpProxy>> = { F1: toF1, F2: toF2 };
-    const addresses = Object.fromEntries(NODES.map((name) => [name, behind[name]?.address ?? `127.0.0.1:${port(name)}`]));
-    peers = await writePeers(root, SECRET, addresses);
-    const started = await Promise.all(
-      NODES.map((name) => NodeProcess.start({ name, port: port(name), data: join(root, name), peers, args: TUNING })),
-    );
-    for (const node of started) nodes.set(node.name as NodeName, node);
-
-    const table: Record<NodeName, [string, string][]> = {
+    await cluster.start();
+    toF1 = cluster.proxy('F1');
+    toF2 = cluster.proxy('F2');
+    // F1 and F2 are configured directly, not through their proxies.
+    await cluster.routes({
       O: [['g1', 'F1'], ['g1', 'F2']],
       F1: [['g1', 'L1'], ['g1', 'L2']],
       F2: [['g1', 'L3'], ['g1', 'L4']],
@@ -161,36 +51,22 @@ describe.skipIf(onlyOnce)('a forwarder killed mid-transfer is covered for by the
       L2: [['g1', 'L2']],
       L3: [['g1', 'L3']],
       L4: [['g1', 'L4']],
-    };
-    await Promise.all(NODES.map(async (node) => {
-      // F1 and F2 are configured directly, not through their proxies.
-      const target = node === 'F1' || node === 'F2' ? nodes.get(node)!.address : node;
-      for (const [group, nexthop] of table[node]) {
-        const result = await cli(target, 'rcproute', 'add', `group=${group}`, `nexthop=${nexthop}`);
-        expect(result.stderr).toBe('');
-        expect(result.code).toBe(0);
-      }
-    }));
+    });
   }, 60_000);
 
-  afterAll(async () => {
-    await NodeProcess.stopAll();
-    await toF1?.close();
-    await toF2?.close();
-    if (root) await removeDir(root);
-  });
+  afterAll(() => cluster.stop());
 
   it('SIGKILL of F1 mid-transfer: O covers for it, all four leaves get the exact ~64 MiB file', async () => {
     const size = 64 * MiB + 54_321;
-    const file = join(files, 'big.bin');
+    const file = cluster.file('big.bin');
     const expected = await writeSeededFile(file, size, seed);
     const total = framesOf(size);
-    const f1 = nodes.get('F1')!;
+    const f1 = cluster.node('F1');
 
     // Slow the O → F1 branch, start the transfer, and kill F1 once about a quarter has gone through it.
     toF1.setDelay(DELAY_MS);
     const started = performance.now();
-    const run = startRcptest(file);
+    const run = cluster.startRcptest(file);
     const killAt = 16 * MiB;
     const deadline = performance.now() + 30_000;
     while (toF1.bytesUp < killAt && !run.done() && performance.now() < deadline) await sleep(5);
@@ -198,7 +74,7 @@ describe.skipIf(onlyOnce)('a forwarder killed mid-transfer is covered for by the
     expect(toF1.bytesUp).toBeGreaterThanOrEqual(killAt);
     const killedAfter = performance.now() - started;
     // What L1 and L2 hold just before F1 dies (it only grows): O must not send those frames again.
-    const [atL1, atL2, atF1] = await Promise.all((['L1', 'L2', 'F1'] as const).map(sessionsOf));
+    const [atL1, atL2, atF1] = await Promise.all((['L1', 'L2', 'F1'] as const).map((name) => cluster.sessionsOf(name)));
     const heldAtKill: Record<string, number> = {
       L1: atL1!.find((s) => s.group === 'g1')?.have ?? 0,
       L2: atL2!.find((s) => s.group === 'g1')?.have ?? 0,
@@ -242,30 +118,26 @@ describe.skipIf(onlyOnce)('a forwarder killed mid-transfer is covered for by the
     // O had written only part of the file toward F1 when F1 died.
     expect(hops.get('F1')!.stats.sent).toBeLessThan(total);
 
-    await expectDelivered(LEAVES, 'big.bin', expected);
+    await cluster.expectDelivered(LEAVES, 'big.bin', expected);
 
     // At L1 and L2 the session now comes from O, and no frame arrived twice.
     for (const leaf of ['L1', 'L2'] as const) {
-      const [session, ...others] = (await sessionsOf(leaf)).filter((s) => s.group === 'g1');
+      const [session, ...others] = (await cluster.sessionsOf(leaf)).filter((s) => s.group === 'g1');
       expect(others).toEqual([]);
       expect(session).toMatchObject({ origin: 'O', have: total, end: total, stats: { frames: total, duplicates: 0 } });
       expect([undefined, 'O']).toContain(session!.upstream);
     }
-    for (const name of ['O', 'F2', 'L1', 'L2', 'L3', 'L4'] as const) {
-      expect(nodes.get(name)!.exited, `${name} exited:\n${nodes.get(name)!.stderr}`).toBe(false);
-    }
+    cluster.expectRunning(['O', 'F2', 'L1', 'L2', 'L3', 'L4']);
   }, 60_000);
 
   it('F1 restarted with the same data directory: the next rcptest goes through it again', async () => {
     toF1.setDelay(0);
-    await nodes.get('F1')!.kill(); // already dead, unless the test above failed early
-    const f1 = await NodeProcess.start(nodes.get('F1')!.options);
-    nodes.set('F1', f1);
+    await cluster.restart('F1'); // SIGKILLs it first: already dead, unless the test above failed early
     const size = 2 * MiB + 99;
-    const file = join(files, 'after.bin');
+    const file = cluster.file('after.bin');
     const expected = await writeSeededFile(file, size, seed + 1);
 
-    const { result, json } = await rcptest(file, 'g1');
+    const { result, json } = await cluster.rcptest(file, 'g1');
 
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
@@ -274,7 +146,7 @@ describe.skipIf(onlyOnce)('a forwarder killed mid-transfer is covered for by the
     // Its routes survived the crash, so nobody needs covering this time.
     expect(json.hops.map((h) => h.name).sort()).toEqual(['F1', 'F2']);
     for (const hop of json.hops) expect(hop.coveringFor).toBeUndefined();
-    await expectDelivered(LEAVES, 'after.bin', expected);
+    await cluster.expectDelivered(LEAVES, 'after.bin', expected);
   }, 60_000);
   // A regression test: before d9be63a the restarted F1 (no state, have 0) took L1 and L2
   // over from O's covering hops, O refused it, and L1 and L2 were reported failed
@@ -283,15 +155,15 @@ describe.skipIf(onlyOnce)('a forwarder killed mid-transfer is covered for by the
     // Both branches slowed (F2's more), so the session runs for several seconds: long
     // enough to kill F1, see O cover for it, and bring F1 back before the end.
     const size = 48 * MiB + 1_001;
-    const file = join(files, 'restart.bin');
+    const file = cluster.file('restart.bin');
     const expected = await writeSeededFile(file, size, seed + 2);
     const total = framesOf(size);
-    const f1 = nodes.get('F1')!;
+    const f1 = cluster.node('F1');
     const upBefore = toF1.bytesUp;
     toF1.setDelay(DELAY_MS);
     toF2.setDelay(100);
 
-    const run = startRcptest(file);
+    const run = cluster.startRcptest(file);
     const deadline = performance.now() + 30_000;
     while (toF1.bytesUp - upBefore < 8 * MiB && !run.done() && performance.now() < deadline) await sleep(5);
     if (run.done()) throw new Error(`the transfer ended before F1 could be killed: ${await run.why()}`);
@@ -300,14 +172,13 @@ describe.skipIf(onlyOnce)('a forwarder killed mid-transfer is covered for by the
     // Wait (bounded) until O serves L1 and L2 itself.
     let covering: string[] = [];
     while (covering.length < 2 && !run.done() && performance.now() < deadline) {
-      const [session] = await sessionsOf('O');
+      const [session] = await cluster.sessionsOf('O');
       covering = (session?.hops ?? []).filter((h) => h.coveringFor === 'F1').map((h) => h.name);
       if (covering.length < 2) await sleep(50);
     }
     expect(covering.sort()).toEqual(['L1', 'L2']);
     if (run.done()) throw new Error(`the transfer ended before F1 could be restarted: ${await run.why()}`);
-    const restarted = await NodeProcess.start(f1.options);
-    nodes.set('F1', restarted);
+    await cluster.restart('F1');
     const restartedBeforeEnd = !run.done();
 
     const { result, json } = await run.result;
@@ -323,6 +194,6 @@ describe.skipIf(onlyOnce)('a forwarder killed mid-transfer is covered for by the
     expect(result.code).toBe(0);
     expect(Object.keys(json.destinations).sort()).toEqual([...LEAVES]);
     for (const leaf of LEAVES) expect(json.destinations[leaf]).toEqual({ status: 'ok', acked: total });
-    await expectDelivered(LEAVES, 'restart.bin', expected);
+    await cluster.expectDelivered(LEAVES, 'restart.bin', expected);
   }, 60_000);
 });

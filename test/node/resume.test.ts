@@ -17,101 +17,28 @@
 // Runs once, in the `wasm` project only. The file comes from the printed seed: replay
 // with SNAPCOPY_SEED=<seed> npx vitest run test/node/resume.test.ts --project wasm.
 
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpTokenOf } from '../../src/rcp/auth.js';
-import { type CliResult, NodeProcess, TcpProxy, freePorts, removeDir, runCli, tempDir, writePeers } from '../helpers/net.js';
-import { Prng, testSeed } from '../helpers/prng.js';
+import { CHUNK, Cluster, type HopJson, MiB, type SessionJson, framesOf, onlyOnce, sleep, writeSeededFile } from '../helpers/cluster.js';
+import type { TcpProxy } from '../helpers/net.js';
+import { testSeed } from '../helpers/prng.js';
 
-const onlyOnce = (process.env.SNAPCOPY_KERNELS ?? 'wasm') !== 'wasm';
-
-const MiB = 1024 * 1024;
-const CHUNK = 256 * 1024;
 /** A data frame on the wire: 12 header bytes, an 8-byte sequence number, the chunk. */
 const FRAME_BYTES = CHUNK + 20;
 const SECRET = 'resume-test-secret-0123456789';
-/** Short RCP timers. Breaks in these tests are seen as closed sockets, so dead-after only has to
- * outlast a busy event loop (3 s); a forwarder is covered for after 300 ms; give-up is 10 s. */
-const TUNING = ['--rcp-keepalive', '100', '--rcp-dead-after', '3000', '--rcp-cover-after', '300', '--rcp-give-up', '10000'];
-
-interface Resume {
-  have: number;
-  acked: number;
-  sentBefore: number;
-}
-
-interface HopJson {
-  name: string;
-  state: string;
-  coveringFor?: string;
-  stats: { sent: number; resent: number; resumes: Resume[] };
-}
-
-interface RcptestJson {
-  group: string;
-  name: string;
-  bytes: number;
-  seconds: number;
-  destinations: Record<string, { status: 'ok' | 'pending' | 'failed'; acked: number; error?: string }>;
-  hops: HopJson[];
-}
-
-interface SessionJson {
-  id: string;
-  group: string;
-  origin: string;
-  have: number;
-  end: number | undefined;
-  stats: { frames: number; duplicates: number };
-}
-
-async function writeSeededFile(path: string, size: number, seed: number): Promise<Buffer> {
-  const prng = new Prng(seed);
-  const words = new Uint32Array(Math.ceil(size / 4));
-  for (let i = 0; i < words.length; i++) words[i] = prng.u32();
-  const bytes = Buffer.from(words.buffer, 0, size);
-  await writeFile(path, bytes);
-  return bytes;
-}
-
-function framesOf(size: number): number {
-  return 1 + Math.ceil(size / CHUNK) + 1;
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 describe.skipIf(onlyOnce)('a transfer resumes across broken connections, from what the destination holds', () => {
   const seed = testSeed('resume');
-  let root = '';
-  let peers = '';
-  let files = '';
-  let token = '';
+  const cluster = new Cluster({ prefix: 'snapcopy-resume-', secret: SECRET, nodes: ['O', 'D'] });
   let proxy: TcpProxy;
-  let d: NodeProcess;
 
-  function cli(node: string, ...args: string[]): Promise<CliResult> {
-    return runCli(['--peers', peers, '--node', node, ...args], { timeoutMs: 60_000 });
-  }
+  beforeAll(async () => {
+    await cluster.start();
+    proxy = await cluster.proxyTo('D');
+    // O's next hop is the proxy's address (an address is a valid next hop); D delivers locally.
+    await cluster.routes({ O: [['g1', proxy.address]], D: [['g1', 'D']] });
+  }, 60_000);
 
-  /** Starts rcptest at O; `done()` says whether it has exited yet, `why()` how it ended (for a failed guard). */
-  function startRcptest(file: string): { done: () => boolean; why: () => Promise<string>; result: Promise<{ result: CliResult; json: RcptestJson }> } {
-    let finished = false;
-    const result = cli('O', 'rcptest', `data=${file}`, 'group=g1', '--json').then((r) => {
-      finished = true;
-      try {
-        return { result: r, json: JSON.parse(r.stdout) as RcptestJson };
-      } catch {
-        throw new Error(`rcptest printed no JSON (exit ${r.code})\n--- stdout ---\n${r.stdout}\n--- stderr ---\n${r.stderr}`);
-      }
-    });
-    result.catch(() => (finished = true));
-    const why = () => result.then(
-      ({ result: r, json }) => `rcptest exited ${r.code}: ${r.stderr.trim()} ${JSON.stringify(json.destinations)} hops ${JSON.stringify(json.hops)}`,
-      (error: Error) => `rcptest failed: ${error.message}`,
-    );
-    return { done: () => finished, why, result };
-  }
+  afterAll(() => cluster.stop());
 
   /** Waits (bounded) until `condition` holds or the transfer has ended; returns whether it holds. */
   async function until(condition: () => boolean, done: () => boolean, what: string, ms = 30_000): Promise<boolean> {
@@ -125,9 +52,7 @@ describe.skipIf(onlyOnce)('a transfer resumes across broken connections, from wh
   }
 
   async function sessionAtD(id: (s: SessionJson) => boolean): Promise<SessionJson> {
-    const response = await fetch(`http://${d.address}/v1/status`, { headers: { authorization: `Bearer ${token}` } });
-    expect(response.status).toBe(200);
-    const sessions = ((await response.json()) as { sessions: SessionJson[] }).sessions.filter(id);
+    const sessions = (await cluster.sessionsOf('D')).filter(id);
     expect(sessions).toHaveLength(1);
     return sessions[0]!;
   }
@@ -146,36 +71,9 @@ describe.skipIf(onlyOnce)('a transfer resumes across broken connections, from wh
     return bound;
   }
 
-  beforeAll(async () => {
-    root = await tempDir('snapcopy-resume-');
-    files = join(root, 'files');
-    await mkdir(files);
-    token = await httpTokenOf(SECRET);
-    const [portO, portD] = (await freePorts(2)) as [number, number];
-    proxy = await TcpProxy.start({ target: `127.0.0.1:${portD}` });
-    peers = await writePeers(root, SECRET, { O: `127.0.0.1:${portO}`, D: `127.0.0.1:${portD}` });
-    const [, dNode] = await Promise.all([
-      NodeProcess.start({ name: 'O', port: portO, data: join(root, 'O'), peers, args: TUNING }),
-      NodeProcess.start({ name: 'D', port: portD, data: join(root, 'D'), peers, args: TUNING }),
-    ]);
-    d = dNode;
-    // O's next hop is the proxy's address (an address is a valid next hop); D delivers locally.
-    for (const [node, nexthop] of [['O', proxy.address], ['D', 'D']] as const) {
-      const result = await cli(node, 'rcproute', 'add', 'group=g1', `nexthop=${nexthop}`);
-      expect(result.stderr).toBe('');
-      expect(result.code).toBe(0);
-    }
-  }, 60_000);
-
-  afterAll(async () => {
-    await NodeProcess.stopAll();
-    await proxy?.close();
-    if (root) await removeDir(root);
-  });
-
   it('~48 MiB through a proxy cut four times (one cut while delayed): exact file, nothing acknowledged resent', async () => {
     const size = 48 * MiB + 4_099;
-    const file = join(files, 'cut.bin');
+    const file = cluster.file('cut.bin');
     const expected = await writeSeededFile(file, size, seed);
     const total = framesOf(size);
     const upBefore = proxy.bytesUp;
@@ -186,7 +84,7 @@ describe.skipIf(onlyOnce)('a transfer resumes across broken connections, from wh
     // further with the delay off again. Each cut is armed once O has reconnected.
     proxy.setDelay(0);
     proxy.cutAfterBytes(upBefore + 6 * MiB);
-    const run = startRcptest(file);
+    const run = cluster.startRcptest(file);
     const plan: { after: number; delay: number }[] = [
       { after: 7 * MiB + 12_345, delay: 0 },
       { after: 8 * MiB + 999, delay: 25 },
@@ -231,9 +129,8 @@ describe.skipIf(onlyOnce)('a transfer resumes across broken connections, from wh
     const slack = 64 * 1024 + (proxy.connections - connectionsBefore) * 4096;
     expect(up).toBeLessThanOrEqual(size + hop!.stats.resent * FRAME_BYTES + slack);
 
-    const got = await readFile(join(root, 'D', 'rcptest', 'cut.bin'));
-    expect(got.byteLength).toBe(size);
-    expect(Buffer.compare(got, expected)).toBe(0);
+    expect(expected.byteLength).toBe(size);
+    await cluster.expectDelivered(['D'], 'cut.bin', expected);
 
     // D took every frame exactly once.
     const session = await sessionAtD((s) => s.have === total && s.end === total);
@@ -242,7 +139,7 @@ describe.skipIf(onlyOnce)('a transfer resumes across broken connections, from wh
 
   it('new connections refused for a second: O keeps redialing and the transfer completes', async () => {
     const size = 16 * MiB + 513;
-    const file = join(files, 'blocked.bin');
+    const file = cluster.file('blocked.bin');
     const expected = await writeSeededFile(file, size, seed + 1);
     const total = framesOf(size);
     const upBefore = proxy.bytesUp;
@@ -250,7 +147,7 @@ describe.skipIf(onlyOnce)('a transfer resumes across broken connections, from wh
 
     // Slow enough (25 ms per chunk, about 40 MB/s) that the block lands mid-transfer.
     proxy.setDelay(25);
-    const run = startRcptest(file);
+    const run = cluster.startRcptest(file);
     const midway = await until(() => proxy.bytesUp - upBefore >= 4 * MiB, run.done, 'the first 4 MiB through the proxy');
     if (!midway) throw new Error(`the transfer ended before the proxy could block it: ${await run.why()}`);
     proxy.setBlocked(true);
@@ -280,9 +177,8 @@ describe.skipIf(onlyOnce)('a transfer resumes across broken connections, from wh
     checkResumes(hop!);
     expect(hop!.stats.sent).toBe(total + hop!.stats.resent);
 
-    const got = await readFile(join(root, 'D', 'rcptest', 'blocked.bin'));
-    expect(got.byteLength).toBe(size);
-    expect(Buffer.compare(got, expected)).toBe(0);
+    expect(expected.byteLength).toBe(size);
+    await cluster.expectDelivered(['D'], 'blocked.bin', expected);
     const session = await sessionAtD((s) => s.have === total && s.end === total && s.stats.frames === total);
     expect(session.stats.duplicates).toBe(0);
   }, 60_000);

@@ -18,120 +18,21 @@
 // part here). Random file contents come from the printed seed: replay with
 // SNAPCOPY_SEED=<seed> npx vitest run test/node/tree.test.ts --project wasm.
 
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpTokenOf } from '../../src/rcp/auth.js';
-import { type CliResult, NodeProcess, freePorts, removeDir, runCli, tempDir, writePeers } from '../helpers/net.js';
-import { Prng, testSeed } from '../helpers/prng.js';
+import { Cluster, MiB, framesOf, onlyOnce, writeSeededFile } from '../helpers/cluster.js';
+import { testSeed } from '../helpers/prng.js';
 
-const onlyOnce = (process.env.SNAPCOPY_KERNELS ?? 'wasm') !== 'wasm';
-
-const MiB = 1024 * 1024;
-const CHUNK = 256 * 1024;
 const SECRET = 'tree-test-secret-0123456789';
 const NODES = ['O', 'F1', 'F2', 'L1', 'L2', 'L3', 'L4'] as const;
-type NodeName = (typeof NODES)[number];
 const LEAVES = ['L1', 'L2', 'L3', 'L4'] as const;
-/** Short RCP timers. Breaks in these tests are seen as closed sockets, so dead-after only has to
- * outlast a busy event loop (3 s); a forwarder is covered for after 300 ms; give-up is 10 s. */
-const TUNING = ['--rcp-keepalive', '100', '--rcp-dead-after', '3000', '--rcp-cover-after', '300', '--rcp-give-up', '10000'];
-
-interface RcptestJson {
-  group: string;
-  name: string;
-  bytes: number;
-  seconds: number;
-  destinations: Record<string, { status: 'ok' | 'pending' | 'failed'; acked: number; error?: string }>;
-  hops: { name: string; state: string; coveringFor?: string; stats: { sent: number; resent: number; resumes: unknown[] } }[];
-}
-
-interface SessionJson {
-  id: string;
-  group: string;
-  origin: string;
-  upstream: string | undefined;
-  have: number;
-  end: number | undefined;
-  stats: { frames: number; duplicates: number };
-  destinations: Record<string, { status: string; acked: number }>;
-}
-
-/** A file of `size` bytes from the seeded PRNG; returns its bytes for comparison. */
-async function writeSeededFile(path: string, size: number, seed: number): Promise<Buffer> {
-  const prng = new Prng(seed);
-  const words = new Uint32Array(Math.ceil(size / 4));
-  for (let i = 0; i < words.length; i++) words[i] = prng.u32();
-  const bytes = Buffer.from(words.buffer, 0, size);
-  await writeFile(path, bytes);
-  return bytes;
-}
-
-/** Frames a file of `size` bytes takes in an rcptest session: the header, the data, the end. */
-function framesOf(size: number): number {
-  return 1 + Math.ceil(size / CHUNK) + 1;
-}
 
 describe.skipIf(onlyOnce)('an RCP tree of seven nodes: O → F1, F2 → L1..L4', () => {
   const seed = testSeed('tree');
-  let root = '';
-  let peers = '';
-  let files = '';
-  let token = '';
-  const nodes = new Map<NodeName, NodeProcess>();
-
-  /** snapcopy --peers <peers> --node <node> ...args */
-  function cli(node: string, ...args: string[]): Promise<CliResult> {
-    return runCli(['--peers', peers, '--node', node, ...args], { timeoutMs: 60_000 });
-  }
-
-  async function route(node: NodeName, group: string, nexthop: string): Promise<void> {
-    const result = await cli(node, 'rcproute', 'add', `group=${group}`, `nexthop=${nexthop}`);
-    expect(result.stderr).toBe('');
-    expect(result.code).toBe(0);
-  }
-
-  /** rcptest at O; the parsed JSON it printed (also on exit 1). */
-  async function rcptest(file: string, group: string): Promise<{ result: CliResult; json: RcptestJson }> {
-    const result = await cli('O', 'rcptest', `data=${file}`, `group=${group}`, '--json');
-    let json: RcptestJson;
-    try {
-      json = JSON.parse(result.stdout) as RcptestJson;
-    } catch {
-      throw new Error(`rcptest printed no JSON (exit ${result.code})\n--- stdout ---\n${result.stdout}\n--- stderr ---\n${result.stderr}`);
-    }
-    return { result, json };
-  }
-
-  async function sessionsOf(node: NodeName): Promise<SessionJson[]> {
-    const response = await fetch(`http://${nodes.get(node)!.address}/v1/status`, { headers: { authorization: `Bearer ${token}` } });
-    expect(response.status).toBe(200);
-    return ((await response.json()) as { sessions: SessionJson[] }).sessions;
-  }
-
-  async function expectDelivered(leaves: readonly NodeName[], name: string, expected: Buffer): Promise<void> {
-    for (const leaf of leaves) {
-      const got = await readFile(join(root, leaf, 'rcptest', name));
-      expect(got.byteLength, `${leaf}/rcptest/${name} size`).toBe(expected.byteLength);
-      expect(Buffer.compare(got, expected), `${leaf}/rcptest/${name} content`).toBe(0);
-    }
-  }
+  const cluster = new Cluster({ prefix: 'snapcopy-tree-', secret: SECRET, nodes: NODES });
 
   beforeAll(async () => {
-    root = await tempDir('snapcopy-tree-');
-    files = join(root, 'files');
-    await mkdir(files);
-    token = await httpTokenOf(SECRET);
-    const ports = await freePorts(NODES.length);
-    const addresses = Object.fromEntries(NODES.map((name, i) => [name, `127.0.0.1:${ports[i]}`]));
-    peers = await writePeers(root, SECRET, addresses);
-    const started = await Promise.all(
-      NODES.map((name, i) => NodeProcess.start({ name, port: ports[i]!, data: join(root, name), peers, args: TUNING })),
-    );
-    for (const node of started) nodes.set(node.name as NodeName, node);
-
-    // The routing tables, one CLI call per entry (each node's entries in order).
-    const table: Record<NodeName, [string, string][]> = {
+    await cluster.start();
+    await cluster.routes({
       O: [['g1', 'F1'], ['g1', 'F2'], ['g2', 'F1'], ['g2', 'F2']],
       F1: [['g1', 'L1'], ['g1', 'L2']],
       F2: [['g1', 'L3'], ['g1', 'L4'], ['g2', 'L3']],
@@ -139,36 +40,30 @@ describe.skipIf(onlyOnce)('an RCP tree of seven nodes: O → F1, F2 → L1..L4',
       L2: [['g1', 'L2']],
       L3: [['g1', 'L3'], ['g2', 'L3']],
       L4: [['g1', 'L4']],
-    };
-    await Promise.all(NODES.map(async (node) => {
-      for (const [group, nexthop] of table[node]) await route(node, group, nexthop);
-    }));
+    });
   }, 60_000);
 
-  afterAll(async () => {
-    await NodeProcess.stopAll();
-    if (root) await removeDir(root);
-  });
+  afterAll(() => cluster.stop());
 
   it('rcproute display shows each node its own routes', async () => {
-    const f1 = await cli('F1', 'rcproute', 'display');
+    const f1 = await cluster.cli('F1', 'rcproute', 'display');
     expect(f1.code).toBe(0);
     expect(f1.stdout.trim().split('\n')).toEqual(['group=g1 nexthop=L1', 'group=g1 nexthop=L2']);
 
-    const o = await cli('O', 'rcproute', 'display', '--json');
+    const o = await cluster.cli('O', 'rcproute', 'display', '--json');
     expect(o.code).toBe(0);
     expect(JSON.parse(o.stdout)).toEqual({ g1: ['F1', 'F2'], g2: ['F1', 'F2'] });
 
-    const l1 = await cli('L1', 'rcproute', 'display', '--json');
+    const l1 = await cluster.cli('L1', 'rcproute', 'display', '--json');
     expect(JSON.parse(l1.stdout)).toEqual({ g1: ['L1'] });
   });
 
   it('a ~24 MiB file reaches every leaf byte for byte; the forwarders are not destinations', async () => {
     const size = 24 * MiB + 123_457; // not a multiple of the 256 KiB frame
-    const file = join(files, 'big.bin');
+    const file = cluster.file('big.bin');
     const expected = await writeSeededFile(file, size, seed);
 
-    const { result, json } = await rcptest(file, 'g1');
+    const { result, json } = await cluster.rcptest(file, 'g1');
     console.log(`[tree] ${size} bytes to 4 leaves in ${json.seconds?.toFixed(2)} s`);
 
     expect(result.stderr).toBe('');
@@ -186,44 +81,40 @@ describe.skipIf(onlyOnce)('an RCP tree of seven nodes: O → F1, F2 → L1..L4',
       expect(hop.stats.resent).toBe(0);
       expect(hop.stats.resumes).toEqual([]);
     }
-    await expectDelivered(LEAVES, 'big.bin', expected);
+    await cluster.expectDelivered(LEAVES, 'big.bin', expected);
 
     // Each leaf took every frame once, from its forwarder; each forwarder from O.
     for (const [leaf, forwarder] of [['L1', 'F1'], ['L2', 'F1'], ['L3', 'F2'], ['L4', 'F2']] as const) {
-      const sessions = (await sessionsOf(leaf)).filter((s) => s.group === 'g1');
+      const sessions = (await cluster.sessionsOf(leaf)).filter((s) => s.group === 'g1');
       expect(sessions).toHaveLength(1);
       expect(sessions[0]).toMatchObject({ origin: 'O', have: framesOf(size), end: framesOf(size), stats: { frames: framesOf(size), duplicates: 0 } });
       expect([forwarder, undefined]).toContain(sessions[0]!.upstream);
     }
     // No file ends up on a forwarder or on the origin's receiving side.
-    for (const node of ['O', 'F1', 'F2'] as const) {
-      await expect(readFile(join(root, node, 'rcptest', 'big.bin'))).rejects.toMatchObject({ code: 'ENOENT' });
-    }
+    await cluster.expectNotDelivered(['O', 'F1', 'F2'], 'big.bin');
   }, 90_000);
 
   it('a group unknown at the origin: exit 1, ERR_UNKNOWN_GROUP, nothing sent', async () => {
-    const file = join(files, 'unknown.bin');
+    const file = cluster.file('unknown.bin');
     await writeSeededFile(file, 1000, seed + 1);
 
-    const result = await cli('O', 'rcptest', `data=${file}`, 'group=nosuch', '--json');
+    const result = await cluster.cli('O', 'rcptest', `data=${file}`, 'group=nosuch', '--json');
 
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
     expect(result.stderr).toContain('ERR_UNKNOWN_GROUP');
     expect(result.stderr).toContain('nosuch');
-    for (const leaf of LEAVES) {
-      await expect(readFile(join(root, leaf, 'rcptest', 'unknown.bin'))).rejects.toMatchObject({ code: 'ENOENT' });
-    }
-    expect(await sessionsOf('O')).toEqual([]);
+    await cluster.expectNotDelivered(LEAVES, 'unknown.bin');
+    expect(await cluster.sessionsOf('O')).toEqual([]);
   }, 60_000);
 
   it('a group unknown at a forwarder: that subtree is reported failed, the rest of the tree gets the file', async () => {
     // O routes g2 to F1 and F2; F1 has no route for g2; F2 sends g2 on to L3 only.
     const size = 3 * MiB + 777;
-    const file = join(files, 'g2.bin');
+    const file = cluster.file('g2.bin');
     const expected = await writeSeededFile(file, size, seed + 2);
 
-    const { result, json } = await rcptest(file, 'g2');
+    const { result, json } = await cluster.rcptest(file, 'g2');
 
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('1 destination(s) did not acknowledge the whole file');
@@ -238,21 +129,19 @@ describe.skipIf(onlyOnce)('an RCP tree of seven nodes: O → F1, F2 → L1..L4',
     expect(f1?.stats.resumes).toEqual([]);
     expect(json.hops.find((h) => h.name === 'F2')?.state).toBe('open');
 
-    await expectDelivered(['L3'], 'g2.bin', expected);
-    for (const leaf of ['L1', 'L2', 'L4'] as const) {
-      await expect(readFile(join(root, leaf, 'rcptest', 'g2.bin'))).rejects.toMatchObject({ code: 'ENOENT' });
-    }
-    expect((await sessionsOf('F1')).filter((s) => s.group === 'g2')).toEqual([]);
+    await cluster.expectDelivered(['L3'], 'g2.bin', expected);
+    await cluster.expectNotDelivered(['L1', 'L2', 'L4'], 'g2.bin');
+    expect((await cluster.sessionsOf('F1')).filter((s) => s.group === 'g2')).toEqual([]);
   }, 60_000);
 
   it('after those failures O keeps serving: two rcptests at once, independent sessions, both complete', async () => {
     const sizes = { 'one.bin': 9 * MiB + 1, 'two.bin': 5 * MiB - 3 } as const;
     const expected = new Map<string, Buffer>();
     for (const [i, [name, size]] of Object.entries(sizes).entries()) {
-      expected.set(name, await writeSeededFile(join(files, name), size, seed + 10 + i));
+      expected.set(name, await writeSeededFile(cluster.file(name), size, seed + 10 + i));
     }
 
-    const [one, two] = await Promise.all([rcptest(join(files, 'one.bin'), 'g1'), rcptest(join(files, 'two.bin'), 'g1')]);
+    const [one, two] = await Promise.all([cluster.rcptest(cluster.file('one.bin'), 'g1'), cluster.rcptest(cluster.file('two.bin'), 'g1')]);
 
     for (const [{ result, json }, name] of [[one, 'one.bin'], [two, 'two.bin']] as const) {
       expect(result.stderr).toBe('');
@@ -260,16 +149,16 @@ describe.skipIf(onlyOnce)('an RCP tree of seven nodes: O → F1, F2 → L1..L4',
       expect(json.name).toBe(name);
       expect(Object.keys(json.destinations).sort()).toEqual([...LEAVES]);
       for (const leaf of LEAVES) expect(json.destinations[leaf]).toEqual({ status: 'ok', acked: framesOf(sizes[name]) });
-      await expectDelivered(LEAVES, name, expected.get(name)!);
+      await cluster.expectDelivered(LEAVES, name, expected.get(name)!);
     }
     // Two sessions of g1 at a leaf besides the first test's: distinct ids, each whole.
-    const atL4 = (await sessionsOf('L4')).filter((s) => s.group === 'g1');
+    const atL4 = (await cluster.sessionsOf('L4')).filter((s) => s.group === 'g1');
     expect(new Set(atL4.map((s) => s.id)).size).toBe(atL4.length);
     expect(atL4.length).toBeGreaterThanOrEqual(3);
     for (const session of atL4) expect(session.stats.duplicates).toBe(0);
     // The origin forgets its sessions once they end.
-    expect(await sessionsOf('O')).toEqual([]);
+    expect(await cluster.sessionsOf('O')).toEqual([]);
     // And nobody crashed along the way.
-    for (const node of nodes.values()) expect(node.exited, `${node.name} exited:\n${node.stderr}`).toBe(false);
+    cluster.expectRunning();
   }, 90_000);
 });
