@@ -35,34 +35,30 @@ describe('README examples', () => {
   });
 
   test('command-line session runs to the end', () => {
-    const dir = mkdtempSync(join(work, 'sh-'));
-    const shim = join(dir, 'bin');
-    execFileSync('mkdir', ['-p', shim]);
-    writeFileSync(join(shim, 'snapcopy'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(join(root, 'bin/snapcopy.mjs'))} "$@"\n`);
-    chmodSync(join(shim, 'snapcopy'), 0o755);
-    const out = execFileSync('bash', ['-euo', 'pipefail', '-c', blocks('sh')[0]!], {
-      cwd: dir,
-      env: { ...process.env, PATH: `${shim}:${process.env.PATH}`, SNAPCOPY_KERNELS: backend, CI: '1' },
-      stdio: 'pipe',
-    }).toString();
+    const out = runShell(blocks('sh')[0]!, { SNAPCOPY_KERNELS: backend });
     expect(out).toContain('monday');
     expect(out).toMatch(/"dataBlocks":\d+/);
   });
 
   test.runIf(backend === 'wasm')('three-node session runs to the end', () => {
-    const dir = mkdtempSync(join(work, 'nodes-'));
-    const shim = join(dir, 'bin');
-    execFileSync('mkdir', ['-p', shim]);
-    writeFileSync(join(shim, 'snapcopy'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(join(root, 'bin/snapcopy.mjs'))} "$@"\n`);
-    chmodSync(join(shim, 'snapcopy'), 0o755);
-    const out = execFileSync('bash', ['-euo', 'pipefail', '-c', blocks('bash')[0]!], {
-      cwd: dir,
-      env: { ...process.env, PATH: `${shim}:${process.env.PATH}`, CI: '1' },
-      stdio: 'pipe',
-      timeout: 60_000,
-    }).toString();
+    const out = runShell(blocks('bash')[0]!, {});
     expect(out).toMatch(/^n2\tok\t5000000 bytes$/m);
     expect(out).toMatch(/^n3\tok\t5000000 bytes$/m);
     expect(out).toContain('group=g1 nexthop=n3');
   }, 90_000);
 });
+
+/** Runs a README shell block in a fresh directory, with `snapcopy` on the PATH; its standard output. */
+function runShell(script: string, env: Record<string, string>): string {
+  const dir = mkdtempSync(join(work, 'sh-'));
+  const shim = join(dir, 'bin');
+  execFileSync('mkdir', ['-p', shim]);
+  writeFileSync(join(shim, 'snapcopy'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(join(root, 'bin/snapcopy.mjs'))} "$@"\n`);
+  chmodSync(join(shim, 'snapcopy'), 0o755);
+  return execFileSync('bash', ['-euo', 'pipefail', '-c', script], {
+    cwd: dir,
+    env: { ...process.env, PATH: `${shim}:${process.env.PATH}`, CI: '1', ...env },
+    stdio: 'pipe',
+    timeout: 60_000,
+  }).toString();
+}
