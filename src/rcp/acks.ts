@@ -44,6 +44,12 @@ export class Acks {
     return moved;
   }
 
+  /** Forgets one name of a source's report (until the source reports it again). */
+  forget(source: string, name: string): void {
+    this.#sources.get(source)?.delete(name);
+    this.#forgetIfUnreported(name);
+  }
+
   /** Forgets a source: someone else now reports for its destinations. */
   drop(source: string): void {
     const names = this.namesOf(source);

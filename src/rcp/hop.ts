@@ -15,7 +15,15 @@ export interface HopTarget {
   /** The node's name, or its address when only that is known. */
   name: string;
   address: string;
+  /** Its own next hops, as far down as they have been reported. */
+  hops?: HopTarget[];
+  /** Whether it delivers to an application itself (false: a pure forwarder), when known. */
+  local?: boolean;
 }
+
+/** How deep and how many nodes a ROUTES tree may be. */
+const MAX_ROUTE_DEPTH = 16;
+const MAX_ROUTE_NODES = 1024;
 
 export type HopState = 'connecting' | 'open' | 'down' | 'superseded' | 'failed' | 'closed';
 
@@ -36,10 +44,12 @@ export class Hop {
   /** Since when the hop has been unreachable (undefined while open). */
   downSince: number | undefined;
   lastError: SnapcopyError | undefined;
-  /** The hop's own next hops, as it reported them. */
+  /** The hop's own next hops (and theirs), as it reported them or as they were known when it was added. */
   routes: HopTarget[] | undefined;
   /** Whether its next hops are being served directly. */
   covered = false;
+  /** Whether the hop is itself a destination, once known (from its ROUTES, or its upstream's). */
+  local: boolean | undefined;
   /** Frames written, and how many of those had been written before (resent after a break). */
   readonly stats = { sent: 0, resent: 0, resumes: [] as { have: number; acked: number; sentBefore: number }[] };
   #highestSent = 0;
@@ -51,6 +61,8 @@ export class Hop {
     this.session = session;
     this.target = target;
     this.coveringFor = coveringFor;
+    this.routes = target.hops;
+    this.local = target.local;
   }
 
   /** The key of this hop's reports in the session's acknowledgements. */
@@ -92,6 +104,8 @@ export class Hop {
       for (const child of this.routes) {
         if (child.name !== this.target.name && !this.session.hops.has(child.name)) this.session.addHop(child, this.target.name);
       }
+      // A pure forwarder is no destination: once its next hops are served, it holds nothing back.
+      if (this.local === false) this.session.forget(this.source, this.target.name);
     }
   }
 
@@ -144,7 +158,12 @@ export class Hop {
   #onFrame(link: Link, frame: Frame): void {
     try {
       if (frame.type === FRAME.ACK) this.session.report(this.source, parseReport(frame));
-      else if (frame.type === FRAME.ROUTES) this.routes = parseRoutes(frame);
+      else if (frame.type === FRAME.ROUTES) {
+        const routes = parseRoutes(frame);
+        this.routes = routes.hops;
+        this.local = routes.local;
+        this.session.routesChanged();
+      }
       else throw new SnapcopyError('ERR_PROTOCOL', `a ${frameName(frame.type)} frame is not expected from a next hop`);
     } catch (error) {
       const e = error as SnapcopyError;
@@ -198,13 +217,23 @@ function parseReport(frame: Frame): AckReport {
   return { acks: acks as Record<string, number>, failed: failed as Record<string, string> };
 }
 
-function parseRoutes(frame: Frame): HopTarget[] {
+/** ROUTES: whether the sender delivers locally, and its next hops as a tree. */
+function parseRoutes(frame: Frame): { local: boolean | undefined; hops: HopTarget[] } {
   const object = jsonOf(frame.payload, 'a ROUTES frame');
-  const hops = object.hops;
-  if (!Array.isArray(hops) || hops.length > 1024) throw new SnapcopyError('ERR_PROTOCOL', 'ROUTES needs a list of hops');
+  return { local: typeof object.local === 'boolean' ? object.local : undefined, hops: parseHops(object.hops, 0, { nodes: MAX_ROUTE_NODES }) };
+}
+
+function parseHops(hops: unknown, depth: number, budget: { nodes: number }): HopTarget[] {
+  if (!Array.isArray(hops)) throw new SnapcopyError('ERR_PROTOCOL', 'ROUTES needs a list of hops');
+  if (depth > MAX_ROUTE_DEPTH) throw new SnapcopyError('ERR_PROTOCOL', `ROUTES is deeper than ${MAX_ROUTE_DEPTH}`);
+  budget.nodes -= hops.length;
+  if (budget.nodes < 0) throw new SnapcopyError('ERR_PROTOCOL', `ROUTES names more than ${MAX_ROUTE_NODES} hops`);
   return hops.map((hop: unknown) => {
     if (typeof hop !== 'object' || hop === null) throw new SnapcopyError('ERR_PROTOCOL', 'a ROUTES hop must be an object');
     const h = hop as Record<string, unknown>;
-    return { name: field(h, 'name', 'string', 'ROUTES'), address: field(h, 'address', 'string', 'ROUTES') };
+    const target: HopTarget = { name: field(h, 'name', 'string', 'ROUTES'), address: field(h, 'address', 'string', 'ROUTES') };
+    if (h.hops !== undefined) target.hops = parseHops(h.hops, depth + 1, budget);
+    if (typeof h.local === 'boolean') target.local = h.local;
+    return target;
   });
 }

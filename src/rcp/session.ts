@@ -64,6 +64,9 @@ export class Session {
   #upstream: Link | undefined;
   #ackPending = false;
   #lastAckSent = '';
+  #lastRoutesSent = '';
+  /** This node is a destination whose application could not be started. */
+  readonly #localFailed: boolean;
   #waiters: (() => void)[] = [];
   #closed = false;
   /** When the upstream link went away (undefined while attached, and at the origin). */
@@ -74,6 +77,7 @@ export class Session {
     this.env = env;
     this.params = params;
     this.#targets = route.targets;
+    this.#localFailed = route.local instanceof Error;
     if (route.local instanceof Error) {
       this.acks.report('local', { acks: {}, failed: { [env.name]: route.local.message } }, Date.now());
     } else if (route.local) {
@@ -148,6 +152,35 @@ export class Session {
     this.#afterAcks();
   }
 
+  /**
+   * Tells the upstream this node's next hops, each with the next hops it reported, so the
+   * upstream can serve them directly (and theirs, in turn) should this node stop answering.
+   */
+  routesChanged(): void {
+    const link = this.#upstream;
+    if (!link || link.closed) return;
+    const hops = this.#targets.map((target): HopTarget => {
+      const hop = this.hops.get(target.name);
+      return {
+        name: target.name,
+        address: target.address,
+        ...(hop?.routes ? { hops: hop.routes } : {}),
+        ...(hop?.local !== undefined ? { local: hop.local } : {}),
+      };
+    });
+    const routes = { local: this.#local !== undefined || this.#localFailed, hops };
+    const text = JSON.stringify(routes);
+    if (text === this.#lastRoutesSent) return;
+    this.#lastRoutesSent = text;
+    link.sendJson(FRAME.ROUTES, routes);
+  }
+
+  /** Stops counting `name` among what `source` reports (a forwarder that turned out to be no destination). */
+  forget(source: string, name: string): void {
+    this.acks.forget(source, name);
+    this.#afterAcks();
+  }
+
   /** A hop whose destinations another node took over: they no longer hold frames here. */
   dropHop(hop: Hop): void {
     this.acks.drop(hop.source);
@@ -182,7 +215,8 @@ export class Session {
     this.detachedSince = undefined;
     this.#lastAckSent = '';
     link.sendJson(FRAME.OPENED, { have: this.have });
-    link.sendJson(FRAME.ROUTES, { hops: this.#targets });
+    this.#lastRoutesSent = '';
+    this.routesChanged();
     link.attach({
       onFrame: (frame) => {
         if (this.#upstream !== link) return;

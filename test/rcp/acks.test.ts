@@ -122,6 +122,18 @@ describe('Acks: standings', () => {
     expect(a.stalled(11, 1000, 1500)).toEqual(['x']);
   });
 
+  test('forget(source, name) drops one name of one source until that source reports it again', () => {
+    const a = new Acks();
+    a.report('hop:F', acks({ F: 0, L: 4 }), 0);
+    expect(a.floor()).toBe(0);
+    a.forget('hop:F', 'F');
+    expect(active(a)).toEqual({ L: 4 });
+    expect(a.floor()).toBe(4);
+    a.forget('hop:nobody', 'X');
+    a.report('hop:F', acks({ F: 2, L: 5 }), 1);
+    expect(active(a)).toEqual({ F: 2, L: 5 });
+  });
+
   test('drop(source) forgets a source; its destinations stand at what others report', () => {
     const a = new Acks();
     a.report('forwarder', acks({ d1: 8, d2: 8 }), 0);
