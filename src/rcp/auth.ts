@@ -10,7 +10,12 @@ export type Role = 'client' | 'server';
 export const NONCE_BYTES = 16;
 
 export function newNonce(): string {
-  return toHex(globalThis.crypto.getRandomValues(new Uint8Array(NONCE_BYTES)));
+  return randomHex(NONCE_BYTES);
+}
+
+/** `bytes` random bytes as hex. */
+export function randomHex(bytes: number): string {
+  return toHex(globalThis.crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
 export interface ProofInput {

@@ -27,6 +27,15 @@ const MAX_ROUTE_NODES = 1024;
 
 export type HopState = 'connecting' | 'open' | 'down' | 'superseded' | 'failed' | 'closed';
 
+/** What status and a session's result say of a hop. */
+export interface HopSummary {
+  name: string;
+  state: HopState;
+  coveringFor?: string;
+  error?: string;
+  stats: Hop['stats'];
+}
+
 /** Bytes queued on a hop's connection past which it waits for the connection to drain. */
 const SEND_QUEUE_BYTES = 4 * 1024 * 1024;
 const MAX_BACKOFF_MS = 1000;
@@ -76,6 +85,16 @@ export class Hop {
 
   start(): void {
     void this.#connect();
+  }
+
+  summary(): HopSummary {
+    return {
+      name: this.target.name,
+      state: this.state,
+      ...(this.coveringFor ? { coveringFor: this.coveringFor } : {}),
+      ...(this.lastError ? { error: this.lastError.message } : {}),
+      stats: this.stats,
+    };
   }
 
   /** Sends retained frames until the connection's queue is full. */

@@ -7,7 +7,7 @@ import { FRAME } from './frame.js';
 import type { FramePool } from './frame-pool.js';
 import { nextTurn } from './turn.js';
 import { allocSequenced, CONTROL_KIND, jsonBytes, sealSequenced } from './messages.js';
-import type { Hop } from './hop.js';
+import type { HopSummary } from './hop.js';
 import type { DestinationStatus, Session } from './session.js';
 
 const YIELD_EVERY_BYTES = 2 * 1024 * 1024;
@@ -19,7 +19,7 @@ export interface SessionResult {
   frames: number;
   destinations: Record<string, DestinationStatus>;
   /** Per next hop (direct, or standing in for a failed one): its state and what was sent and resent. */
-  hops: { name: string; state: string; coveringFor?: string; stats: Hop['stats'] }[];
+  hops: HopSummary[];
 }
 
 export class OriginSession {
@@ -79,9 +79,7 @@ export class OriginSession {
       group: session.params.group,
       frames: session.have,
       destinations: session.destinations(),
-      hops: [...session.hops.values()].map((hop) => ({
-        name: hop.target.name, state: hop.state, ...(hop.coveringFor ? { coveringFor: hop.coveringFor } : {}), stats: hop.stats,
-      })),
+      hops: [...session.hops.values()].map((hop) => hop.summary()),
     };
     this.#forget();
     return result;

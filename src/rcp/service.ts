@@ -7,8 +7,9 @@ import { invalidArgument, SnapcopyError } from '../errors.js';
 import type { Conn, Dial } from './conn.js';
 import { DEFAULT_MAX_PAYLOAD, FRAME, frameName, HANDSHAKE_MAX_PAYLOAD } from './frame.js';
 import { FramePool } from './frame-pool.js';
+import { randomHex } from './auth.js';
 import { clientHandshake, isNodeName, serverHandshake } from './handshake.js';
-import type { Hop, HopTarget } from './hop.js';
+import type { HopSummary, HopTarget } from './hop.js';
 import { DEFAULT_TIMERS, Link, type LinkTimers } from './link.js';
 import type { SessionApp } from './local.js';
 import { field, jsonOf } from './messages.js';
@@ -70,7 +71,7 @@ export interface SessionInfo {
   end: number | undefined;
   retainedBytes: number;
   stats: Session['stats'];
-  hops: { name: string; state: string; coveringFor?: string; error?: string; stats: Hop['stats'] }[];
+  hops: HopSummary[];
   destinations: Record<string, DestinationStatus>;
 }
 
@@ -107,7 +108,7 @@ export class RcpService {
     const hops = this.#options.nextHops(options.group);
     if (hops.length === 0) throw new SnapcopyError('ERR_UNKNOWN_GROUP', `node ${this.name} has no route for group ${options.group}`);
     const params: SessionParams = {
-      id: `${this.name}-${Date.now().toString(36)}-${(++this.#counter).toString(36)}-${randomSuffix()}`,
+      id: `${this.name}-${Date.now().toString(36)}-${(++this.#counter).toString(36)}-${randomHex(4)}`,
       group: options.group,
       origin: this.name,
       app: options.app,
@@ -172,13 +173,7 @@ export class RcpService {
       end: session.endSeq,
       retainedBytes: session.retention.bytes,
       stats: session.stats,
-      hops: [...session.hops.values()].map((hop) => ({
-        name: hop.target.name,
-        state: hop.state,
-        stats: hop.stats,
-        ...(hop.coveringFor ? { coveringFor: hop.coveringFor } : {}),
-        ...(hop.lastError ? { error: hop.lastError.message } : {}),
-      })),
+      hops: [...session.hops.values()].map((hop) => hop.summary()),
       destinations: session.destinations(),
     }));
   }
@@ -281,8 +276,4 @@ function parseOpen(object: Record<string, unknown>, tuning: RcpTuning): SessionP
     giveUpMs: bounded('giveUpMs', tuning.giveUpMs),
     coverAfterMs: bounded('coverAfterMs', tuning.coverAfterMs),
   };
-}
-
-function randomSuffix(): string {
-  return Array.from(globalThis.crypto.getRandomValues(new Uint8Array(4)), (b) => b.toString(16).padStart(2, '0')).join('');
 }

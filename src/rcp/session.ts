@@ -65,8 +65,8 @@ export class Session {
   #ackPending = false;
   #lastAckSent = '';
   #lastRoutesSent = '';
-  /** This node is a destination whose application could not be started. */
-  readonly #localFailed: boolean;
+  /** This node is a destination (its application may have failed to start). */
+  readonly #deliversHere: boolean;
   #waiters: (() => void)[] = [];
   #closed = false;
   /** When the upstream link went away (undefined while attached, and at the origin). */
@@ -77,7 +77,7 @@ export class Session {
     this.env = env;
     this.params = params;
     this.#targets = route.targets;
-    this.#localFailed = route.local instanceof Error;
+    this.#deliversHere = route.local !== undefined;
     if (route.local instanceof Error) {
       this.acks.report('local', { acks: {}, failed: { [env.name]: route.local.message } }, Date.now());
     } else if (route.local) {
@@ -168,7 +168,7 @@ export class Session {
         ...(hop?.local !== undefined ? { local: hop.local } : {}),
       };
     });
-    const routes = { local: this.#local !== undefined || this.#localFailed, hops };
+    const routes = { local: this.#deliversHere, hops };
     const text = JSON.stringify(routes);
     if (text === this.#lastRoutesSent) return;
     this.#lastRoutesSent = text;

@@ -130,7 +130,7 @@ class MemoryNetwork {
 }
 
 /** An application that keeps what it receives, in order, copying each body (bodies are recycled). */
-function collector(store: Map<string, { control: unknown[]; data: Uint8Array[]; ended: boolean }>) {
+function collector(store: Received) {
   return (name: string): SessionApp => {
     const got = { control: [] as unknown[], data: [] as Uint8Array[], ended: false };
     store.set(name, got);
@@ -144,19 +144,27 @@ function collector(store: Map<string, { control: unknown[]; data: Uint8Array[]; 
 
 const concat = (parts: Uint8Array[]) => Buffer.concat(parts.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
 
+type Received = Map<string, { control: unknown[]; data: Uint8Array[]; ended: boolean }>;
+
 let network: MemoryNetwork;
 afterEach(() => network?.close());
+
+/** O → F → A, B on a fresh network: F forwards, A and B keep what they receive. */
+function forwarderTree(): { origin: RcpService; got: Received } {
+  network = new MemoryNetwork();
+  const got: Received = new Map();
+  const origin = network.node('O', { g: ['F'] });
+  network.node('F', { g: ['A', 'B'] });
+  network.node('A', { g: ['A'] }, collector(got));
+  network.node('B', { g: ['B'] }, collector(got));
+  return { origin, got };
+}
 
 describe('RcpService over in-memory connections', () => {
   test('origin → forwarder → two leaves: every leaf gets every block in order, and the origin learns it', async () => {
     const seed = testSeed('rcp-service');
     const prng = new Prng(seed);
-    network = new MemoryNetwork();
-    const got = new Map<string, { control: unknown[]; data: Uint8Array[]; ended: boolean }>();
-    const origin = network.node('O', { g: ['F'] });
-    network.node('F', { g: ['A', 'B'] });
-    network.node('A', { g: ['A'] }, collector(got));
-    network.node('B', { g: ['B'] }, collector(got));
+    const { origin, got } = forwarderTree();
 
     const session = origin.openSession({ group: 'g', app: 'test' });
     await session.sendControl({ hello: 'leaves' });
@@ -179,12 +187,7 @@ describe('RcpService over in-memory connections', () => {
   });
 
   test('a forwarder passes on the buffers it received: both next hops are handed the same bytes, not copies', async () => {
-    network = new MemoryNetwork();
-    const got = new Map<string, { control: unknown[]; data: Uint8Array[]; ended: boolean }>();
-    const origin = network.node('O', { g: ['F'] });
-    network.node('F', { g: ['A', 'B'] });
-    network.node('A', { g: ['A'] }, collector(got));
-    network.node('B', { g: ['B'] }, collector(got));
+    const { origin } = forwarderTree();
     const session = origin.openSession({ group: 'g', app: 'test' });
     for (let i = 0; i < 5; i++) await session.sendData(new Uint8Array(1000).fill(i));
     await session.end();
@@ -201,7 +204,7 @@ describe('RcpService over in-memory connections', () => {
 
   test('a group unknown at the forwarder comes back as ERR_UNKNOWN_GROUP for that subtree', async () => {
     network = new MemoryNetwork();
-    const got = new Map<string, { control: unknown[]; data: Uint8Array[]; ended: boolean }>();
+    const got: Received = new Map();
     const origin = network.node('O', { g: ['F', 'A'] });
     network.node('F', {});
     network.node('A', { g: ['A'] }, collector(got));
@@ -215,12 +218,7 @@ describe('RcpService over in-memory connections', () => {
   });
 
   test('a forwarder cut off mid-session is covered for; a leaf that is gone is given up and the rest finish', async () => {
-    network = new MemoryNetwork();
-    const got = new Map<string, { control: unknown[]; data: Uint8Array[]; ended: boolean }>();
-    const origin = network.node('O', { g: ['F'] });
-    network.node('F', { g: ['A', 'B'] });
-    network.node('A', { g: ['A'] }, collector(got));
-    network.node('B', { g: ['B'] }, collector(got));
+    const { origin, got } = forwarderTree();
     const session = origin.openSession({ group: 'g', app: 'test' });
     const blocks = Array.from({ length: 30 }, (_, i) => new Uint8Array(5000).fill(i));
     for (const block of blocks.slice(0, 10)) await session.sendData(block);
