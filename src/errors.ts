@@ -17,6 +17,13 @@ export type SnapcopyErrorCode =
   | 'ERR_NO_SPACE'
   | 'ERR_CLOSED'
   | 'ERR_IO'
+  // the command line and everyday use
+  | 'ERR_USAGE'
+  | 'ERR_AMBIGUOUS'
+  | 'ERR_HAS_CHECKPOINTS'
+  | 'ERR_IN_USE'
+  | 'ERR_TERMINAL'
+  | 'ERR_ADDRESS_IN_USE'
   // nodes and RCP
   | 'ERR_PROTOCOL'
   | 'ERR_FRAME_TOO_LARGE'
