@@ -23,17 +23,25 @@ function tuning(ctx: CommandContext): Partial<RcpTuning> {
   return result;
 }
 
-/** Resolves on the first SIGTERM or SIGINT. */
-function signalled(): Promise<string> {
-  return new Promise((resolve) => {
-    const on = (signal: string) => {
-      process.off('SIGTERM', on);
-      process.off('SIGINT', on);
-      resolve(signal);
+/**
+ * Resolves on the first SIGTERM or SIGINT. Listening starts before the node does, so a
+ * signal during start-up is not lost; cancel() stops listening when start-up fails.
+ */
+function signalled(): { signal: Promise<string>; cancel(): void } {
+  let on: (signal: string) => void = () => undefined;
+  const cancel = () => {
+    process.off('SIGTERM', on);
+    process.off('SIGINT', on);
+  };
+  const signal = new Promise<string>((resolve) => {
+    on = (name: string) => {
+      cancel();
+      resolve(name);
     };
     process.on('SIGTERM', on);
     process.on('SIGINT', on);
   });
+  return { signal, cancel };
 }
 
 export const serve: Command = {
@@ -60,9 +68,12 @@ export const serve: Command = {
       peers,
       tuning: tuning(ctx),
       log: (line) => ctx.log(`${name}: ${line}`),
+    }).catch((error: unknown) => {
+      stop.cancel();
+      throw error;
     });
     await ctx.print(`snapcopy node ${name} listening on ${node.address} (HTTP and RCP)`);
-    const signal = await stop;
+    const signal = await stop.signal;
     ctx.log(`${name}: ${signal}, stopping`);
     await node.close();
   },

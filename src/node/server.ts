@@ -46,6 +46,20 @@ export interface NodeStatus {
   sessions: SessionInfo[];
 }
 
+/** A listen failure as what the operator can do about it. */
+function listenError(error: NodeJS.ErrnoException, address: string): Error {
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return new SnapcopyError('ERR_ADDRESS_IN_USE', `cannot listen on ${address}: the address is in use (another node or program has the port; pick another with --listen)`, { cause: error });
+    case 'EADDRNOTAVAIL':
+      return new SnapcopyError('ERR_INVALID_ARGUMENT', `cannot listen on ${address}: no network interface of this machine has that address`, { cause: error });
+    case 'EACCES':
+      return new SnapcopyError('ERR_INVALID_ARGUMENT', `cannot listen on ${address}: permission denied (ports below 1024 need privileges)`, { cause: error });
+    default:
+      return error;
+  }
+}
+
 export class NodeServer {
   readonly name: string;
   readonly config: NodeConfig;
@@ -85,12 +99,14 @@ export class NodeServer {
     const nodeDir = join(options.dataDir, 'node');
     await makeDir(nodeDir);
     const lock = await lockDir(nodeDir);
+    let node: NodeServer | undefined;
     try {
       const config = await NodeConfig.load(nodeDir);
-      const node = new NodeServer(options, config, lock, await httpTokenOf(options.peers.secret));
+      node = new NodeServer(options, config, lock, await httpTokenOf(options.peers.secret));
       await node.#listen(listen.host, listen.port);
       return node;
     } catch (error) {
+      node?.rcp.close();
       await lock.release();
       throw error;
     }
@@ -127,9 +143,10 @@ export class NodeServer {
 
   #listen(host: string, port: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.#tcp.once('error', reject);
+      const failed = (error: NodeJS.ErrnoException) => reject(listenError(error, formatAddress({ host, port })));
+      this.#tcp.once('error', failed);
       this.#tcp.listen({ host, port }, () => {
-        this.#tcp.off('error', reject);
+        this.#tcp.off('error', failed);
         const bound = this.#tcp.address() as net.AddressInfo;
         this.#address = formatAddress({ host, port: bound.port });
         resolve();
