@@ -17,6 +17,8 @@ export type SnapcopyErrorCode =
   | 'ERR_NO_SPACE'
   | 'ERR_CLOSED'
   | 'ERR_IO'
+  // an error snapcopy did not expect (a bug): the command line reports it with this code
+  | 'ERR_INTERNAL'
   // the command line and everyday use
   | 'ERR_USAGE'
   | 'ERR_AMBIGUOUS'

@@ -16,13 +16,18 @@ export class UsageError extends Error {
 
 /**
  * Parses argv against the options a command declares ("data", "json", "-start", ...).
- * A lone "-" is a positional (standard input or output).
+ * A lone "-" is a positional (standard input or output); "-h" is short for "--help"
+ * where help is declared.
  */
 export function parseArgs(argv: readonly string[], declared: Readonly<Record<string, OptionKind>>): ParsedArgs {
   const positionals: string[] = [];
   const options = new Map<string, string | true>();
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i]!;
+    if (token === '-h' && declared.help === 'boolean') {
+      options.set('help', true);
+      continue;
+    }
     const isLong = token.startsWith('--') && token.length > 2;
     const isSeedWord = !isLong && token.startsWith('-') && declared[token] !== undefined;
     if (!isLong && !isSeedWord) {

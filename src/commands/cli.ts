@@ -17,6 +17,7 @@ import { diff } from './diff.js';
 import { discard } from './discard.js';
 import { exportDiff } from './export-diff.js';
 import { fsCopy } from './fs-copy.js';
+import { answerWithoutCommand, findCommand, oneLine, usageLine, usageOf } from './help.js';
 import { importDiff } from './import-diff.js';
 import { rcpConfig } from './rcp-config.js';
 import { rcproute } from './rcproute.js';
@@ -52,39 +53,13 @@ function commandIndex(argv: readonly string[]): number {
   return -1;
 }
 
-function overview(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length));
-  return [
-    'usage: snapcopy <command> [options]   (snapcopy <command> --help for more)',
-    '',
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
-    '',
-    'global options:',
-    '  --data <dir>      data directory (default $SNAPCOPY_DATA or ./snapcopy-data)',
-    '  --kernels <k>     wasm, ts or auto (default $SNAPCOPY_KERNELS or auto)',
-    '  --node <n>        send the command to a node: a name from the peers file, or host:port ($SNAPCOPY_NODE)',
-    '  --peers <file>    the peers file: node names, addresses and the shared secret ($SNAPCOPY_PEERS)',
-    '  --token <t>       a node\'s HTTP token, when there is no peers file ($SNAPCOPY_TOKEN)',
-  ].join('\n');
-}
-
-function usageOf(command: Command): string {
-  return `usage: snapcopy ${command.usage}\n\n${command.summary}`;
-}
-
 /** Runs one command line; returns the exit code (0 ok, 1 failed, 2 bad usage). */
 export async function main(argv: readonly string[], io: CliIo = nodeIo()): Promise<number> {
   const at = commandIndex(argv);
   const name = at < 0 ? undefined : argv[at];
-  const command = COMMANDS.find((c) => c.name === name || `.${c.name}` === name);
-  if (!command) {
-    if (name === undefined && argv.includes('--help')) {
-      await io.stdout(overview());
-      return 0;
-    }
-    io.stderr(name === undefined ? overview() : `snapcopy: unknown command ${name}\n\n${overview()}`);
-    return 2;
-  }
+  const answered = await answerWithoutCommand(COMMANDS, argv, at, io);
+  if (answered !== undefined) return answered;
+  const command = findCommand(COMMANDS, name)!;
   const rest = [...argv];
   rest.splice(at, 1);
   let dataDir: DataDir | undefined;
@@ -121,28 +96,40 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo()): Promi
   }
 }
 
+/** What the operating system's error codes mean, for the ones a user can act on. */
+const SYSTEM_ERRORS: Record<string, string> = {
+  ENOSPC: 'no space left on the device',
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'not a directory',
+  EEXIST: 'already exists',
+  EROFS: 'read-only file system',
+  EMFILE: 'too many open files',
+  EIO: 'input/output error',
+};
+
+/** Every failure is one line on standard error, ending with its code in brackets. */
 function report(error: unknown, command: Command, io: CliIo): number {
-  if (error instanceof UsageError || error instanceof UsageErrorForCommand) {
-    io.stderr(`snapcopy ${command.name}: ${error.message}\n${usageOf(command)}`);
+  const isUsage = error instanceof UsageError || error instanceof UsageErrorForCommand
+    || (error instanceof SnapcopyError && error.code === 'ERR_USAGE');
+  if (isUsage) {
+    io.stderr(usageLine(command.name, (error as Error).message));
     return 2;
   }
   if (error instanceof SnapcopyError) {
-    io.stderr(`snapcopy ${command.name}: ${error.message} [${error.code}]`);
+    io.stderr(`snapcopy ${command.name}: ${oneLine(error.message)} [${error.code}]`);
     return 1;
   }
-  const code = (error as NodeJS.ErrnoException).code;
-  const known: Record<string, string> = {
-    ENOSPC: 'no space left on the device',
-    ENOENT: 'no such file or directory',
-    EACCES: 'permission denied',
-    EISDIR: 'is a directory',
-  };
-  if (code && known[code]) {
-    const path = (error as NodeJS.ErrnoException).path;
-    io.stderr(`snapcopy ${command.name}: ${known[code]}${path ? `: ${path}` : ''} [${code}]`);
+  const { code, path } = error as NodeJS.ErrnoException;
+  if (code && SYSTEM_ERRORS[code]) {
+    io.stderr(`snapcopy ${command.name}: ${SYSTEM_ERRORS[code]}${path ? `: ${path}` : ''} [${code}]`);
     return 1;
   }
-  io.stderr(`snapcopy ${command.name}: ${(error as Error).message ?? String(error)}`);
+  // Not an error snapcopy expected: say so, with the runtime's own code when it has one.
+  const message = oneLine((error as Error)?.message ?? String(error));
+  io.stderr(`snapcopy ${command.name}: ${message} [${typeof code === 'string' ? code : 'ERR_INTERNAL'}]`);
   return 1;
 }
 
