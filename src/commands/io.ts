@@ -1,17 +1,38 @@
 // The command line's edge: standard streams, files, and a progress bar. Commands
 // only see the small interfaces here, so their logic stays in the library.
 
+import { Buffer } from 'node:buffer';
 import { createReadStream, promises as fs } from 'node:fs';
+import { dirname } from 'node:path';
 import process from 'node:process';
+import { SnapcopyError } from '../errors.js';
+import { syncDir } from '../storage/file.js';
 
 const bytesOf = (data: Uint8Array | string): Uint8Array => (typeof data === 'string' ? new TextEncoder().encode(data) : data);
 
 export interface Output {
+  /** Where the bytes go: a file's path, or undefined for standard output. */
+  readonly path: string | undefined;
   write(bytes: Uint8Array | string): Promise<void>;
   /** Makes the output durable (files) and closes it. */
   finish(): Promise<void>;
   /** Removes what was written (a file) after a failure, so nothing is left half-written. */
   abandon(): Promise<void>;
+}
+
+/** Standard output as the output edge sees it (replaceable in tests). */
+export interface StdoutLike {
+  isTTY?: boolean;
+  write(bytes: Uint8Array, done: (error?: Error | null) => void): unknown;
+}
+
+export interface OutputOptions {
+  /** The bytes are a binary stream: refuse to write them to a terminal. */
+  binary?: boolean;
+  /** Files only: leave holes where whole 4 KiB pages (at 4 KiB file offsets) are zeros. */
+  sparse?: boolean;
+  /** Default process.stdout. */
+  stdout?: StdoutLike;
 }
 
 /** Chunks of a file, or of standard input for "-". */
@@ -24,52 +45,170 @@ export async function inputSize(path: string): Promise<number | undefined> {
   return (await fs.stat(path)).size;
 }
 
-function stdoutOutput(): Output {
+const isStdout = (path: string | undefined): boolean => path === undefined || path === '-';
+
+function stdoutOutput(stdout: StdoutLike): Output {
   return {
+    path: undefined,
     write: (bytes) => new Promise<void>((resolve, reject) => {
-      process.stdout.write(bytes, (error) => (error ? reject(error) : resolve()));
+      stdout.write(bytesOf(bytes), (error) => (error ? reject(error) : resolve()));
     }),
     finish: async () => {},
     abandon: async () => {},
   };
 }
 
-/** Standard output for "-" (or no path); otherwise a file written under a temporary name and renamed when done. */
-export async function openOutput(path: string | undefined): Promise<Output> {
-  if (path === undefined || path === '-') return stdoutOutput();
-  if (path === '/dev/null' || path.startsWith('/dev/')) {
-    const handle = await fs.open(path, 'w');
-    return {
-      write: async (bytes) => void (await handle.write(bytesOf(bytes))),
-      finish: () => handle.close(),
-      abandon: () => handle.close(),
-    };
+/**
+ * Standard output for "-" (or no path); otherwise a file written under a temporary name
+ * and renamed when done. A binary stream is refused, before anything is written, when
+ * standard output is a terminal: it would fill the screen with bytes and can send the
+ * terminal control sequences.
+ */
+export async function openOutput(path: string | undefined, options: OutputOptions = {}): Promise<Output> {
+  const stdout = options.stdout ?? (process.stdout as StdoutLike);
+  if (isStdout(path)) {
+    if (options.binary && stdout.isTTY) {
+      throw new SnapcopyError('ERR_TERMINAL', 'standard output is a terminal; not writing a binary stream to it (give an output file, or redirect with > or |)');
+    }
+    return stdoutOutput(stdout);
   }
-  const temp = `${path}.partial`;
-  const handle = await fs.open(temp, 'w', 0o644);
+  if (path!.startsWith('/dev/')) return deviceOutput(path!);
+  return FileOutput.open(path!, options.sparse ?? false);
+}
+
+async function deviceOutput(path: string): Promise<Output> {
+  const handle = await fs.open(path, 'w');
   return {
+    path,
     write: async (bytes) => void (await handle.write(bytesOf(bytes))),
-    finish: async () => {
-      await handle.sync();
-      await handle.close();
-      await fs.rename(temp, path);
-    },
-    abandon: async () => {
-      await handle.close().catch(() => undefined);
-      await fs.rm(temp, { force: true });
-    },
+    finish: () => handle.close(),
+    abandon: () => handle.close(),
   };
 }
 
-/** A progress bar with rate and ETA on a terminal (standard error); silent otherwise. */
+const PAGE = 4096;
+const ZERO_PAGE = Buffer.alloc(PAGE);
+
+function isZeroPage(bytes: Uint8Array, at: number): boolean {
+  return Buffer.from(bytes.buffer, bytes.byteOffset + at, PAGE).equals(ZERO_PAGE);
+}
+
+/** A file written at explicit positions, so zero pages can be skipped (holes) and the size set at the end. */
+class FileOutput implements Output {
+  #position = 0;
+
+  private constructor(readonly path: string, private readonly temp: string, private readonly handle: fs.FileHandle, private readonly sparse: boolean) {}
+
+  static async open(path: string, sparse: boolean): Promise<FileOutput> {
+    const temp = `${path}.partial`;
+    return new FileOutput(path, temp, await fs.open(temp, 'w', 0o644), sparse);
+  }
+
+  async write(data: Uint8Array | string): Promise<void> {
+    const bytes = bytesOf(data);
+    if (this.sparse) await this.#writeSkippingZeroPages(bytes);
+    else await this.#writeAt(bytes, this.#position);
+    this.#position += bytes.length;
+  }
+
+  /** Writes the runs between whole zero pages; a page cut by a piece's edge is written as it is. */
+  async #writeSkippingZeroPages(bytes: Uint8Array): Promise<void> {
+    let runStart = 0;
+    let at = 0;
+    while (at < bytes.length) {
+      const pageEnd = Math.min(bytes.length, at + PAGE - ((this.#position + at) % PAGE));
+      if (pageEnd - at === PAGE && isZeroPage(bytes, at)) {
+        if (at > runStart) await this.#writeAt(bytes.subarray(runStart, at), this.#position + runStart);
+        runStart = pageEnd;
+      }
+      at = pageEnd;
+    }
+    if (runStart < bytes.length) await this.#writeAt(bytes.subarray(runStart), this.#position + runStart);
+  }
+
+  async #writeAt(bytes: Uint8Array, position: number): Promise<void> {
+    for (let done = 0; done < bytes.length;) {
+      const { bytesWritten } = await this.handle.write(bytes, done, bytes.length - done, position + done);
+      if (bytesWritten === 0) throw Object.assign(new Error(`${this.temp}: no progress writing`), { code: 'ENOSPC', path: this.temp });
+      done += bytesWritten;
+    }
+  }
+
+  async finish(): Promise<void> {
+    // Skipped pages at the end are not in the file until its size says so.
+    await this.handle.truncate(this.#position);
+    await this.handle.sync();
+    await this.handle.close();
+    await fs.rename(this.temp, this.path);
+    await syncDir(dirname(this.path));
+  }
+
+  async abandon(): Promise<void> {
+    await this.handle.close().catch(() => undefined);
+    await fs.rm(this.temp, { force: true });
+  }
+}
+
+/** 1536 → "1.5 KiB". */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** 75 → "1m15s". */
+function formatSeconds(seconds: number): string {
+  const whole = Math.ceil(seconds);
+  return whole < 60 ? `${whole}s` : `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, '0')}s`;
+}
+
+/** "0.12 s (833.3 KiB/s)". */
+function timeAndRate(bytes: number, seconds: number): string {
+  return `${seconds.toFixed(2)} s (${formatBytes(bytes / Math.max(seconds, 0.001))}/s)`;
+}
+
+/** Where a progress bar is drawn, and what it needs to know (replaceable in tests). */
+export interface ProgressOptions {
+  /** Default process.stderr; nothing is drawn unless it is a terminal. */
+  stream?: { isTTY?: boolean; write(text: string): unknown };
+  /** Default process.env; nothing is drawn when CI is set (logs are not terminals). */
+  env?: Record<string, string | undefined>;
+  /** Milliseconds; default Date.now. */
+  now?: () => number;
+}
+
+/** Short operations stay quiet: no bar before this much time has passed. */
+const QUIET_MS = 300;
+const REDRAW_MS = 100;
+/** A rate (and so an ETA) is only shown after this long, when it means something. */
+const RATE_AFTER_MS = 1000;
+const CLEAR_LINE = '\r\x1b[K';
+
+/**
+ * A progress bar on standard error when it is a terminal: bytes, percentage, and once
+ * known the rate and ETA. When done, the bar is replaced by one line with the bytes,
+ * time and rate.
+ */
 export class Progress {
   #done = 0;
-  #started = Date.now();
-  #last = 0;
+  #lastDraw = 0;
+  #drawn = false;
+  readonly #started: number;
   readonly #enabled: boolean;
+  readonly #stream: { write(text: string): unknown };
+  readonly #now: () => number;
 
-  constructor(readonly label: string, public total: number | undefined) {
-    this.#enabled = Boolean(process.stderr.isTTY) && process.env.CI === undefined;
+  constructor(readonly label: string, public total: number | undefined, options: ProgressOptions = {}) {
+    const stream = options.stream ?? process.stderr;
+    this.#stream = stream;
+    this.#now = options.now ?? Date.now;
+    this.#started = this.#now();
+    this.#enabled = Boolean(stream.isTTY) && (options.env ?? process.env).CI === undefined;
   }
 
   /** An onProgress callback for the library's long operations. */
@@ -78,42 +217,88 @@ export class Progress {
     this.add(bytes);
   };
 
-  add(bytes: number): void {
-    this.#done += bytes;
-    const now = Date.now();
-    if (this.#enabled && now - this.#last > 100) {
-      this.#last = now;
-      this.#draw(now);
-    }
+  get bytes(): number {
+    return this.#done;
   }
 
-  #draw(now: number): void {
-    const seconds = Math.max(0.001, (now - this.#started) / 1000);
-    const rate = this.#done / seconds;
-    const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
-    let line = `${this.label} ${mb(this.#done)} ${mb(rate)}/s`;
+  /** Seconds since the start. */
+  get seconds(): number {
+    return (this.#now() - this.#started) / 1000;
+  }
+
+  add(bytes: number): void {
+    this.#done += bytes;
+    if (!this.#enabled) return;
+    const now = this.#now();
+    if (now - this.#started < QUIET_MS || now - this.#lastDraw < REDRAW_MS) return;
+    this.#lastDraw = now;
+    this.#drawn = true;
+    this.#stream.write(`${CLEAR_LINE}${this.line(now)}`);
+  }
+
+  /** The bar as drawn at `now`. */
+  line(now = this.#now()): string {
+    const elapsedMs = now - this.#started;
+    const rate = elapsedMs >= RATE_AFTER_MS && this.#done > 0 ? this.#done / (elapsedMs / 1000) : undefined;
+    const parts = [this.label];
     if (this.total) {
       const fraction = Math.min(1, this.#done / this.total);
       const width = 24;
-      const bar = '#'.repeat(Math.round(fraction * width)).padEnd(width, ' ');
-      const eta = rate > 0 ? Math.ceil((this.total - this.#done) / rate) : 0;
-      line = `${this.label} [${bar}] ${(fraction * 100).toFixed(0)}% ${mb(rate)}/s ETA ${eta}s`;
+      parts.push(`[${'#'.repeat(Math.round(fraction * width)).padEnd(width, ' ')}]`, `${(fraction * 100).toFixed(0)}%`);
+      parts.push(`${formatBytes(this.#done)} of ${formatBytes(this.total)}`);
+    } else {
+      parts.push(formatBytes(this.#done));
     }
-    process.stderr.write(`\r${line}\x1b[K`);
+    if (rate !== undefined) {
+      parts.push(`${formatBytes(rate)}/s`);
+      if (this.total) parts.push(`ETA ${formatSeconds(Math.max(0, this.total - this.#done) / rate)}`);
+    }
+    return parts.join(' ');
   }
 
-  finish(): void {
-    if (this.#enabled) process.stderr.write('\r\x1b[K');
+  /**
+   * Ends the bar: when one was drawn, it is cleared and (with `summary`, the default)
+   * replaced by a line with the bytes, time and rate. A command that reports the
+   * outcome itself passes false.
+   */
+  finish(summary = true): void {
+    if (!this.#drawn) return;
+    this.#drawn = false;
+    const seconds = this.seconds;
+    this.#stream.write(summary ? `${CLEAR_LINE}${this.label}: ${formatBytes(this.#done)} in ${timeAndRate(this.#done, seconds)}\n` : CLEAR_LINE);
   }
 }
 
+export interface WriteResult {
+  bytes: number;
+  seconds: number;
+  /** The file written, or undefined for standard output. */
+  path: string | undefined;
+  /** For a file: "wrote 104857 bytes to out.img in 0.12 s (833.3 KiB/s)", for the command to print. */
+  summary: string | undefined;
+}
+
+export interface WriteAllOptions {
+  /** Leave holes for whole zero pages in a file (default true: a stream reads back the same either way). */
+  sparse?: boolean;
+  stdout?: StdoutLike;
+  progress?: ProgressOptions;
+}
+
 /**
- * Writes every piece to `path` (or standard output), with a progress bar; on any
- * failure the output file is removed, so nothing is left half-written.
+ * Writes a binary stream to `path` (or standard output, never a terminal), with a
+ * progress bar; on any failure the output file is removed, so nothing is left
+ * half-written.
  */
-export async function writeAll(path: string | undefined, label: string, total: number, pieces: AsyncIterable<Uint8Array>): Promise<void> {
-  const out = await openOutput(path);
-  const progress = new Progress(label, total);
+export async function writeAll(
+  path: string | undefined,
+  label: string,
+  total: number,
+  pieces: AsyncIterable<Uint8Array>,
+  options: WriteAllOptions = {},
+): Promise<WriteResult> {
+  const out = await openOutput(path, { binary: true, sparse: options.sparse ?? true, stdout: options.stdout });
+  const progress = new Progress(label, total, options.progress);
   try {
     for await (const piece of pieces) {
       await out.write(piece);
@@ -121,9 +306,13 @@ export async function writeAll(path: string | undefined, label: string, total: n
     }
     await out.finish();
   } catch (error) {
+    progress.finish(false);
     await out.abandon();
     throw error;
-  } finally {
-    progress.finish();
   }
+  const { bytes, seconds } = progress;
+  // The command prints the file's summary; on standard output the bar's own last line says it.
+  progress.finish(out.path === undefined);
+  const summary = out.path === undefined ? undefined : `wrote ${bytes} bytes to ${out.path} in ${timeAndRate(bytes, seconds)}`;
+  return { bytes, seconds, path: out.path, summary };
 }
