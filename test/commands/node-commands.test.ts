@@ -104,6 +104,8 @@ describe.skipIf(onlyOnce)('node commands', () => {
       const result = await cli(...args);
       expect(result.code, args.join(' ')).toBe(code);
       expect(result.stderr, args.join(' ')).toMatch(message);
+      // One line, and usage errors carry their code like every other failure.
+      expect(result.stderr, args.join(' ')).toMatch(code === 2 ? /^[^\n]* \[ERR_USAGE\]\n$/ : /^[^\n]* \[ERR_[A-Z_]+\]\n$/);
     }
     expect(JSON.stringify(await config())).toBe(before);
   });
