@@ -11,6 +11,7 @@ export const GLOBAL_OPTIONS_HELP = [
   '  --node <n>        send the command to a node: a name from the peers file, or host:port ($SNAPCOPY_NODE)',
   '  --peers <file>    the peers file: node names, addresses and the shared secret ($SNAPCOPY_PEERS)',
   '  --token <t>       a node\'s HTTP token, when there is no peers file ($SNAPCOPY_TOKEN)',
+  '  --wait <s>        wait up to s seconds for a volume another process holds (default 0: fail with ERR_LOCKED)',
 ];
 
 /** The list of commands with their summaries, and the global options. */
