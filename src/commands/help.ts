@@ -51,6 +51,30 @@ export function oneLine(message: string): string {
   return message.replace(/\s*\n\s*/g, '; ').trim();
 }
 
+/** Edits (insert, delete, replace) from a to b. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/** The command a typo most likely meant (fs-copy for fs_copy, ckpts for ckpt), if one is close. */
+function nearestCommand(commands: readonly Command[], typed: string): string | undefined {
+  const plain = (name: string) => name.toLowerCase().replace(/^\./, '').replaceAll('-', '_');
+  let best: { name: string; distance: number } | undefined;
+  for (const { name } of commands) {
+    const distance = editDistance(plain(typed), plain(name));
+    if (distance <= Math.min(2, Math.floor(name.length / 3)) && (!best || distance < best.distance)) best = { name, distance };
+  }
+  return best?.name;
+}
+
 let version: string | undefined;
 
 /**
@@ -85,7 +109,8 @@ export async function answerWithoutCommand(commands: readonly Command[], argv: r
   }
   if (findCommand(commands, name)) return undefined;
   if (name !== undefined) {
-    io.stderr(usageLine(undefined, `unknown command ${name}`));
+    const near = nearestCommand(commands, name);
+    io.stderr(usageLine(undefined, `unknown command ${name}${near ? ` (did you mean ${near}?)` : ''}`));
     return 2;
   }
   if (argv.includes('--version')) return io.stdout(`snapcopy ${packageVersion()}`).then(() => 0);

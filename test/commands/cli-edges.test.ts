@@ -90,6 +90,10 @@ describe('usage errors: one line with ERR_USAGE, exit 2, nothing changed', () =>
     expect(unknown.code).toBe(2);
     expect(unknown.stdout).toBe('');
     expect(failureLine(unknown)).toBe('snapcopy: unknown command frobnicate (snapcopy help lists the commands) [ERR_USAGE]');
+    const typos: [string, string][] = [['fs-copy', 'fs_copy'], ['ckpts', 'ckpt'], ['Create', 'create'], ['exportdiff', 'export-diff']];
+    for (const [typed, meant] of typos) {
+      expect(failureLine(await run(typed))).toBe(`snapcopy: unknown command ${typed} (did you mean ${meant}?) (snapcopy help lists the commands) [ERR_USAGE]`);
+    }
     const none = await run('--data', join(root, 'never'));
     expect(none.code).toBe(2);
     expect(failureLine(none)).toMatch(/^snapcopy: no command given .*\[ERR_USAGE\]$/);
