@@ -5,7 +5,7 @@ import { Buffer } from 'node:buffer';
 import { createReadStream, promises as fs } from 'node:fs';
 import { dirname } from 'node:path';
 import process from 'node:process';
-import { SnapcopyError } from '../errors.js';
+import { invalidArgument, SnapcopyError } from '../errors.js';
 import { syncDir } from '../storage/file.js';
 
 const bytesOf = (data: Uint8Array | string): Uint8Array => (typeof data === 'string' ? new TextEncoder().encode(data) : data);
@@ -100,8 +100,13 @@ class FileOutput implements Output {
   private constructor(readonly path: string, private readonly temp: string, private readonly handle: fs.FileHandle, private readonly sparse: boolean) {}
 
   static async open(path: string, sparse: boolean): Promise<FileOutput> {
+    // Found now, not when the finished file is renamed over it after all the work.
+    if ((await fs.stat(path).catch(() => undefined))?.isDirectory()) throw invalidArgument(`${path} is a directory; name a file to write`);
     const temp = `${path}.partial`;
-    return new FileOutput(path, temp, await fs.open(temp, 'w', 0o644), sparse);
+    const handle = await fs.open(temp, 'w', 0o644).catch((error: NodeJS.ErrnoException) => {
+      throw Object.assign(error, { path: error.code === 'ENOENT' ? dirname(path) : path });
+    });
+    return new FileOutput(path, temp, handle, sparse);
   }
 
   async write(data: Uint8Array | string): Promise<void> {

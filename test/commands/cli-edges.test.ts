@@ -287,6 +287,21 @@ describe('writeAll: binary streams, files and what was written', () => {
   });
 });
 
+describe('an output that cannot be written is refused before the work', () => {
+  test('a directory, or a file in a directory that does not exist', async () => {
+    let read = false;
+    const pieces = (async function* () {
+      read = true;
+      yield new Uint8Array(1);
+    })();
+    const failure = await writeAll(root, 'cat', 1, pieces).catch((error: SnapcopyError) => error);
+    expect([failure.code, failure.message]).toEqual(['ERR_INVALID_ARGUMENT', `${root} is a directory; name a file to write`]);
+    const missing = join(root, 'no-such-dir', 'out.img');
+    await expect(writeAll(missing, 'cat', 1, pieces)).rejects.toMatchObject({ code: 'ENOENT', path: join(root, 'no-such-dir') });
+    expect({ read, made: existsSync(join(root, 'no-such-dir')) }).toEqual({ read: false, made: false });
+  });
+});
+
 describe('cat --out', () => {
   test('a 64 MiB volume holding 100 KB cats to a sparse file under 1 MiB on disk with the same bytes, and says what it wrote', async () => {
     const seed = testSeed('cli-edges cat --out');
