@@ -8,3 +8,4 @@ export { orMerge } from "./or-merge";
 export { granularityExpand } from "./granularity-expand";
 export { granularityShrink } from "./granularity-shrink";
 export { gatherPages } from "./gather-pages";
+export { checksum } from "./checksum";

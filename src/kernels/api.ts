@@ -70,4 +70,11 @@ export interface Kernels {
 
   /** Pages of a page table into flat bytes. Returns stored pages read. */
   gatherPages(table: number, first: number, pages: number, dst: number): number;
+
+  /**
+   * One step of the checksum (assembly/checksum.ts) over `len` bytes at `ptr` (any
+   * alignment): from state (b << 32) | a to the state after them, as an unsigned 64-bit
+   * value. src/storage/checksum.ts builds the checksum of records and frames from it.
+   */
+  checksum(ptr: number, len: number, state: bigint): bigint;
 }

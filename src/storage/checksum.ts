@@ -1,7 +1,11 @@
-// Checksums for on-disk records and delta streams: CRC-32 (the zlib polynomial), from
-// node:zlib where the runtime has it (Node >= 20.15, Deno 2), else a table-driven twin.
+// Checksums. CRC-32 (the zlib polynomial) for the write-ahead log, save volumes, maps and
+// version-1 delta streams, from node:zlib where the runtime has it (Node >= 20.15, Deno 2),
+// else a table-driven twin; and below it the faster checksum of delta streams from
+// version 2 on and of RCP frames.
 
 import * as zlib from 'node:zlib';
+import { ARENA_BASE, type Backend, type BackendChoice, type Kernels } from '../kernels/api.js';
+import { loadKernels } from '../kernels/load.js';
 
 const TABLE = (() => {
   const t = new Uint32Array(256);
@@ -28,3 +32,77 @@ export function crc32(bytes: Uint8Array, seed = 0): number {
 
 /** The table-driven implementation, exported so tests can hold the two against each other. */
 export const crc32Portable = crc32Table;
+
+// The snapcopy checksum of delta-stream records and RCP frames: the Fletcher checksum of
+// assembly/checksum.ts (why that function: its header), run by the kernels in chunks
+// copied into their memory. The state starts as a = seed's low half + total length (so
+// trailing zero bytes count), b = seed's high half; the result is (b << 32) | a.
+
+/** Bytes copied into the kernels' memory per step: small enough to stay in cache. */
+const CHUNK = 256 * 1024;
+const MASK32 = 0xffffffffn;
+
+let engine: Kernels | undefined;
+
+function withStaging(k: Kernels): Kernels {
+  if (!k.memory.grow(ARENA_BASE + CHUNK)) throw new Error('the checksum kernels cannot get their staging memory');
+  return k;
+}
+
+function kernels(): Kernels {
+  engine ??= withStaging(loadKernels('auto'));
+  return engine;
+}
+
+/**
+ * Which kernels compute checksums from now on ('auto', the default: WebAssembly where
+ * it runs). Both give the same values; the choice only changes speed.
+ */
+export function useChecksumKernels(choice: BackendChoice): void {
+  engine = withStaging(loadKernels(choice));
+}
+
+/** The backend computing checksums now. */
+export function checksumBackend(): Backend {
+  return kernels().backend;
+}
+
+function stepParts(k: Kernels, parts: readonly Uint8Array[], state: bigint): bigint {
+  const staging = new Uint8Array(k.memory.buffer, ARENA_BASE, CHUNK);
+  for (let p = 0; p < parts.length; p++) {
+    const part = parts[p]!;
+    if (p < parts.length - 1 && (part.length & 3) !== 0) {
+      throw new Error('checksum: every part but the last must be a multiple of 4 bytes');
+    }
+    for (let at = 0; at < part.length; at += CHUNK) {
+      const piece = part.subarray(at, at + CHUNK);
+      staging.set(piece);
+      state = k.checksum(ARENA_BASE, piece.length, state);
+    }
+  }
+  return state;
+}
+
+/**
+ * The 64-bit checksum of `parts` taken as one run of bytes (each part but the last a
+ * multiple of 4 bytes long), starting from `seed` (another checksum, to chain them).
+ */
+export function checksum64(parts: Uint8Array | readonly Uint8Array[], seed = 0n): bigint {
+  const list = parts instanceof Uint8Array ? [parts] : parts;
+  let length = 0;
+  for (const part of list) length += part.length;
+  const a = (seed + BigInt(length)) & MASK32;
+  return stepParts(kernels(), list, ((seed >> 32n) << 32n) | a);
+}
+
+/**
+ * The 32-bit form for 32-bit fields: a + 2b of the 64-bit checksum, which weights every
+ * word by an odd number, so any error within 4 consecutive bytes still changes it.
+ */
+export function checksum32(parts: Uint8Array | readonly Uint8Array[], seed = 0n): number {
+  return fold32(checksum64(parts, seed));
+}
+
+export function fold32(sum: bigint): number {
+  return (Number(sum & MASK32) + 2 * Number(sum >> 32n)) >>> 0;
+}

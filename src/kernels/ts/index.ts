@@ -2,6 +2,7 @@
 // whose length-tracking views stay valid as it grows.
 
 import { ARENA_BASE, type KernelMemory, type Kernels } from '../api.js';
+import { checksum } from './checksum.js';
 import { gatherPages } from './gather-pages.js';
 import { granularityExpand } from './granularity-expand.js';
 import { granularityShrink } from './granularity-shrink.js';
@@ -49,5 +50,6 @@ export function createTsKernels(): Kernels {
     granularityExpand: (...a) => granularityExpand(heap, ...a),
     granularityShrink: (...a) => granularityShrink(heap, ...a),
     gatherPages: (...a) => gatherPages(heap, ...a),
+    checksum: (...a) => checksum(heap, ...a),
   };
 }

@@ -16,6 +16,7 @@ interface KernelExports {
   granularityExpand(...args: number[]): number;
   granularityShrink(...args: number[]): number;
   gatherPages(...args: number[]): number;
+  checksum(ptr: number, len: number, state: bigint): bigint;
 }
 
 let compiled: WebAssembly.Module | undefined;
@@ -72,5 +73,7 @@ export function createWasmKernels(): Kernels {
     granularityExpand: (...a) => k.granularityExpand(...a) >>> 0,
     granularityShrink: (...a) => k.granularityShrink(...a) >>> 0,
     gatherPages: (...a) => k.gatherPages(...a) >>> 0,
+    // An i64 result arrives as a signed BigInt.
+    checksum: (ptr, len, state) => BigInt.asUintN(64, k.checksum(ptr, len, state)),
   };
 }
