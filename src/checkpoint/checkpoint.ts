@@ -130,6 +130,7 @@ export class Checkpoint {
   async seal(): Promise<void> {
     const maps = await this.maps();
     await maps.log.sync();
+    await maps.log.trim();
     await writeFileAtomic(this.paths.blocks, encodeBlocks(maps.recordBlocks));
     await writeFileAtomic(this.paths.bitmap, encodeMap(maps.bitmap, maps.recordBlocks.length));
   }

@@ -1,26 +1,26 @@
 // The delta stream format: what export-diff writes and import-diff reads.
 //
-//   header   "SNAPDIFF" | u16 version | u16 flags | u32 n | n bytes of JSON (DeltaHeader) | u32 crc32
+//   header   "SNAPDIFF" | u16 version | u16 flags | u32 n | n bytes of JSON (DeltaHeader) | sum
 //   records  u8 tag ('D' data, 'U' unused) | 3 zero | u32 count | u32 start lo | u32 start hi
-//            | u32 crc32(record head[0..16] + payload) | payload (count * blockSize bytes for 'D')
+//            | sum(record head[0..16] + payload) | payload (count * blockSize bytes for 'D')
 //   trailer  u8 'E' | 3 zero | u32 records | u32 data blocks | u32 unused blocks
-//            | u32 stream crc | u32 crc32(trailer[0..20])
-// The stream crc chains the header's and every record's crc, so it covers every byte.
+//            | stream sum | sum(trailer up to here)
+// The stream sum chains the header's and every record's sum, so it covers every byte.
+// Version 2 (written since the SIMD checksum): every sum is a u64 checksum64 (src/storage/
+// checksum.ts); version 1 (still read): every sum is a u32 CRC-32.
 // All integers are little-endian. Records come in ascending, non-overlapping block order.
 
-import { corrupt } from '../errors.js';
-import { crc32 } from '../storage/checksum.js';
+import { corrupt, invalidArgument } from '../errors.js';
+import { checksum64, crc32 } from '../storage/checksum.js';
 import type { DeltaChunk } from './delta.js';
 
 export const STREAM_MAGIC = 'SNAPDIFF';
-export const STREAM_VERSION = 1;
+export const STREAM_VERSION = 2;
 /** Feature flags this version understands (none yet); a stream with others is refused. */
 export const KNOWN_FLAGS = 0;
 const MAX_HEADER_JSON = 64 * 1024;
 /** The largest record payload a reader accepts (writers use a few MiB). */
 export const MAX_RECORD_BYTES = 64 << 20;
-const RECORD_HEAD = 20;
-const TRAILER = 24;
 const TAG_DATA = 0x44;
 const TAG_UNUSED = 0x55;
 const TAG_END = 0x45;
@@ -62,40 +62,104 @@ function u32le(value: number): Uint8Array {
   return b;
 }
 
-/** Writes a stream: header, then records, then the trailer, keeping the chained crc. */
+function u64le(value: bigint): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, value, true);
+  return b;
+}
+
+/** What differs between versions: the checksum and so the size of every sum field. */
+interface StreamFormat {
+  version: number;
+  sumBytes: 4 | 8;
+  /** The sum of bytes (parts taken as one run). */
+  sum(bytes: Uint8Array | readonly Uint8Array[]): bigint;
+  /** The stream sum after one more header or record sum. */
+  chain(chain: bigint | undefined, sum: bigint): bigint;
+}
+
+const CRC32_FORMAT: StreamFormat = {
+  version: 1,
+  sumBytes: 4,
+  sum: (bytes) => {
+    const parts = bytes instanceof Uint8Array ? [bytes] : bytes;
+    let crc = 0;
+    for (const part of parts) crc = crc32(part, crc);
+    return BigInt(crc);
+  },
+  chain: (chain, sum) => BigInt(crc32(u32le(Number(sum)), chain === undefined ? 0 : Number(chain))),
+};
+
+const CHECKSUM64_FORMAT: StreamFormat = {
+  version: 2,
+  sumBytes: 8,
+  sum: (bytes) => checksum64(bytes),
+  chain: (chain, sum) => checksum64(chain === undefined ? u64le(sum) : [u64le(chain), u64le(sum)]),
+};
+
+const FORMATS = new Map([CRC32_FORMAT, CHECKSUM64_FORMAT].map((f) => [f.version, f]));
+
+function recordHeadBytes(f: StreamFormat): number {
+  return 16 + f.sumBytes;
+}
+
+function trailerBytes(f: StreamFormat): number {
+  return 16 + 2 * f.sumBytes;
+}
+
+function getSum(f: StreamFormat, view: DataView, at: number): bigint {
+  return f.sumBytes === 4 ? BigInt(view.getUint32(at, true)) : view.getBigUint64(at, true);
+}
+
+function setSum(f: StreamFormat, view: DataView, at: number, sum: bigint): void {
+  if (f.sumBytes === 4) view.setUint32(at, Number(sum), true);
+  else view.setBigUint64(at, sum, true);
+}
+
+/** Writes a stream: header, then records, then the trailer, keeping the chained stream sum. */
 export class StreamWriter {
-  #chain = 0;
+  readonly #format: StreamFormat;
+  #chain = 0n;
   #records = 0;
   #data = 0;
   #unused = 0;
 
+  /** `version` 1 writes CRC-32 sums, for readers older than version 2. */
+  constructor(options: { version?: 1 | 2 } = {}) {
+    const format = FORMATS.get(options.version ?? STREAM_VERSION);
+    if (!format) throw invalidArgument(`delta stream version must be 1 or 2, not ${String(options.version)}`);
+    this.#format = format;
+  }
+
   header(header: DeltaHeader): Uint8Array {
     const json = new TextEncoder().encode(JSON.stringify(header));
-    const bytes = new Uint8Array(16 + json.length + 4);
+    const f = this.#format;
+    const bytes = new Uint8Array(16 + json.length + f.sumBytes);
     const view = new DataView(bytes.buffer);
     new TextEncoder().encodeInto(STREAM_MAGIC, bytes);
-    view.setUint16(8, STREAM_VERSION, true);
+    view.setUint16(8, f.version, true);
     view.setUint16(10, KNOWN_FLAGS, true);
     view.setUint32(12, json.length, true);
     bytes.set(json, 16);
-    const crc = crc32(bytes.subarray(0, 16 + json.length));
-    view.setUint32(16 + json.length, crc, true);
-    this.#chain = crc32(u32le(crc));
+    const sum = f.sum(bytes.subarray(0, 16 + json.length));
+    setSum(f, view, 16 + json.length, sum);
+    this.#chain = f.chain(undefined, sum);
     return bytes;
   }
 
   /** The record head; for data the payload follows as its own chunk (no copy). */
   record(chunk: DeltaChunk): Uint8Array[] {
-    const head = new Uint8Array(RECORD_HEAD);
+    const f = this.#format;
+    const head = new Uint8Array(recordHeadBytes(f));
     const view = new DataView(head.buffer);
     view.setUint8(0, chunk.kind === 'data' ? TAG_DATA : TAG_UNUSED);
     view.setUint32(4, chunk.count, true);
     view.setUint32(8, chunk.start % 2 ** 32, true);
     view.setUint32(12, Math.floor(chunk.start / 2 ** 32), true);
     const payload = chunk.kind === 'data' ? chunk.data! : new Uint8Array(0);
-    const crc = crc32(payload, crc32(head.subarray(0, 16)));
-    view.setUint32(16, crc, true);
-    this.#chain = crc32(u32le(crc), this.#chain);
+    const sum = f.sum([head.subarray(0, 16), payload]);
+    setSum(f, view, 16, sum);
+    this.#chain = f.chain(this.#chain, sum);
     this.#records++;
     if (chunk.kind === 'data') this.#data += chunk.count;
     else this.#unused += chunk.count;
@@ -103,14 +167,15 @@ export class StreamWriter {
   }
 
   trailer(): Uint8Array {
-    const bytes = new Uint8Array(TRAILER);
+    const f = this.#format;
+    const bytes = new Uint8Array(trailerBytes(f));
     const view = new DataView(bytes.buffer);
     view.setUint8(0, TAG_END);
     view.setUint32(4, this.#records, true);
     view.setUint32(8, this.#data, true);
     view.setUint32(12, this.#unused, true);
-    view.setUint32(16, this.#chain, true);
-    view.setUint32(20, crc32(bytes.subarray(0, 20)), true);
+    setSum(f, view, 16, this.#chain);
+    setSum(f, view, 16 + f.sumBytes, f.sum(bytes.subarray(0, 16 + f.sumBytes)));
     return bytes;
   }
 }
@@ -129,9 +194,11 @@ export class StreamReader {
   #buffered: Uint8Array[] = [];
   #length = 0;
   #header: DeltaHeader | undefined;
+  /** Known once the header's fixed part is read. */
+  #format: StreamFormat | undefined;
   #done = false;
   #failed = false;
-  #chain = 0;
+  #chain = 0n;
   #records = 0;
   #data = 0;
   #unused = 0;
@@ -211,14 +278,16 @@ export class StreamReader {
     if (!fixed) return undefined;
     const view = new DataView(fixed.buffer, fixed.byteOffset, 16);
     if (new TextDecoder().decode(fixed.subarray(0, 8)) !== STREAM_MAGIC) this.#fail('not a snapcopy delta stream');
-    if (view.getUint16(8, true) !== STREAM_VERSION) this.#fail(`version ${view.getUint16(8, true)} is not supported`);
+    const version = view.getUint16(8, true);
+    const f = FORMATS.get(version);
+    if (!f) this.#fail(`version ${version} is not supported (this snapcopy reads versions ${[...FORMATS.keys()].join(' and ')})`);
     if ((view.getUint16(10, true) & ~KNOWN_FLAGS) !== 0) this.#fail('unknown feature flags');
     const n = view.getUint32(12, true);
     if (n > MAX_HEADER_JSON) this.#fail(`header of ${n} bytes is over the limit`);
-    const whole = this.#peek(16 + n + 4);
+    const whole = this.#peek(16 + n + f.sumBytes);
     if (!whole) return undefined;
-    const crc = new DataView(whole.buffer, whole.byteOffset + 16 + n, 4).getUint32(0, true);
-    if (crc !== crc32(whole.subarray(0, 16 + n))) this.#fail('header checksum mismatch');
+    const sum = getSum(f, new DataView(whole.buffer, whole.byteOffset, whole.byteLength), 16 + n);
+    if (sum !== f.sum(whole.subarray(0, 16 + n))) this.#fail('header checksum mismatch');
     let header: DeltaHeader;
     try {
       header = JSON.parse(new TextDecoder().decode(whole.subarray(16, 16 + n))) as DeltaHeader;
@@ -226,20 +295,23 @@ export class StreamReader {
       this.#fail('header is not JSON');
     }
     checkHeader(header, (why) => this.#fail(why));
-    this.#consume(16 + n + 4);
+    this.#consume(16 + n + f.sumBytes);
     this.#header = header;
-    this.#chain = crc32(u32le(crc));
+    this.#format = f;
+    this.#chain = f.chain(undefined, sum);
     return { type: 'header', header };
   }
 
   #stepRecord(): StreamEvent | undefined {
     const header = this.#header!;
+    const f = this.#format!;
+    const headBytes = recordHeadBytes(f);
     const tagBytes = this.#peek(1);
     if (!tagBytes) return undefined;
     if (tagBytes[0] === TAG_END) return this.#stepTrailer();
-    const head = this.#peek(RECORD_HEAD);
+    const head = this.#peek(headBytes);
     if (!head) return undefined;
-    const view = new DataView(head.buffer, head.byteOffset, RECORD_HEAD);
+    const view = new DataView(head.buffer, head.byteOffset, headBytes);
     const tag = view.getUint8(0);
     if (tag !== TAG_DATA && tag !== TAG_UNUSED) this.#fail(`unknown record tag ${tag}`);
     const count = view.getUint32(4, true);
@@ -249,15 +321,15 @@ export class StreamReader {
     }
     const payloadBytes = tag === TAG_DATA ? count * header.blockSize : 0;
     if (payloadBytes > MAX_RECORD_BYTES) this.#fail(`record of ${payloadBytes} bytes is over the limit`);
-    const whole = this.#peek(RECORD_HEAD + payloadBytes);
+    const whole = this.#peek(headBytes + payloadBytes);
     if (!whole) return undefined;
-    const payload = whole.subarray(RECORD_HEAD);
-    const crc = view.getUint32(16, true);
-    if (crc !== crc32(payload, crc32(head.subarray(0, 16)))) this.#fail(`record at block ${start}: checksum mismatch`);
+    const payload = whole.subarray(headBytes);
+    const sum = getSum(f, view, 16);
+    if (sum !== f.sum([whole.subarray(0, 16), payload])) this.#fail(`record at block ${start}: checksum mismatch`);
     // The payload must outlive the buffers it may share: copy when it is a view of them.
     const data = tag === TAG_DATA ? payload.slice() : undefined;
-    this.#consume(RECORD_HEAD + payloadBytes);
-    this.#chain = crc32(u32le(crc), this.#chain);
+    this.#consume(headBytes + payloadBytes);
+    this.#chain = f.chain(this.#chain, sum);
     this.#records++;
     this.#next = start + count;
     if (tag === TAG_DATA) this.#data += count;
@@ -266,18 +338,20 @@ export class StreamReader {
   }
 
   #stepTrailer(): StreamEvent | undefined {
-    const bytes = this.#peek(TRAILER);
+    const f = this.#format!;
+    const size = trailerBytes(f);
+    const bytes = this.#peek(size);
     if (!bytes) return undefined;
-    const view = new DataView(bytes.buffer, bytes.byteOffset, TRAILER);
-    if (view.getUint32(20, true) !== crc32(bytes.subarray(0, 20))) this.#fail('trailer checksum mismatch');
+    const view = new DataView(bytes.buffer, bytes.byteOffset, size);
+    if (getSum(f, view, 16 + f.sumBytes) !== f.sum(bytes.subarray(0, 16 + f.sumBytes))) this.#fail('trailer checksum mismatch');
     const trailer = { records: view.getUint32(4, true), dataBlocks: view.getUint32(8, true), unusedBlocks: view.getUint32(12, true) };
-    if (view.getUint32(16, true) !== this.#chain) this.#fail('stream checksum mismatch');
+    if (getSum(f, view, 16) !== this.#chain) this.#fail('stream checksum mismatch');
     const header = this.#header!;
     if (trailer.records !== this.#records || trailer.dataBlocks !== this.#data || trailer.unusedBlocks !== this.#unused
       || header.dataBlocks !== this.#data || header.unusedBlocks !== this.#unused) {
       this.#fail('record counts do not match the header and trailer');
     }
-    this.#consume(TRAILER);
+    this.#consume(size);
     this.#done = true;
     return { type: 'trailer', trailer };
   }

@@ -50,8 +50,11 @@ export async function planDelta(core: VolumeCore, older: Checkpoint | null, newe
   const to = newer ? core.checkpoints.indexOf(newer) : core.checkpoints.length;
   if (to <= from) {
     throw new SnapcopyError('ERR_NOT_YOUNGER',
-      `${newer?.name ?? 'the live volume'} is not younger than ${older.name} (FIG. 34 step 582)`);
+      `${newer?.name ?? 'the live volume'} is not younger than ${older.name}: a delta goes from an older image to a younger one`);
   }
+  // One image (a restore, a checkpoint of an unchanged volume, an import): nothing differs.
+  const newerImage = newer ? newer.record.image : core.record.base;
+  if (older.record.image === newerImage) return planEmpty(core, older, newer);
   const bitmaps = [];
   const metas = [];
   for (const c of core.checkpoints.slice(from, to)) {
@@ -69,6 +72,15 @@ export async function planDelta(core: VolumeCore, older: Checkpoint | null, newe
     unused: { bitmaps: [none], meta: { metas: [newerMeta], live: metas[0]!, granularity: g } },
     free: () => none.free(),
   };
+}
+
+/** The delta between two names of one image: metaM & (0 | ~metaM) and metaM & ~metaM, nothing. */
+async function planEmpty(core: VolumeCore, older: Checkpoint, newer: Checkpoint | null): Promise<DeltaPlan> {
+  const newerMeta = newer ? await newer.meta() : core.liveMeta;
+  const none = PagedBitmap.create(core.arena, core.record.blocks);
+  const g = granularityOf(core);
+  const nothing = { bitmaps: [none], meta: { metas: [newerMeta], live: newerMeta, granularity: g } };
+  return { older, newer, data: nothing, unused: nothing, free: () => none.free() };
 }
 
 /** delta(empty, M): metaM & (0 | ~nothing-in-use) = what M has in use. */

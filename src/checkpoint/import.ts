@@ -8,7 +8,7 @@ import { SnapcopyError } from '../errors.js';
 import { type BlockFile, openFile, openFileReadOnly, removeFile } from '../storage/file.js';
 import { granularityOf, type VolumeCore } from '../volume/core.js';
 import { volumePaths } from '../volume/layout.js';
-import { commitRecord } from '../volume/record.js';
+import { commitRecord, foldLogIfBig } from '../volume/record.js';
 import { type DeltaHeader, type StreamRecord, StreamReader } from './delta-stream.js';
 import { writeBlocks, writeMeta } from './write-path.js';
 
@@ -92,6 +92,7 @@ export async function redoImport(core: VolumeCore, to: string): Promise<ImportRe
   }
   await commitRecord(core, { ...core.record, base: to, pending: undefined });
   await removeFile(path);
+  await foldLogIfBig(core);
   return { header: reader.header!, dataBlocks, unusedBlocks };
 }
 

@@ -7,7 +7,7 @@ import { countDelta, scanDelta } from '../arena/delta-scan.js';
 import { makeDir, removeTree, syncDir } from '../storage/file.js';
 import { blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from '../volume/core.js';
 import { type CheckpointRecord, newId, volumePaths } from '../volume/layout.js';
-import { commitRecord, compactLogIfPossible } from '../volume/record.js';
+import { commitRecord, compactLogIfPossible, foldLogIfBig } from '../volume/record.js';
 import { Checkpoint } from './checkpoint.js';
 import { encodeMap } from './map-file.js';
 import { readImage } from './read-path.js';
@@ -91,6 +91,7 @@ export async function restoreCheckpoint(core: VolumeCore, ckpt: Checkpoint, onPr
   await commitRecord(core, {
     ...core.record, base: ckpt.record.image, pending: Object.keys(pending).length ? pending : undefined,
   });
+  await foldLogIfBig(core);
 }
 
 export async function redoRestore(

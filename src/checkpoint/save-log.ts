@@ -151,6 +151,11 @@ export class SaveLog {
     return this.file.sync();
   }
 
+  /** Gives back the space written ahead past the last record (a sealed save volume rarely grows). */
+  trim(): Promise<void> {
+    return this.#space.trim(this.file, this.position(this.#count));
+  }
+
   /**
    * Reads the before-images of records [first, first + n) into `into` (n * blockSize
    * bytes), checking each; returns the block of each record.

@@ -11,7 +11,8 @@
 
 import type { PagedBitmap } from '../arena/bitmap.js';
 import { decodeMap } from './map-file.js';
-import { ALLOCATION_BYTES, blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from '../volume/core.js';
+import { ClaimedPages } from '../storage/file.js';
+import { blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from '../volume/core.js';
 import type { WalRecord } from '../volume/wal.js';
 
 /** The bit map and meta map of every checkpoint, tail first: what the walk of FIG. 41 visits. */
@@ -56,23 +57,61 @@ async function beforeImages(core: VolumeCore, start: number, count: number): Pro
   return { type: 'save', checkpoint: tail.record.id, blocks, images };
 }
 
+/** How many of the blocks of [start, start + count) need a before-image now (what the tail's save volume must make room for). */
+export async function countBeforeImages(core: VolumeCore, start: number, count: number): Promise<number> {
+  if (!tailOf(core)) return 0;
+  const walk = await walkMaps(core);
+  const g = granularityOf(core);
+  let n = 0;
+  for (let b = start; b < start + count; b++) if (needsBeforeImage(walk, b, g)) n++;
+  return n;
+}
+
+/**
+ * Writes blocks whose new content is durable elsewhere already (a committed stage,
+ * redone after a crash): the before-images go straight to the tail's save volume and
+ * are made durable first (its records check themselves, so the log need not carry
+ * them); the data goes to the volume file, durable at the caller's next sync. Space
+ * must have been claimed before the commit. Idempotent.
+ */
+export async function writeBlocksUnlogged(core: VolumeCore, start: number, count: number, data: Uint8Array): Promise<void> {
+  const save = await beforeImages(core, start, count);
+  if (save) {
+    await applyCommitted(core, [save]);
+    await tailOf(core)!.syncSaved();
+  }
+  await core.data.write(data, start * blockSizeOf(core));
+}
+
+/** Most bytes claimed with one read and write-back. */
+const CLAIM_RUN_BYTES = 1 << 20;
+
 /**
  * Claims the disk space of blocks [start, start + count) of the volume file before a
  * write to them commits: a sparse file's holes take space when first written, and a
  * full disk must fail the write before its log record is durable (then nothing has
- * changed), not after (then the log would hold a write it cannot apply). Each chunk
- * is read and written back as it is, which changes nothing but its allocation.
+ * changed), not after (then the log would hold a write it cannot apply). Runs of
+ * pages not claimed yet are read and written back as they are, which changes nothing
+ * but their allocation; only the 4 KiB pages the blocks touch are claimed.
  */
-async function claimSpace(core: VolumeCore, start: number, count: number): Promise<void> {
+export async function claimSpace(core: VolumeCore, start: number, count: number): Promise<void> {
   const size = blockSizeOf(core);
-  const first = Math.floor((start * size) / ALLOCATION_BYTES);
-  const last = Math.floor(((start + count) * size - 1) / ALLOCATION_BYTES);
-  for (let chunk = first; chunk <= last; chunk++) {
-    if (core.allocated.has(chunk)) continue;
-    const bytes = new Uint8Array(Math.min(ALLOCATION_BYTES, core.record.blocks * size - chunk * ALLOCATION_BYTES));
-    await core.data.read(bytes, chunk * ALLOCATION_BYTES);
-    await core.data.write(bytes, chunk * ALLOCATION_BYTES);
-    core.allocated.add(chunk);
+  const page = ClaimedPages.PAGE;
+  const fileEnd = core.record.blocks * size;
+  const first = Math.floor((start * size) / page);
+  const end = Math.ceil(((start + count) * size) / page);
+  for (let p = first; p < end;) {
+    if (core.claimed.has(p)) {
+      p++;
+      continue;
+    }
+    let q = p + 1;
+    while (q < end && !core.claimed.has(q) && (q - p) * page < CLAIM_RUN_BYTES) q++;
+    const bytes = new Uint8Array(Math.min(q * page, fileEnd) - p * page);
+    await core.data.read(bytes, p * page);
+    await core.data.write(bytes, p * page);
+    for (let k = p; k < q; k++) core.claimed.add(k);
+    p = q;
   }
 }
 

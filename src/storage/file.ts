@@ -142,19 +142,68 @@ export async function removeFile(path: string): Promise<void> {
 /**
  * Space written ahead of a log's end, so appends overwrite blocks the file already
  * has: their fdatasync then flushes data only, not the file's size and allocation
- * (one journal commit fewer per append on ext4 and most file systems).
+ * (one journal commit fewer per append on ext4 and most file systems). The step
+ * grows with the log (as much again as it holds, from 64 KiB up to 4 MiB), so a
+ * small log costs a little space and a big one few size changes.
  */
 export class Preallocation {
+  static readonly MIN_STEP = 64 << 10;
   static readonly STEP = 4 << 20;
   #allocated = -1;
 
-  /** Makes sure [0, end) is allocated; writes zeros beyond the file's size in big steps. */
+  /** Makes sure [0, end) is allocated; writes zeros beyond the file's size in steps. */
   async cover(file: BlockFile, end: number): Promise<void> {
     if (this.#allocated < 0) this.#allocated = await file.size();
     if (end <= this.#allocated) return;
-    const to = Math.ceil(end / Preallocation.STEP) * Preallocation.STEP;
+    const step = Math.min(Preallocation.STEP, Math.max(Preallocation.MIN_STEP, end));
+    const to = Math.ceil((end + step) / Preallocation.MIN_STEP) * Preallocation.MIN_STEP;
     await file.write(new Uint8Array(to - this.#allocated), this.#allocated);
     await file.sync();
     this.#allocated = to;
+  }
+
+  /** Cuts the file to `length` when it is longer (space written ahead and not used is given back). */
+  async trim(file: BlockFile, length: number): Promise<void> {
+    if ((await file.size()) <= length) return;
+    await file.truncate(length);
+    await file.sync();
+    this.#allocated = length;
+  }
+}
+
+/**
+ * The 4 KiB pages of a file known to have their disk space allocated (in this
+ * process), kept as bit sets of 32768 pages made only where pages were claimed, so
+ * a sparse file costs memory in proportion to what was written to it.
+ */
+export class ClaimedPages {
+  static readonly PAGE = 4096;
+  static readonly #PER_SET = 1 << 15;
+  readonly #sets = new Map<number, Uint32Array>();
+
+  has(page: number): boolean {
+    const set = this.#sets.get(Math.floor(page / ClaimedPages.#PER_SET));
+    const at = page % ClaimedPages.#PER_SET;
+    return set !== undefined && (set[at >>> 5]! & (1 << (at & 31))) !== 0;
+  }
+
+  add(page: number): void {
+    const key = Math.floor(page / ClaimedPages.#PER_SET);
+    let set = this.#sets.get(key);
+    if (!set) this.#sets.set(key, (set = new Uint32Array(ClaimedPages.#PER_SET / 32)));
+    const at = page % ClaimedPages.#PER_SET;
+    set[at >>> 5]! |= 1 << (at & 31);
+  }
+
+  /** Forgets pages from `page` on (the file was cut there). */
+  forgetFrom(page: number): void {
+    for (const key of [...this.#sets.keys()]) {
+      const first = key * ClaimedPages.#PER_SET;
+      if (first >= page) this.#sets.delete(key);
+      else if (first + ClaimedPages.#PER_SET > page) {
+        const set = this.#sets.get(key)!;
+        for (let p = page - first; p < ClaimedPages.#PER_SET; p++) set[p >>> 5]! &= ~(1 << (p & 31));
+      }
+    }
   }
 }

@@ -5,7 +5,7 @@
 import type { Arena } from '../arena/arena.js';
 import type { PagedBitmap } from '../arena/bitmap.js';
 import type { Checkpoint } from '../checkpoint/checkpoint.js';
-import type { BlockFile } from '../storage/file.js';
+import type { BlockFile, ClaimedPages } from '../storage/file.js';
 import type { VolumeRecord } from './layout.js';
 import type { Wal } from './wal.js';
 
@@ -20,16 +20,13 @@ export interface VolumeCore {
   /** The checkpoint queue, head (oldest) first. */
   checkpoints: Checkpoint[];
   /**
-   * Chunks of the volume file (ALLOCATION_BYTES each) known to have their disk space
-   * allocated in this process, so overwriting them cannot run out of space.
+   * Pages of the volume file known to have their disk space allocated in this
+   * process, so overwriting them cannot run out of space.
    */
-  readonly allocated: Set<number>;
+  readonly claimed: ClaimedPages;
   /** Set when the files may no longer match memory: every later operation fails until the volume is reopened. */
   failed?: unknown;
 }
-
-/** The unit in which the volume file's space is claimed before a write commits. */
-export const ALLOCATION_BYTES = 1 << 20;
 
 export const blockSizeOf = (core: VolumeCore): number => core.record.blockSize;
 export const granularityOf = (core: VolumeCore): number => core.record.granularity;

@@ -31,7 +31,7 @@ export interface VolumeRecord {
   /** The image id the live volume equals, while it equals one (after a clone, import, restore or checkpoint). */
   base: string | null;
   /** Work that must finish before the volume is used (it is redone after a crash). */
-  pending?: { restore?: string; import?: { to: string } };
+  pending?: { restore?: string; import?: { to: string }; write?: { start: number; count: number } };
 }
 
 export const volumePaths = (dir: string) => ({

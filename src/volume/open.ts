@@ -11,11 +11,12 @@ import { geometryOf, redoRestore } from '../checkpoint/queue.js';
 import { applyRecord } from '../checkpoint/write-path.js';
 import { corrupt } from '../errors.js';
 import {
-  listDir, makeDir, openFile, readFileOrUndefined, removeFile, removeTree, syncDir, writeFileAtomic,
+  ClaimedPages, listDir, makeDir, openFile, readFileOrUndefined, removeFile, removeTree, syncDir, writeFileAtomic,
 } from '../storage/file.js';
 import type { VolumeCore } from './core.js';
 import { type VolumeRecord, volumePaths } from './layout.js';
 import { commitRecord } from './record.js';
+import { applyStagedWrite, writeStagePath } from './staged-write.js';
 import { Wal } from './wal.js';
 
 export function metaBits(record: Pick<VolumeRecord, 'blocks' | 'granularity'>): number {
@@ -72,7 +73,7 @@ export async function openVolumeCore(dir: string, arena: Arena): Promise<VolumeC
   const { meta, generation } = await loadLiveMeta(dir, record, arena);
   const data = await openFile(paths.data);
   const core: VolumeCore = {
-    dir, record, arena, data, wal: undefined as unknown as Wal, liveMeta: meta, checkpoints: [], allocated: new Set(),
+    dir, record, arena, data, wal: undefined as unknown as Wal, liveMeta: meta, checkpoints: [], claimed: new ClaimedPages(),
   };
   core.checkpoints = record.checkpoints.map((r) => new Checkpoint(r, dir, geometryOf(core), arena));
   // Records of an older generation are already in the snapshot: replay only the current one.
@@ -87,6 +88,10 @@ export async function openVolumeCore(dir: string, arena: Arena): Promise<VolumeC
 }
 
 async function finishPending(core: VolumeCore): Promise<void> {
+  // A write commits by naming its durable stage; a stage it does not name is what a crash while staging left.
+  const write = core.record.pending?.write;
+  if (write) await applyStagedWrite(core, write);
+  else await removeFile(writeStagePath(core.dir));
   const pending = core.record.pending;
   // A stage without a committed import is what a crash while staging left.
   if (!pending) {

@@ -13,9 +13,9 @@ export async function commitRecord(core: VolumeCore, next: VolumeRecord): Promis
 /**
  * Folds the write-ahead log into the files: the volume file and the save volumes are
  * made durable, the live meta map is written under the next generation, and the log
- * starts empty under it.
+ * starts empty under it; with `shrink`, cut back to its small fixed size.
  */
-export async function compactLog(core: VolumeCore): Promise<void> {
+export async function compactLog(core: VolumeCore, options: { shrink?: boolean } = {}): Promise<void> {
   const generation = core.wal.generation + 1;
   // What the log's records were applied to must be durable before the log goes:
   // the volume file, and the save volumes its before-images were appended to.
@@ -30,13 +30,23 @@ export async function compactLog(core: VolumeCore): Promise<void> {
     core.failed = error;
     throw error;
   }
+  // The log is empty and valid whatever its size: giving space back may fail harmlessly.
+  if (options.shrink) await core.wal.shrink().catch(() => undefined);
 }
 
 /** Folds the log when it can; a failure before the snapshot changed nothing, so the operation that asked stands. */
-export async function compactLogIfPossible(core: VolumeCore): Promise<void> {
+export async function compactLogIfPossible(core: VolumeCore, options: { shrink?: boolean } = {}): Promise<void> {
   try {
-    await compactLog(core);
+    await compactLog(core, options);
   } catch (error) {
     if (core.failed) throw error;
   }
+}
+
+/** A log this big after a big write, import or restore is folded and shrunk at once, not kept until close. */
+const FOLD_AFTER_BYTES = 1 << 20;
+
+/** Folds and shrinks the log when a big piece of work left it big (its space is given back). */
+export async function foldLogIfBig(core: VolumeCore): Promise<void> {
+  if (core.wal.bytes > FOLD_AFTER_BYTES) await compactLogIfPossible(core, { shrink: true });
 }

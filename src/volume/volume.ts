@@ -15,6 +15,7 @@ import { SnapcopyError, invalidArgument, notFound, outOfRange } from '../errors.
 import { stepBlocks, type VolumeCore } from './core.js';
 import { checkName, EMPTY_IMAGE, newId } from './layout.js';
 import { Mutex } from './mutex.js';
+import { stagedWrite, type WriteFromOptions } from './staged-write.js';
 import { commitRecord, compactLogIfPossible } from './record.js';
 
 export interface CheckpointInfo {
@@ -217,7 +218,7 @@ export class Volume {
       const tail = core.checkpoints[core.checkpoints.length - 1];
       if (!core.failed) {
         await tail?.seal().catch(() => undefined);
-        await compactLogIfPossible(core).catch(() => undefined);
+        await compactLogIfPossible(core, { shrink: true }).catch(() => undefined);
       }
       for (const ckpt of core.checkpoints) await ckpt.unload();
       await core.wal.close();
@@ -230,6 +231,11 @@ export class Volume {
 
   async #write(offset: number, data: Uint8Array): Promise<void> {
     if (data.length === 0) return;
+    // More than one step goes through a stage, so it is still one atomic change.
+    if (data.length > stepBlocks(this.#core) * this.blockSize) {
+      await stagedWrite(this.#core, offset, (async function* () { yield data; })());
+      return;
+    }
     await this.#forgetBase();
     const size = this.blockSize;
     const core = this.#core;
@@ -419,6 +425,44 @@ export class Volume {
       throw new SnapcopyError('ERR_IO', `volume ${this.name} hit a storage error and must be reopened`, { cause: this.#core.failed });
     }
   }
+
+  // Whole-input writes, resize (the storage engine's everyday work).
+
+  /**
+   * Writes the bytes of `source` at byte `offset` as one atomic change, however many
+   * there are: staged first, then committed and applied at once (a crash leaves the
+   * volume wholly before or wholly after it). An input that runs past the end of the
+   * volume, or does not hold `options.size` bytes when that is given, changes nothing
+   * (ERR_OUT_OF_RANGE, ERR_INVALID_ARGUMENT). Returns the bytes written.
+   */
+  async writeFrom(offset: number, source: AsyncIterable<Uint8Array>, options: WriteFromOptions = {}): Promise<number> {
+    this.#checkOpen();
+    if (source === null || typeof (source as AsyncIterable<Uint8Array>)?.[Symbol.asyncIterator] !== 'function') {
+      throw invalidArgument('source must be an async iterable of Uint8Array pieces');
+    }
+    const { size, onProgress } = options;
+    if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) {
+      throw invalidArgument(`size must be a whole number of bytes, not ${size}`);
+    }
+    if (onProgress !== undefined && typeof onProgress !== 'function') throw invalidArgument('onProgress must be a function');
+    this.#checkRange(offset, size ?? 0);
+    return this.#run(() => stagedWrite(this.#core, offset, source, { size, onProgress }));
+  }
+}
+
+/** An import's outcome: what was applied, or that the volume already held the result. */
+export interface VolumeImportResult extends ImportResult {
+  /** Set when nothing was applied because the volume already holds the stream's result (`vol@tuesday`). */
+  alreadyAt?: string;
+  /** Set when a rollback restored this checkpoint first. */
+  rolledBackTo?: string;
+}
+
+/** `vol@monday` for one end of a stream, from its header. */
+function streamSide(header: DeltaHeader, side: 'from' | 'to'): string {
+  const end = header[side];
+  if (end.id === EMPTY_IMAGE) return 'an empty image';
+  return end.name.startsWith('(') ? `${header.volume.name} ${end.name}` : `${header.volume.name}@${end.name}`;
 }
 
 /** A full disk is an error users match on, with what ran out in the message. */

@@ -185,6 +185,19 @@ export class Wal {
     this.#end = HEADER;
   }
 
+  /**
+   * Gives back the space of an empty log beyond its small fixed size (what a big
+   * write, import or restore made it grow to). Only an empty log is cut: what
+   * follows its header is stale.
+   */
+  async shrink(): Promise<void> {
+    if (this.#end !== HEADER) return;
+    await this.#space.trim(this.file, Wal.KEEP_BYTES);
+  }
+
+  /** The size an empty log keeps: its header and room for a few small records. */
+  static readonly KEEP_BYTES = 64 << 10;
+
   close(): Promise<void> {
     return this.file.close();
   }
