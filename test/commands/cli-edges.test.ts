@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { main } from '../../src/commands/cli.js';
-import { type Progress as ProgressType, Progress, writeAll } from '../../src/commands/io.js';
+import { Progress, writeAll } from '../../src/commands/io.js';
 import { SnapcopyError } from '../../src/errors.js';
 import { readPeers } from '../../src/node/peers.js';
 import { NodeServer } from '../../src/node/server.js';
@@ -169,7 +169,7 @@ describe('progress bar', () => {
 
   test('no rate and no ETA until a second has passed with bytes done; then both', () => {
     const t = fakeTerminal();
-    const progress: ProgressType = new Progress('cat', 100 * MiB, t.options);
+    const progress = new Progress('cat', 100 * MiB, t.options);
     t.advance(500);
     progress.add(10 * MiB);
     expect(lastWrite(t.writes)).toBe('\r\x1b[Kcat [##                      ] 10% 10.0 MiB of 100.0 MiB');
@@ -294,8 +294,8 @@ describe('an output that cannot be written is refused before the work', () => {
       read = true;
       yield new Uint8Array(1);
     })();
-    const failure = await writeAll(root, 'cat', 1, pieces).catch((error: SnapcopyError) => error);
-    expect([failure.code, failure.message]).toEqual(['ERR_INVALID_ARGUMENT', `${root} is a directory; name a file to write`]);
+    const failure = await writeAll(root, 'cat', 1, pieces).then(() => undefined, (error: SnapcopyError) => error);
+    expect([failure?.code, failure?.message]).toEqual(['ERR_INVALID_ARGUMENT', `${root} is a directory; name a file to write`]);
     const missing = join(root, 'no-such-dir', 'out.img');
     await expect(writeAll(missing, 'cat', 1, pieces)).rejects.toMatchObject({ code: 'ENOENT', path: join(root, 'no-such-dir') });
     expect({ read, made: existsSync(join(root, 'no-such-dir')) }).toEqual({ read: false, made: false });
