@@ -62,6 +62,8 @@ export class Hop {
   /** Frames written, and how many of those had been written before (resent after a break). */
   readonly stats = { sent: 0, resent: 0, resumes: [] as { have: number; acked: number; sentBefore: number }[] };
   #highestSent = 0;
+  /** Whether the hop has been open at least once in this session. */
+  #everOpened = false;
   #link: Link | undefined;
   #attempts = 0;
   #retry: ReturnType<typeof setTimeout> | undefined;
@@ -117,15 +119,27 @@ export class Hop {
   }
 
   tick(now: number): void {
-    if (this.state === 'open' || this.finished || this.covered) return;
-    if (this.downSince !== undefined && now - this.downSince >= this.session.params.coverAfterMs && this.routes) {
-      this.covered = true;
-      for (const child of this.routes) {
-        if (child.name !== this.target.name && !this.session.hops.has(child.name)) this.session.addHop(child, this.target.name);
-      }
-      // A pure forwarder is no destination: once its next hops are served, it holds nothing back.
-      if (this.local === false) this.session.forget(this.source, this.target.name);
+    if (this.state === 'open' || this.finished) return;
+    const coverAfterMs = this.session.params.coverAfterMs;
+    if (this.downSince === undefined || now - this.downSince < coverAfterMs) return;
+    if (!this.covered && this.routes) this.#cover();
+    // A hop that was never reached in this session is most likely not there at all (nothing
+    // listening, a wrong address): say so now rather than after the give-up time. One that
+    // was reached and went away may be restarting, so it keeps being redialed until then.
+    if (!this.#everOpened) {
+      const last = this.lastError ? ` (${this.lastError.message})` : '';
+      this.#fail(new SnapcopyError('ERR_UNREACHABLE', `no connection within ${coverAfterMs} ms${last}`));
     }
+  }
+
+  /** Serves the hop's own next hops directly (FIG. 16). */
+  #cover(): void {
+    this.covered = true;
+    for (const child of this.routes ?? []) {
+      if (child.name !== this.target.name && !this.session.hops.has(child.name)) this.session.addHop(child, this.target.name);
+    }
+    // A pure forwarder is no destination: once its next hops are served, it holds nothing back.
+    if (this.local === false) this.session.forget(this.source, this.target.name);
   }
 
   close(): void {
@@ -136,6 +150,7 @@ export class Hop {
   }
 
   async #connect(): Promise<void> {
+    if (this.finished || this.session.closed) return;
     this.state = 'connecting';
     this.#attempts++;
     let opened: { link: Link; have: number };
@@ -159,6 +174,7 @@ export class Hop {
     if (this.#highestSent > 0) this.#recordResume(have);
     this.nextSeq = have + 1;
     this.state = 'open';
+    this.#everOpened = true;
     this.downSince = undefined;
     this.#attempts = 0;
     link.conn.onDrain(() => this.pump());
@@ -218,6 +234,7 @@ export class Hop {
   #fail(error: SnapcopyError): void {
     this.lastError = error;
     this.state = 'failed';
+    clearTimeout(this.#retry);
     this.#link?.close();
     this.session.failHop(this, `${error.message} [${error.code}]`);
   }
