@@ -19,7 +19,7 @@ export { EMPTY_IMAGE } from './volume/layout.js';
 // Nodes and RCP: the node server, and the session layer for applications built on it.
 export { NodeServer, type NodeOptions, type NodeStatus } from './node/server.js';
 export { type Peers, parsePeers, readPeers } from './node/peers.js';
-export { type RcptestResult, sendFile } from './node/rcptest.js';
+export { type RcptestResult, type RcptestUpload, sendFile, sendStream } from './node/rcptest.js';
 export { type AppFactory, DEFAULT_TUNING, RcpService, type RcpServiceOptions, type RcpTuning, type SessionInfo } from './rcp/service.js';
 export { OriginSession, type SessionResult } from './rcp/origin.js';
 export type { SessionApp } from './rcp/local.js';

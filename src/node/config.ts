@@ -3,7 +3,7 @@
 // and volume multicast relations of server_config.
 
 import { join } from 'node:path';
-import { corrupt, invalidArgument } from '../errors.js';
+import { corrupt, invalidArgument, notFound } from '../errors.js';
 import { isNodeName } from '../rcp/handshake.js';
 import { checkGroupName, type Routes, RoutingTable } from '../rcp/routing.js';
 import { readFileOrUndefined, writeFileAtomic } from '../storage/file.js';
@@ -81,10 +81,25 @@ export class NodeConfig {
   }
 
   async deletePeer(name: string): Promise<void> {
-    if (!(name in this.#data.peers)) throw invalidArgument(`no peer ${name} was added with RCP_config`);
+    if (!(name in this.#data.peers)) throw notFound(`no peer ${name} was added with RCP_config`);
     const { [name]: _, ...rest } = this.#data.peers;
     this.#data.peers = rest;
     await this.save();
+  }
+
+  /**
+   * rcproute add: a next hop must be one this node can dial (a peer by name, or host:port)
+   * or the node itself, so a typo is refused here instead of failing every later session.
+   * Returns false when the route was already there.
+   */
+  async addRoute(group: string, nextHop: string, canReach: (hop: string) => boolean): Promise<boolean> {
+    checkGroupName(group);
+    if (!canReach(nextHop)) {
+      throw notFound(`next hop ${JSON.stringify(nextHop)} is neither a known peer (peers file or RCP_config) nor host:port`);
+    }
+    const added = this.routing.add(group, nextHop);
+    if (added) await this.save();
+    return added;
   }
 
   /** server_config <node> rep <group> add <address>: a destination of this node's multicast group. */

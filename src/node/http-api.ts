@@ -10,21 +10,24 @@
 //   DELETE /v1/routes[?group=g]             rcproute delete
 //   POST   /v1/multicast  {group, destination}        server_config <node> rep <group> add <address>
 //   POST   /v1/volmcast   {mcnode, role, volume}      server_config <node> "volmcast ..."
-//   POST   /v1/rcptest    {path, group}     rcptest data=<path> group=<g>
+//   POST   /v1/rcptest?group=g&name=f&size=n   rcptest data=<file> group=<g>; the body is the file's n bytes
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SnapcopyError, type SnapcopyErrorCode } from '../errors.js';
 import { sameText } from '../rcp/auth.js';
+import { uploadOfRequest } from './rcptest.js';
 import type { NodeServer } from './server.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
 
-type Handler = (node: NodeServer, body: Record<string, unknown>, url: URL, params: string[]) => Promise<unknown>;
+type Handler = (node: NodeServer, body: Record<string, unknown>, url: URL, params: string[], request: IncomingMessage) => Promise<unknown>;
 
 interface Route {
   method: string;
   pattern: RegExp;
   handler: Handler;
+  /** The handler reads the request body itself (not parsed as JSON, not limited in size). */
+  streamsBody?: boolean;
 }
 
 function text(body: Record<string, unknown>, name: string): string {
@@ -54,8 +57,7 @@ const ROUTES: Route[] = [
   {
     method: 'POST', pattern: /^\/v1\/routes$/,
     handler: async (node, body) => {
-      const added = node.config.routing.add(text(body, 'group'), text(body, 'nexthop'));
-      await node.config.save();
+      const added = await node.config.addRoute(text(body, 'group'), text(body, 'nexthop'), (hop) => node.rcp.canReach(hop));
       return { added, routes: node.config.routing.toJSON() };
     },
   },
@@ -83,7 +85,11 @@ const ROUTES: Route[] = [
       return { volumeMulticasts: node.config.volumeMulticasts };
     },
   },
-  { method: 'POST', pattern: /^\/v1\/rcptest$/, handler: async (node, body) => node.rcptest(text(body, 'path'), text(body, 'group')) },
+  {
+    // The body is the file's bytes, streamed to the session as they arrive (no JSON, no size limit).
+    method: 'POST', pattern: /^\/v1\/rcptest$/, streamsBody: true,
+    handler: async (node, _body, url, _params, request) => node.rcptest(uploadOfRequest(url, request.headers['content-length'], request)),
+  },
 ];
 
 const STATUS_OF: Partial<Record<SnapcopyErrorCode, number>> = {
@@ -139,7 +145,8 @@ export function httpApi(node: NodeServer, token: string): (request: IncomingMess
       }
       try {
         const params = route.pattern.exec(url.pathname)!.slice(1);
-        send(response, 200, await route.handler(node, await readBody(request), url, params));
+        const body = route.streamsBody ? {} : await readBody(request);
+        send(response, 200, await route.handler(node, body, url, params, request));
       } catch (error) {
         const e = error as SnapcopyError;
         const status = e instanceof SnapcopyError ? (STATUS_OF[e.code] ?? 500) : 500;

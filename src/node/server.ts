@@ -2,7 +2,6 @@
 // (the control API) or RCP (the collector service); anything else is closed after a
 // bounded read. The node's configuration lives in <data>/node, under a lock.
 
-import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { join } from 'node:path';
@@ -16,7 +15,7 @@ import { formatAddress, isAddress, parseAddress } from './address.js';
 import { NodeConfig } from './config.js';
 import { httpApi } from './http-api.js';
 import type { Peers } from './peers.js';
-import { RCPTEST_APP, rcptestReceiver, type RcptestResult, sendFile } from './rcptest.js';
+import { RCPTEST_APP, rcptestReceiver, type RcptestResult, type RcptestUpload, sendStream } from './rcptest.js';
 import { sniff } from './sniff.js';
 import { socketConn, tcpDial } from './tcp.js';
 
@@ -121,11 +120,18 @@ export class NodeServer {
     return { name: this.name, address: this.#address, sessions: this.rcp.sessions() };
   }
 
-  async rcptest(path: string, group: string): Promise<RcptestResult> {
-    if (!fs.existsSync(path) || !fs.statSync(path).isFile()) throw new SnapcopyError('ERR_NOT_FOUND', `node ${this.name} has no file ${path}`);
-    const result = await sendFile(this.rcp, { path, group });
+  /** Sends an upload's bytes, as they arrive, to every destination of its group (the CLI's rcptest). */
+  async rcptest(upload: RcptestUpload): Promise<RcptestResult> {
+    const what = `rcptest ${upload.name} (${upload.size} bytes) to group ${upload.group}`;
+    let result: RcptestResult;
+    try {
+      result = await sendStream(this.rcp, upload);
+    } catch (error) {
+      this.#log(`${what}: not sent: ${(error as Error).message}`);
+      throw error;
+    }
     const failed = Object.entries(result.destinations).filter(([, d]) => d.status !== 'ok');
-    this.#log(`rcptest ${path} to group ${group}: ${Object.keys(result.destinations).length - failed.length} ok, ${failed.length} failed`);
+    this.#log(`${what}: ${Object.keys(result.destinations).length - failed.length} ok, ${failed.length} failed`);
     return result;
   }
 

@@ -121,6 +121,11 @@ export class RcpService {
     return new OriginSession(session, { windowBytes: this.tuning.windowBytes, pool: this.#pool }, () => this.#forget(session));
   }
 
+  /** Whether `hop` can be a next hop here: this node itself, or a name or address it can dial. */
+  canReach(hop: string): boolean {
+    return hop === this.name || this.#options.resolve(hop) !== undefined;
+  }
+
   /** Serves one connection whose "RCP/1.0" preamble line has been read. */
   async accept(conn: Conn): Promise<void> {
     const link = new Link(conn, { maxPayload: HANDSHAKE_MAX_PAYLOAD, timers: this.tuning.timers, alloc: (bytes) => this.#pool.alloc(bytes) });

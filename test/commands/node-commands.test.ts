@@ -87,7 +87,8 @@ describe.skipIf(onlyOnce)('node commands', () => {
     const cases: [string[], number, RegExp][] = [
       [['--node', 'n1', 'RCP_config', 'n9', 'add', 'not-an-address'], 1, /ERR_INVALID_ARGUMENT/],
       [['--node', 'n1', 'RCP_config', 'bad name', 'add', '127.0.0.1:1'], 1, /ERR_INVALID_ARGUMENT/],
-      [['--node', 'n1', 'RCP_config', 'n9', 'delete'], 1, /ERR_INVALID_ARGUMENT/],
+      [['--node', 'n1', 'RCP_config', 'n9', 'delete'], 1, /no peer n9 was added with RCP_config \[ERR_NOT_FOUND\]/],
+      [['--node', 'n1', 'rcproute', 'add', 'group=g7', 'nexthop=n9'], 1, /next hop "n9" is neither a known peer .*\[ERR_NOT_FOUND\]/],
       [['--node', 'n1', 'server_config', 'n2', 'rep', 'g7', 'add', 'n1'], 2, /names node n2, but n1 is node n1/],
       [['--node', 'n1', 'server_config', 'n1', 'volmcast', 'nosuch', '-src', 'v'], 1, /no multicast node nosuch/],
       [['--node', 'n1', 'server_config', 'n1', 'rep', 'g7'], 2, /expected: rep <group> add <address>/],
@@ -96,7 +97,7 @@ describe.skipIf(onlyOnce)('node commands', () => {
       [['--node', 'n1', 'rcproute', 'delete', 'group=nosuch'], 1, /ERR_NOT_FOUND/],
       [['--node', 'n1', 'rcptest', 'data=/nonexistent/file', 'group=g5'], 1, /ERR_NOT_FOUND/],
       [['--node', 'n1', 'rcptest', 'data=' + peers, 'group=nosuch'], 1, /ERR_UNKNOWN_GROUP/],
-      [['--node', 'n3', 'status'], 1, /ERR_NOT_FOUND/],
+      [['--node', 'n3', 'status'], 1, /node n3 is not in peers file .* \[ERR_NOT_FOUND\]/],
       [['rcproute', 'display'], 2, /give --node/],
       [['--node', 'n1', '--token', 'wrong', 'status'], 1, /ERR_AUTH/],
     ];

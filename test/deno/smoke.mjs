@@ -60,8 +60,9 @@ async function rcpRoundTrip() {
     a.config.routing.add('g', b.address);
     b.config.routing.add('g', 'b');
     const bytes = new Uint8Array(600_000).map((_, i) => (i * 2654435761) >>> 24);
-    await Deno.writeFile(`${path}/file.bin`, bytes);
-    const result = await a.rcptest(`${path}/file.bin`, 'g');
+    // The bytes as a client would stream them: in pieces that do not line up with frames.
+    const pieces = [bytes.subarray(0, 1000), bytes.subarray(1000, 300_000), bytes.subarray(300_000)];
+    const result = await a.rcptest({ group: 'g', name: 'file.bin', size: bytes.length, source: pieces });
     const got = await Deno.readFile(`${path}/b/rcptest/file.bin`);
     return result.destinations.b?.status === 'ok' && got.join() === bytes.join();
   } finally {
