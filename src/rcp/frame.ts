@@ -2,16 +2,21 @@
 //
 //   offset 0  u32  payload length (big-endian), at most the parser's limit
 //          4  u8   frame type (FRAME below)
-//          5  u8   flags, 0 in version 1
+//          5  u8   flags, 0
 //          6  u16  reserved, 0
-//          8  u32  CRC-32 of bytes 0..8 and then the payload
+//          8  u32  checksum of bytes 0..8 and then the payload (below)
 //         12       payload
+//
+// The checksum is checksum32 (src/storage/checksum.ts: the SIMD Fletcher checksum folded
+// to 32 bits) since protocol version 2. The handshake frames and ERROR keep CRC-32, as in
+// version 1: they are small, and a peer of either version can read the other's HELLO and
+// ERROR, so a version mismatch ends in a clear ERR_VERSION, not a checksum error.
 //
 // A frame is kept as one contiguous `raw` buffer so a forwarder can hand the bytes it
 // received to its next hops unchanged: the parser returns views into the chunks the
 // socket delivered whenever a frame lies inside one chunk, and copies once otherwise.
 
-import { crc32 } from '../storage/checksum.js';
+import { checksum32, crc32 } from '../storage/checksum.js';
 import { SnapcopyError } from '../errors.js';
 
 export const FRAME_HEADER_BYTES = 12;
@@ -55,9 +60,16 @@ export const HANDSHAKE_MAX_PAYLOAD = 4096;
 /** No configuration may raise the limit past this. */
 export const HARD_MAX_PAYLOAD = 64 * 1024 * 1024;
 
-function checksumOf(raw: Uint8Array): number {
-  return crc32(raw.subarray(FRAME_HEADER_BYTES), crc32(raw.subarray(0, 8)));
+/** Frames whose checksum stays CRC-32 in every protocol version. */
+const CRC32_FRAMES: ReadonlySet<number> = new Set([FRAME.HELLO, FRAME.CHALLENGE, FRAME.AUTH, FRAME.WELCOME, FRAME.ERROR]);
+
+/** The checksum field of a frame (header bytes 0..8 and payload in place). */
+export function frameChecksum(raw: Uint8Array): number {
+  const head = raw.subarray(0, 8);
+  const payload = raw.subarray(FRAME_HEADER_BYTES);
+  return CRC32_FRAMES.has(raw[4]!) ? crc32(payload, crc32(head)) : checksum32([head, payload]);
 }
+
 
 /** A frame buffer with `payloadBytes` of room after the header, to be filled then sealed. */
 export function allocFrame(payloadBytes: number): Uint8Array {
@@ -78,7 +90,7 @@ export function sealFrame(raw: Uint8Array, type: FrameType): Uint8Array {
   view.setUint8(4, type);
   view.setUint8(5, 0);
   view.setUint16(6, 0);
-  view.setUint32(8, checksumOf(raw));
+  view.setUint32(8, frameChecksum(raw));
   return raw;
 }
 
@@ -198,7 +210,7 @@ export class FrameParser {
 
   #finish(raw: Uint8Array): Frame {
     const view = new DataView(raw.buffer, raw.byteOffset, FRAME_HEADER_BYTES);
-    if (view.getUint32(8) !== checksumOf(raw)) {
+    if (view.getUint32(8) !== frameChecksum(raw)) {
       throw new SnapcopyError('ERR_CHECKSUM', `${frameName(view.getUint8(4))} frame checksum mismatch`);
     }
     return { type: view.getUint8(4) as FrameType, raw, payload: raw.subarray(FRAME_HEADER_BYTES) };

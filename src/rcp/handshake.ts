@@ -14,7 +14,8 @@ import { field, jsonOf } from './messages.js';
 import type { Link } from './link.js';
 
 export const PREAMBLE = 'RCP/1.0\r\n';
-export const PROTOCOL_VERSION = 1;
+/** 2: frames after the handshake carry checksum32 instead of CRC-32 (src/rcp/frame.ts). */
+export const PROTOCOL_VERSION = 2;
 
 const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 

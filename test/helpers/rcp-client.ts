@@ -13,7 +13,7 @@ import { SnapcopyError } from '../../src/errors.js';
 import { NodeServer } from '../../src/node/server.js';
 import { proofOf } from '../../src/rcp/auth.js';
 import {
-  FRAME, FRAME_HEADER_BYTES, type Frame, FrameParser, type FrameType, HARD_MAX_PAYLOAD, encodeFrame, frameName,
+  FRAME, FRAME_HEADER_BYTES, type Frame, FrameParser, type FrameType, HARD_MAX_PAYLOAD, encodeFrame, frameChecksum, frameName,
 } from '../../src/rcp/frame.js';
 import { PREAMBLE, PROTOCOL_VERSION } from '../../src/rcp/handshake.js';
 import { CONTROL_KIND, allocSequenced, jsonBytes, jsonFrame, jsonOf, sealSequenced } from '../../src/rcp/messages.js';
@@ -69,7 +69,7 @@ export function headerOnly(type: number, length: number, flags = 0): Uint8Array 
   view.setUint8(4, type);
   view.setUint8(5, flags);
   view.setUint16(6, 0);
-  view.setUint32(8, crc32(raw.subarray(0, 8)));
+  view.setUint32(8, frameChecksum(raw));
   return raw;
 }
 
@@ -82,7 +82,7 @@ export function handFrame(type: number, payload: Uint8Array, options: { flags?: 
   view.setUint8(5, options.flags ?? 0);
   view.setUint16(6, 0);
   raw.set(payload, FRAME_HEADER_BYTES);
-  view.setUint32(8, options.crc ?? crc32(payload, crc32(raw.subarray(0, 8))));
+  view.setUint32(8, options.crc ?? frameChecksum(raw));
   return raw;
 }
 

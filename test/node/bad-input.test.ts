@@ -280,7 +280,7 @@ describeNet('bad input at a node in this process', () => {
 
     test('a bad checksum: ERR_CHECKSUM', async () => {
       const before = sessionIds();
-      const hello = jsonFrame(FRAME.HELLO, { versions: [1], node: 'bad-client', nonce: randomNonce() });
+      const hello = jsonFrame(FRAME.HELLO, { versions: [PROTOCOL_VERSION], node: 'bad-client', nonce: randomNonce() });
       const peer = await connect();
       peer.preambleLine();
       peer.write(corruptChecksum(hello));
@@ -321,17 +321,17 @@ describeNet('bad input at a node in this process', () => {
 
     test('an unknown protocol version: ERR_VERSION', async () => {
       const peer = await connect();
-      sendHello(peer, { name: 'bad-client', versions: [2, 3] });
+      sendHello(peer, { name: 'bad-client', versions: [1, 3] });
       await expectRefused(peer, 'ERR_VERSION');
       await expectStillServes();
     });
 
     test.each([
-      ['not JSON', handFrame(FRAME.HELLO, new TextEncoder().encode('{"versions": [1], "node": '))],
+      ['not JSON', handFrame(FRAME.HELLO, new TextEncoder().encode(`{"versions": [${PROTOCOL_VERSION}], "node": `))],
       ['a JSON array', jsonFrame(FRAME.HELLO, [1, 'bad-client'])],
       ['not UTF-8', handFrame(FRAME.HELLO, Uint8Array.of(0x7b, 0xff, 0xfe, 0x7d))],
-      ['a bad node name', jsonFrame(FRAME.HELLO, { versions: [1], node: '../etc', nonce: randomNonce() })],
-      ['a short nonce', jsonFrame(FRAME.HELLO, { versions: [1], node: 'bad-client', nonce: 'abc' })],
+      ['a bad node name', jsonFrame(FRAME.HELLO, { versions: [PROTOCOL_VERSION], node: '../etc', nonce: randomNonce() })],
+      ['a short nonce', jsonFrame(FRAME.HELLO, { versions: [PROTOCOL_VERSION], node: 'bad-client', nonce: 'abc' })],
     ])('a HELLO that is %s: ERR_PROTOCOL', async (_what, frame) => {
       const peer = await connect();
       peer.preambleLine();
@@ -347,7 +347,7 @@ describeNet('bad input at a node in this process', () => {
       await until(() => peer.received.some((f) => f.type === FRAME.PONG), 2000, 'a PONG');
       // The preamble is already sent: the rest of the handshake as usual.
       const nonce = randomNonce();
-      peer.send(FRAME.HELLO, { versions: [1], node: 'pinger', nonce });
+      peer.send(FRAME.HELLO, { versions: [PROTOCOL_VERSION], node: 'pinger', nonce });
       const challenge = await peer.expect(FRAME.CHALLENGE);
       expect(challenge.node).toBe('n');
     });
@@ -364,17 +364,17 @@ describeNet('bad input at a node in this process', () => {
         ['DATA', seq('DATA')], ['CONTROL', seq('CONTROL')], ['ACK', json(FRAME.ACK)], ['ROUTES', json(FRAME.ROUTES)],
       ],
       auth: [
-        ['HELLO', jsonFrame(FRAME.HELLO, { versions: [1], node: 'again', nonce: randomNonce() })], ['CHALLENGE', json(FRAME.CHALLENGE)],
+        ['HELLO', jsonFrame(FRAME.HELLO, { versions: [PROTOCOL_VERSION], node: 'again', nonce: randomNonce() })], ['CHALLENGE', json(FRAME.CHALLENGE)],
         ['WELCOME', json(FRAME.WELCOME)], ['OPEN', jsonFrame(FRAME.OPEN, openMessage({ group: 'self', app: 'rcptest' }))],
         ['DATA', seq('DATA')], ['ACK', json(FRAME.ACK)],
       ],
       open: [
-        ['HELLO', jsonFrame(FRAME.HELLO, { versions: [1], node: 'again', nonce: randomNonce() })], ['AUTH', jsonFrame(FRAME.AUTH, { proof: 'x' })],
+        ['HELLO', jsonFrame(FRAME.HELLO, { versions: [PROTOCOL_VERSION], node: 'again', nonce: randomNonce() })], ['AUTH', jsonFrame(FRAME.AUTH, { proof: 'x' })],
         ['WELCOME', json(FRAME.WELCOME)], ['OPENED', json(FRAME.OPENED)], ['DATA', seq('DATA')], ['CONTROL', seq('CONTROL')],
         ['ACK', json(FRAME.ACK)], ['ROUTES', json(FRAME.ROUTES)],
       ],
       opened: [
-        ['HELLO', jsonFrame(FRAME.HELLO, { versions: [1], node: 'again', nonce: randomNonce() })], ['AUTH', jsonFrame(FRAME.AUTH, { proof: 'x' })],
+        ['HELLO', jsonFrame(FRAME.HELLO, { versions: [PROTOCOL_VERSION], node: 'again', nonce: randomNonce() })], ['AUTH', jsonFrame(FRAME.AUTH, { proof: 'x' })],
         ['WELCOME', json(FRAME.WELCOME)], ['OPEN', jsonFrame(FRAME.OPEN, openMessage({ group: 'sinkgrp', app: 'sink' }))],
         ['OPENED', json(FRAME.OPENED)], ['ACK', jsonFrame(FRAME.ACK, { acks: {}, failed: {} })], ['ROUTES', jsonFrame(FRAME.ROUTES, { hops: [] })],
         ['CHALLENGE', json(FRAME.CHALLENGE)],
@@ -432,7 +432,7 @@ describeNet('bad input at a node in this process', () => {
         (async () => {
           const peer = await connect({ answerPings: false });
           peer.preambleLine();
-          const hello = jsonFrame(FRAME.HELLO, { versions: [1], node: 'half', nonce: randomNonce() });
+          const hello = jsonFrame(FRAME.HELLO, { versions: [PROTOCOL_VERSION], node: 'half', nonce: randomNonce() });
           peer.write(hello.subarray(0, FRAME_HEADER_BYTES + 5));
           return { what: 'mid-frame', peer, from: performance.now() };
         })(),
@@ -808,7 +808,7 @@ describeNet('a snapcopy serve process', () => {
       for (let i = 0; i < 5; i++) jobs.push(open('frame junk').then((p) => p.write(Buffer.concat([Buffer.from('RCP/1.0\r\n'), randomBytes(4 * KiB)]))));
       for (let i = 0; i < 5; i++) jobs.push(open('bad checksum').then((p) => {
         p.preambleLine();
-        p.write(corruptChecksum(jsonFrame(FRAME.HELLO, { versions: [1], node: 'x', nonce: randomNonce() })));
+        p.write(corruptChecksum(jsonFrame(FRAME.HELLO, { versions: [PROTOCOL_VERSION], node: 'x', nonce: randomNonce() })));
       }));
       for (let i = 0; i < 5; i++) jobs.push(open('wrong secret').then((p) => clientHandshake(p, { name: 'intruder', secret: WRONG_SECRET, expectWelcome: false })));
       for (let i = 0; i < 5; i++) jobs.push(open('bad HTTP').then((p) => p.write('GET /v1/status HTTP/1.1\r\n\x00\x01\x02 nonsense\r\n\r\n')));

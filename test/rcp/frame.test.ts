@@ -12,13 +12,13 @@ import { describe, expect, test } from 'vitest';
 import { SnapcopyError } from '../../src/errors.js';
 import {
   DEFAULT_MAX_PAYLOAD, FRAME, FRAME_HEADER_BYTES, type Frame, FrameParser, type FrameType, HANDSHAKE_MAX_PAYLOAD,
-  HARD_MAX_PAYLOAD, allocFrame, encodeFrame, frameName, sealFrame,
+  HARD_MAX_PAYLOAD, allocFrame, encodeFrame, frameChecksum, frameName, sealFrame,
 } from '../../src/rcp/frame.js';
 import {
   SEQ_BYTES, allocSequenced, bodyOf, errorFrame, errorFromFrame, field, isSequenced, jsonBytes, jsonFrame, jsonOf,
   sealSequenced, seqOf,
 } from '../../src/rcp/messages.js';
-import { crc32 } from '../../src/storage/checksum.js';
+import { checksum32, crc32 } from '../../src/storage/checksum.js';
 import { codeOf } from '../helpers/errors.js';
 import { Prng, testSeed } from '../helpers/prng.js';
 
@@ -155,13 +155,19 @@ const WITH_LARGE: ReadonlyArray<readonly [FrameType, number]> = [
 // ---------------------------------------------------------------------------------------
 
 describe('frame layout', () => {
-  test('a frame is [length u32 BE][type][flags 0][reserved 0][CRC-32 of bytes 0..8 then the payload][payload]', () => {
+  test('a frame is [length u32 BE][type][flags 0][reserved 0][checksum32 of bytes 0..8 then the payload][payload]', () => {
     const payload = new Uint8Array([1, 2, 3]);
     const raw = encodeFrame(FRAME.PING, payload);
     expect([...raw.subarray(0, 8)]).toEqual([0, 0, 0, 3, FRAME.PING, 0, 0, 0]);
-    const crc = crc32(new Uint8Array([...raw.subarray(0, 8), ...payload]));
-    expect(new DataView(raw.buffer).getUint32(8)).toBe(crc);
+    const sum = checksum32(new Uint8Array([...raw.subarray(0, 8), ...payload]));
+    expect(new DataView(raw.buffer).getUint32(8)).toBe(sum);
+    expect(sum).not.toBe(crc32(new Uint8Array([...raw.subarray(0, 8), ...payload])));
     expect([...raw.subarray(FRAME_HEADER_BYTES)]).toEqual([1, 2, 3]);
+    // The handshake frames and ERROR keep CRC-32, so peers of any version read each other's HELLO and ERROR.
+    for (const type of [FRAME.HELLO, FRAME.CHALLENGE, FRAME.AUTH, FRAME.WELCOME, FRAME.ERROR]) {
+      const hello = encodeFrame(type, payload);
+      expect(new DataView(hello.buffer).getUint32(8)).toBe(crc32(new Uint8Array([...hello.subarray(0, 8), ...payload])));
+    }
     // No payload at all: just the header.
     expect(encodeFrame(FRAME.PONG).byteLength).toBe(FRAME_HEADER_BYTES);
   });
@@ -418,8 +424,7 @@ describe('FrameParser: bad frames', () => {
   function withHeaderByte(raw: Uint8Array, index: number, value: number): Uint8Array {
     const bad = copyOf(raw);
     bad[index] = value;
-    const crc = crc32(bad.subarray(FRAME_HEADER_BYTES), crc32(bad.subarray(0, 8)));
-    new DataView(bad.buffer).setUint32(8, crc);
+    new DataView(bad.buffer).setUint32(8, frameChecksum(bad));
     return bad;
   }
 

@@ -228,8 +228,8 @@ describeNet('RCP handshake', () => {
     expect(fake.peer.isClosed).toBe(true);
   });
 
-  test('an unknown version: the server answers ERROR ERR_VERSION and fails with ERR_VERSION', async () => {
-    const offers: Record<string, unknown>[] = [{ versions: [2] }, { versions: [0, 2, 3] }, { versions: [] }, { versions: '1' }, { versions: 1 }, {}];
+  test('an unknown or old version (1: CRC-32 frames): the server answers ERROR ERR_VERSION and fails with ERR_VERSION', async () => {
+    const offers: Record<string, unknown>[] = [{ versions: [1] }, { versions: [3] }, { versions: [0, 1, 3] }, { versions: [] }, { versions: '1' }, { versions: 1 }, {}];
     for (const offer of offers) {
       const versions = offer.versions;
       const peer = await rawPeer();
@@ -243,13 +243,13 @@ describeNet('RCP handshake', () => {
     }
   });
 
-  test('a HELLO offering several versions including 1 is accepted', async () => {
+  test('a HELLO offering several versions including this one is accepted', async () => {
     const peer = await rawPeer();
     const nonce = randomNonce();
     const [serverSide, challenge] = await Promise.all([
       serveOne({ name: 'srv-6', secret: SECRET }),
       (async () => {
-        sendHello(peer, { name: 'multi', nonce, versions: [3, 2, PROTOCOL_VERSION] });
+        sendHello(peer, { name: 'multi', nonce, versions: [3, 1, PROTOCOL_VERSION] });
         const value = await peer.expect(FRAME.CHALLENGE, TIMEOUT_MS);
         const names = { clientName: 'multi', serverName: 'srv-6', clientNonce: nonce, serverNonce: String(value.nonce) };
         peer.write(await authFrame(SECRET, names));
@@ -263,7 +263,7 @@ describeNet('RCP handshake', () => {
 
   // The client offers [1]; a CHALLENGE naming another version is a server choosing what was not offered.
   test('a client refuses a CHALLENGE for a version it did not offer: ERR_VERSION, and no AUTH is sent', async () => {
-    for (const version of [2, 0, '1', undefined]) {
+    for (const version of [1, 3, 0, '2', undefined]) {
       const [fake, clientSide] = await Promise.all([
         (async () => {
           const peer = await acceptedRawPeer();
@@ -353,11 +353,11 @@ describeNet('RCP handshake', () => {
   });
 
   test.each([
-    ['a bad node name', { node: 'no spaces allowed', nonce: 'a'.repeat(32), versions: [1] }],
-    ['a short nonce', { node: 'short', nonce: 'a'.repeat(15), versions: [1] }],
-    ['a long nonce', { node: 'long', nonce: 'a'.repeat(129), versions: [1] }],
-    ['no nonce', { node: 'none', versions: [1] }],
-    ['a numeric node', { node: 7, nonce: 'a'.repeat(32), versions: [1] }],
+    ['a bad node name', { node: 'no spaces allowed', nonce: 'a'.repeat(32), versions: [PROTOCOL_VERSION] }],
+    ['a short nonce', { node: 'short', nonce: 'a'.repeat(15), versions: [PROTOCOL_VERSION] }],
+    ['a long nonce', { node: 'long', nonce: 'a'.repeat(129), versions: [PROTOCOL_VERSION] }],
+    ['no nonce', { node: 'none', versions: [PROTOCOL_VERSION] }],
+    ['a numeric node', { node: 7, nonce: 'a'.repeat(32), versions: [PROTOCOL_VERSION] }],
   ])('a HELLO with %s is ERR_PROTOCOL', async (_what, hello) => {
     const peer = await rawPeer();
     const [serverSide] = await Promise.all([
