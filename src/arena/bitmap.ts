@@ -8,17 +8,53 @@ import type { Arena } from './arena.js';
 
 export class PagedBitmap {
   readonly arena: Arena;
-  /** Bits covered: 0..bits-1. */
-  readonly bits: number;
-  /** Entries in the page table. */
-  readonly pages: number;
+  #bits: number;
+  #pages: number;
   #table: number;
 
   private constructor(arena: Arena, bits: number) {
     this.arena = arena;
-    this.bits = bits;
-    this.pages = Math.max(1, Math.ceil(bits / PAGE_BLOCKS));
-    this.#table = arena.alloc(this.pages * 4);
+    this.#bits = bits;
+    this.#pages = pagesFor(bits);
+    this.#table = arena.alloc(this.#pages * 4);
+  }
+
+  /** Bits covered: 0..bits-1. */
+  get bits(): number {
+    return this.#bits;
+  }
+
+  /** Entries in the page table. */
+  get pages(): number {
+    return this.#pages;
+  }
+
+  /**
+   * Makes the map cover `bits` bits (a volume resized): bits past the old end read
+   * as zeros, bits past the new end are dropped with their pages.
+   */
+  resize(bits: number): void {
+    if (!Number.isSafeInteger(bits) || bits < 0 || bits > MAX_BLOCKS) {
+      throw invalidArgument(`a bit map holds 0 to ${MAX_BLOCKS} bits, not ${bits}`);
+    }
+    const old = this.#bits;
+    if (bits === old) return;
+    // Bits of the last page kept, past the shorter end, must be zeros whichever way the map goes.
+    const keep = Math.min(old, bits);
+    const tail = (size: number) => Math.min(size, pagesFor(keep) * PAGE_BLOCKS);
+    if (bits < old) this.clearRange(keep, tail(old));
+    const pages = pagesFor(bits);
+    const table = this.arena.alloc(pages * 4);
+    for (let p = 0; p < pages; p++) this.arena.u32[(table >>> 2) + p] = p < this.#pages ? this.entry(p) : ZERO_PAGE;
+    for (let p = pages; p < this.#pages; p++) {
+      const entry = this.entry(p);
+      if (entry > ONES_PAGE) this.arena.freePage(entry);
+    }
+    this.arena.free(this.#table, this.#pages * 4);
+    this.#table = table;
+    this.#pages = pages;
+    this.#bits = bits;
+    if (bits > old) this.clearRange(old, tail(bits));
   }
 
   /** An all-zeros map of `bits` bits: a page table of ZERO_PAGE entries and no pages. */
@@ -159,7 +195,7 @@ export class PagedBitmap {
       const entry = this.entry(p);
       if (entry > ONES_PAGE) this.arena.freePage(entry);
     }
-    this.arena.free(this.#table, this.pages * 4);
+    this.arena.free(this.#table, this.#pages * 4);
     this.#table = 0;
   }
 
@@ -211,4 +247,8 @@ export class PagedBitmap {
       bit++;
     }
   }
+}
+
+function pagesFor(bits: number): number {
+  return Math.max(1, Math.ceil(bits / PAGE_BLOCKS));
 }

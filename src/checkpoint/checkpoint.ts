@@ -75,8 +75,21 @@ export class Checkpoint {
       const bytes = await readFileOrUndefined(this.paths.meta);
       if (!bytes) throw corrupt(`${this.paths.meta} is missing`);
       this.#meta = decodeMap(this.arena, bytes, this.paths.meta).map;
+      // A volume resized since the map was written: it covers what the volume has now.
+      this.#meta.resize(this.#metaBits());
     }
     return this.#meta;
+  }
+
+  #metaBits(): number {
+    return Math.ceil(this.geometry.blocks / 2 ** this.geometry.granularity);
+  }
+
+  /** The volume now has `blocks` blocks: the maps follow (blocks past the old end unused, never saved). */
+  resize(blocks: number): void {
+    this.geometry.blocks = blocks;
+    this.#meta?.resize(this.#metaBits());
+    this.#maps?.bitmap.resize(blocks);
   }
 
   /** Writes the files of a new checkpoint: its frozen meta map and an empty save volume. */
@@ -114,13 +127,14 @@ export class Checkpoint {
     const trusted = bitmap ? recordBlocks.length : 0;
     if (!bitmap) recordBlocks.length = 0;
     const map = bitmap ?? PagedBitmap.create(this.arena, this.geometry.blocks);
+    map.resize(this.geometry.blocks);
     const blockMap = new BlockMap(recordBlocks.length);
     recordBlocks.forEach((block, i) => blockMap.add(block, i));
     const log = await SaveLog.open(this.paths.saveLog, this.#logInfo(), trusted, (block, index) => {
-      if (block >= this.geometry.blocks) throw corrupt(`${this.paths.saveLog}: record ${index} names block ${block}`);
       recordBlocks.push(block);
       blockMap.add(block, index);
-      map.set(block);
+      // A before-image of a block a shrink cut off (it was in use nowhere): kept in the log, never read.
+      if (block < this.geometry.blocks) map.set(block);
     });
     this.#maps = { bitmap: map, blockMap, log, recordBlocks };
     return this.#maps;

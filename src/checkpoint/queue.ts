@@ -58,7 +58,8 @@ async function mergeInto(core: VolumeCore, gone: Checkpoint, older: Checkpoint):
   const into = await older.maps();
   const lacking: number[] = [];
   from.recordBlocks.forEach((block, index) => {
-    if (!into.bitmap.get(block)) lacking.push(index);
+    // Only what the bit map says is saved: not before-images of blocks a shrink cut off.
+    if (block < from.bitmap.bits && from.bitmap.get(block) && !into.bitmap.get(block)) lacking.push(index);
   });
   const size = blockSizeOf(core);
   const step = stepBlocks(core);

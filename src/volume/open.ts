@@ -16,6 +16,7 @@ import {
 import type { VolumeCore } from './core.js';
 import { type VolumeRecord, volumePaths } from './layout.js';
 import { commitRecord } from './record.js';
+import { bringToSize } from './resize.js';
 import { applyStagedWrite, writeStagePath } from './staged-write.js';
 import { Wal } from './wal.js';
 
@@ -54,7 +55,8 @@ async function loadLiveMeta(dir: string, record: VolumeRecord, arena: Arena): Pr
   const bytes = await readFileOrUndefined(path);
   if (!bytes) throw corrupt(`${path} is missing`);
   const { map, extra } = decodeMap(arena, bytes, path);
-  if (map.bits !== metaBits(record)) throw corrupt(`${path} holds ${map.bits} bits, not ${metaBits(record)}`);
+  // A resize committed before the map was written again: the map follows the record.
+  map.resize(metaBits(record));
   return { meta: map, generation: extra };
 }
 
@@ -76,6 +78,7 @@ export async function openVolumeCore(dir: string, arena: Arena): Promise<VolumeC
     dir, record, arena, data, wal: undefined as unknown as Wal, liveMeta: meta, checkpoints: [], claimed: new ClaimedPages(),
   };
   core.checkpoints = record.checkpoints.map((r) => new Checkpoint(r, dir, geometryOf(core), arena));
+  await bringToSize(core);
   // Records of an older generation are already in the snapshot: replay only the current one.
   core.wal = await Wal.open(paths.wal, async (walRecord, walGeneration) => {
     if (walGeneration === generation) await applyRecord(core, walRecord);

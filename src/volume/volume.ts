@@ -12,9 +12,11 @@ import { createCheckpoint, deleteCheckpoint, restoreCheckpoint } from '../checkp
 import { readImage } from '../checkpoint/read-path.js';
 import { writeBlocks, writeMeta } from '../checkpoint/write-path.js';
 import { SnapcopyError, invalidArgument, notFound, outOfRange } from '../errors.js';
+import { MAX_BLOCKS } from '../kernels/api.js';
 import { stepBlocks, type VolumeCore } from './core.js';
 import { checkName, EMPTY_IMAGE, newId } from './layout.js';
 import { Mutex } from './mutex.js';
+import { resizeVolume } from './resize.js';
 import { stagedWrite, type WriteFromOptions } from './staged-write.js';
 import { commitRecord, compactLogIfPossible } from './record.js';
 
@@ -448,7 +450,22 @@ export class Volume {
     this.#checkRange(offset, size ?? 0);
     return this.#run(() => stagedWrite(this.#core, offset, source, { size, onProgress }));
   }
-}
+
+  /**
+   * Makes the volume `size` bytes long (a positive multiple of the block size). Growing
+   * adds blocks that read as zeros, in the live volume and in every checkpoint;
+   * shrinking is refused (ERR_IN_USE) while a block to be cut off is in use in the
+   * live volume or in any checkpoint.
+   */
+  async resize(size: number): Promise<void> {
+    this.#checkOpen();
+    const blockSize = this.blockSize;
+    if (!Number.isSafeInteger(size) || size <= 0 || size % blockSize !== 0) {
+      throw invalidArgument(`size must be a positive multiple of the block size (${blockSize}), not ${size}`);
+    }
+    if (size / blockSize > MAX_BLOCKS) throw invalidArgument(`a volume holds at most ${MAX_BLOCKS} blocks`);
+    return this.#run(() => resizeVolume(this.#core, size / blockSize));
+  }}
 
 /** An import's outcome: what was applied, or that the volume already held the result. */
 export interface VolumeImportResult extends ImportResult {

@@ -27,10 +27,12 @@ export interface ModelExtent {
 }
 
 export class VolumeModel {
-  readonly blocks: number;
+  /** Changed only by resize. */
+  blocks: number;
   readonly blockSize: number;
   readonly granularity: number;
-  readonly granules: number;
+  /** Changed only by resize. */
+  granules: number;
   image: Uint8Array;
   meta: Uint8Array;
   changed: Int32Array;
@@ -140,6 +142,53 @@ export class VolumeModel {
     this.image = image.slice();
     this.meta = meta.slice();
     for (const r of records) this.#touch(r.start, r.start + r.count);
+  }
+
+  /**
+   * The first block at or past `blocks` in use in the live volume or in a checkpoint
+   * (what keeps a shrink to `blocks` from happening), with where, or undefined.
+   */
+  inUsePast(blocks: number): { block: number; where: string } | undefined {
+    const states: Array<[string, Uint8Array]> = [['live', this.meta], ...this.checkpoints.map((c) => [c.name, c.meta] as [string, Uint8Array])];
+    for (const [where, meta] of states) {
+      for (let b = blocks; b < this.blocks; b++) if (this.inUse(b, meta)) return { block: b, where };
+    }
+    return undefined;
+  }
+
+  /**
+   * resize(blocks): the live volume and every checkpoint are cut or grown; blocks past
+   * the old end read as zeros, their granules not in use (a granule that was short
+   * at the old end and in use stays in use, its new blocks zeros). A shrink must be
+   * allowed (inUsePast undefined). Not a change of any block's content: no clock tick;
+   * but a new block in a granule in use counts as changed when its image was taken (it
+   * came into being in use, so a delta from an image without it may carry it).
+   */
+  resize(blocks: number): void {
+    const granules = Math.ceil(blocks / 2 ** this.granularity);
+    const bytes = blocks * this.blockSize;
+    const fit = <T extends Uint8Array | Int32Array>(a: T, n: number, fill: number): T => {
+      const out = new (a.constructor as new (n: number) => T)(n);
+      out.fill(fill);
+      out.set(a.subarray(0, Math.min(n, a.length)));
+      return out;
+    };
+    const old = this.blocks;
+    const cameInUse = (meta: Uint8Array, changed: Int32Array, time: number) => {
+      for (let b = old; b < blocks; b++) if (meta[this.granuleOf(b)] === 1) changed[b] = time;
+    };
+    this.image = fit(this.image, bytes, 0);
+    this.meta = fit(this.meta, granules, 0);
+    this.changed = fit(this.changed, blocks, -1);
+    cameInUse(this.meta, this.changed, this.time);
+    for (const c of this.checkpoints) {
+      c.image = fit(c.image, bytes, 0);
+      c.meta = fit(c.meta, granules, 0);
+      c.changed = fit(c.changed, blocks, -1);
+      cameInUse(c.meta, c.changed, c.time);
+    }
+    this.blocks = blocks;
+    this.granules = granules;
   }
 
   /** The image, meta map and change times of checkpoint `name`, or of the live volume (undefined). */
