@@ -1,6 +1,7 @@
 // The kernel-core benchmark of snapcopy: delta scans (scanDelta, countDelta) over
 // K bit maps of 16M and 256M blocks, wasm and ts kernels in the same run, against
-// CRoaring's orMany (+ and) on the same bits and the machine's memcmp bandwidth.
+// CRoaring's orMany (+ and) on the same bits and the machine's memcmp bandwidth; and
+// the checksum of delta streams and RCP frames against zlib's crc32 (bench/lib/checksum.mjs).
 //
 //   node bench/run.mjs [--quick]            (npm run bench [-- --quick])
 //   npx deno run -A bench/run.mjs [--quick]
@@ -16,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ACC_BYTES, Arena, countDelta, PAGE_BLOCKS, PAGE_BYTES, scanDelta } from '../dist/index.js';
 import { CompareBandwidth } from './lib/bandwidth.mjs';
+import { benchChecksums, checksumTable } from './lib/checksum.mjs';
 import {
   applyLayout, CLUSTER_GAP_MAX, CLUSTER_RUN_MAX, clusteredLayout, fillClustered, fillMeta, fillScattered, fullLayout, layoutStats, Pool,
   releaseMaps, scatteredLayout,
@@ -435,6 +437,8 @@ for (const pattern of PLAN.patterns) {
   }
 }
 
+const checksums = await benchChecksums({ quick: QUICK, log: (line) => log(`[${elapsed()}] ${line}`) });
+
 const wholeAfter = await bandwidth.whole();
 const loadAfter = os.loadavg();
 log(`[${elapsed()}] Buffer.compare again at the end: ${sig(wholeAfter.gbps)} GB/s`);
@@ -517,6 +521,9 @@ for (const [dense, op, backend] of [...OPS.flatMap((op) => ['wasm', 'ts'].map((b
   });
 }
 
+// (C) The checksum: at least 3 x zlib's crc32 in the same run, copy into the kernel memory included.
+targets.push(...checksums.targets);
+
 // ---------------------------------------------------------------------------------
 // Output.
 
@@ -569,7 +576,7 @@ const notes = [
   ...(errors.length ? ['', '## ERRORS (results disagree)', '', ...errors.map((e) => `- ${e}`)] : []),
 ];
 
-const md = [...header, '', ...targetLines, '', ...MODES.flatMap(modeTable), ...notes, ''].join('\n');
+const md = [...header, '', ...targetLines, '', ...MODES.flatMap(modeTable), ...checksumTable(checksums), ...notes, ''].join('\n');
 console.log(md);
 
 const json = {
@@ -581,7 +588,7 @@ const json = {
   pools: { bitmapPages: PLAN.poolPages, metaPages: PLAN.metaPoolPages, metaUnset: META_UNSET },
   roaring: roaring.error ? { skipped: roaring.error } : { version: roaring.version, croaring: roaring.croaring },
   plan: { shapes: PLAN.shapes, densities: PLAN.densities, patterns: PLAN.patterns, scanBatch: SCAN_BATCH },
-  targets, skipped, errors, results,
+  targets, skipped, errors, results, checksums: checksums.rows,
 };
 /** JSON with numbers to 5 significant digits and one line per result row. */
 function compactJson(value) {
