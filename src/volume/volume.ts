@@ -167,6 +167,28 @@ export class Volume {
     });
   }
 
+  /**
+   * What a scan of delta(older, newer) reads: the stored pages of every bit map and
+   * meta map it passes over (all-zero and all-one pages are not stored, so not read).
+   * For measuring the scan (bench-diff); the delta itself is diffSize / diff.
+   */
+  async diffScanPages(older: string | null, newer?: string): Promise<{ bitmapPages: number; metaPages: number }> {
+    this.#checkOpen();
+    return this.#run(async () => {
+      const plan = await planDelta(this.#core, ...this.#pair(older, newer));
+      try {
+        const scans = [plan.data, plan.unused];
+        const stored = (maps: typeof plan.data.bitmaps) => maps.reduce((n, map) => n + map.storedPages(), 0);
+        return {
+          bitmapPages: stored(scans.flatMap((s) => s.bitmaps)),
+          metaPages: stored(scans.flatMap((s) => (s.meta ? [...s.meta.metas, s.meta.live] : []))),
+        };
+      } finally {
+        plan.free();
+      }
+    });
+  }
+
   /** The extents of delta(older, newer), without data, in block order. */
   diff(older: string | null, newer?: string): AsyncGenerator<DeltaExtent> {
     return this.#locked(older, newer, (_core, plan) => deltaExtents(plan));
