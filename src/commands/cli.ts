@@ -8,6 +8,7 @@ import { SnapcopyError } from '../errors.js';
 import { resolveNode } from '../node/client.js';
 import { DataDir } from '../volume/data-dir.js';
 import { type OptionKind, parseArgs, UsageError } from './args.js';
+import { benchDiff } from './bench-diff.js';
 import { cat } from './cat.js';
 import { ckpt } from './ckpt.js';
 import { clone } from './clone.js';
@@ -29,6 +30,7 @@ import { write } from './write.js';
 
 export const COMMANDS: readonly Command[] = [
   create, write, discard, cat, ckpt, diff, exportDiff, importDiff, clone, fsCopy,
+  benchDiff,
   serve, status, rcpConfig, serverConfig, rcproute, rcptest,
 ];
 
