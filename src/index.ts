@@ -10,8 +10,15 @@ export { PagedBitmap } from './arena/bitmap.js';
 export {
   countDelta, deltaExtents, type DeltaScanOptions, type ExtentBatch, type MetaMaps, scanDelta,
 } from './arena/delta-scan.js';
-export { DataDir, type DataDirOptions, DEFAULT_BLOCK_SIZE, type OnProgress, type VolumeOptions } from './volume/data-dir.js';
-export { type CheckpointInfo, Volume } from './volume/volume.js';
+export {
+  DataDir, type DataDirOptions, DEFAULT_BLOCK_SIZE, type OnProgress, type VolumeInfo, type VolumeOptions,
+} from './volume/data-dir.js';
+export { type CheckpointInfo, Volume, type VolumeImportResult } from './volume/volume.js';
+export {
+  type CopyOutcome, type ExportStream, type ImportOutcome, LocalStore, type SizedStream, type VolumeStore,
+} from './volume/store.js';
+export { RemoteStore } from './node/volume-client.js';
+export { resolveNode, type NodeTarget } from './node/client.js';
 export type { DeltaChunk, DeltaExtent, DeltaSize, ExtentKind } from './checkpoint/delta.js';
 export { type DeltaHeader, StreamReader, type StreamEvent, StreamWriter } from './checkpoint/delta-stream.js';
 export type { ImportResult } from './checkpoint/import.js';

@@ -9,7 +9,9 @@ import { type BlockFile, openFile, openFileReadOnly, removeFile } from '../stora
 import { granularityOf, type VolumeCore } from '../volume/core.js';
 import { volumePaths } from '../volume/layout.js';
 import { commitRecord, foldLogIfBig } from '../volume/record.js';
+import type { Checkpoint } from './checkpoint.js';
 import { type DeltaHeader, type StreamRecord, StreamReader } from './delta-stream.js';
+import { redoRestore } from './queue.js';
 import { writeBlocks, writeMeta } from './write-path.js';
 
 export interface ImportResult {
@@ -18,29 +20,41 @@ export interface ImportResult {
   unusedBlocks: number;
 }
 
-/** Refuses a stream that does not fit this volume or does not start from its image. */
-export function checkFits(core: VolumeCore, header: DeltaHeader): void {
+/** Refuses a stream made for another geometry. */
+export function checkGeometry(core: VolumeCore, header: DeltaHeader): void {
   const r = core.record;
   if (header.blockSize !== r.blockSize || header.blocks !== r.blocks || header.granularity !== r.granularity) {
     throw new SnapcopyError('ERR_INVALID_ARGUMENT',
       `the stream is for ${header.blocks} blocks of ${header.blockSize} bytes at granularity ${header.granularity}; `
       + `${r.name} has ${r.blocks} of ${r.blockSize} at ${r.granularity}`);
   }
-  if (r.base !== header.from.id) {
+}
+
+/**
+ * Refuses a stream that does not fit this volume or does not start from its image
+ * (or from `base`, the image a rollback restores first). The volume layer says the
+ * same in words a user can act on before it gets here; this is the last guard.
+ */
+export function checkFits(core: VolumeCore, header: DeltaHeader, base: string | null = core.record.base): void {
+  const r = core.record;
+  checkGeometry(core, header);
+  if (base !== header.from.id) {
     throw new SnapcopyError('ERR_WRONG_BASE',
       `the stream applies to image ${header.from.id} (${header.from.name}); ${r.name} `
-      + (r.base ? `holds image ${r.base}` : 'has changed since its last known image'));
+      + (base ? `holds image ${base}` : 'has changed since its last known image'));
   }
 }
 
 /** Copies the stream to the stage file, checking all of it; returns its header when it checks out. */
-async function stageStream(core: VolumeCore, source: AsyncIterable<Uint8Array>, stage: BlockFile): Promise<DeltaHeader> {
+async function stageStream(
+  core: VolumeCore, source: AsyncIterable<Uint8Array>, stage: BlockFile, base: string | null,
+): Promise<DeltaHeader> {
   const reader = new StreamReader();
   let at = 0;
   for await (const chunk of source) {
     const hadHeader = reader.header !== undefined;
     reader.push(chunk);
-    if (!hadHeader && reader.header) checkFits(core, reader.header);
+    if (!hadHeader && reader.header) checkFits(core, reader.header, base);
     await stage.write(chunk, at);
     at += chunk.length;
   }
@@ -49,20 +63,33 @@ async function stageStream(core: VolumeCore, source: AsyncIterable<Uint8Array>, 
   return reader.header!;
 }
 
-export async function importDiff(core: VolumeCore, source: AsyncIterable<Uint8Array>): Promise<ImportResult> {
+/**
+ * Stages, checks and applies a stream. With `rollbackTo`, the stream applies to that
+ * checkpoint's image: the volume is restored to it and the stream applied as one
+ * change (one commit names both), so a failure before the commit changes nothing.
+ */
+export async function importDiff(
+  core: VolumeCore, source: AsyncIterable<Uint8Array>, options: { rollbackTo?: Checkpoint } = {},
+): Promise<ImportResult> {
   const path = volumePaths(core.dir).stage;
   const stage = await openFile(path, { create: true });
+  const rollback = options.rollbackTo;
   let header: DeltaHeader;
   try {
     await stage.truncate(0);
-    header = await stageStream(core, source, stage);
+    header = await stageStream(core, source, stage, rollback ? rollback.record.image : core.record.base);
   } catch (error) {
     await stage.close();
     await removeFile(path);
     throw error;
   }
   await stage.close();
-  await commitRecord(core, { ...core.record, pending: { import: { to: header.to.id } } });
+  if (!rollback) {
+    await commitRecord(core, { ...core.record, pending: { import: { to: header.to.id } } });
+    return redoImport(core, header.to.id);
+  }
+  await commitRecord(core, { ...core.record, pending: { restore: rollback.record.id, import: { to: header.to.id } } });
+  await redoRestore(core, rollback);
   return redoImport(core, header.to.id);
 }
 
@@ -90,7 +117,9 @@ export async function redoImport(core: VolumeCore, to: string): Promise<ImportRe
   } finally {
     await stage.close();
   }
-  await commitRecord(core, { ...core.record, base: to, pending: undefined });
+  const header = reader.header!;
+  const imported = { id: to, name: `${header.volume.name}@${header.to.name}` };
+  await commitRecord(core, { ...core.record, base: to, imported, pending: undefined });
   await removeFile(path);
   await foldLogIfBig(core);
   return { header: reader.header!, dataBlocks, unusedBlocks };

@@ -6,7 +6,9 @@ import process from 'node:process';
 import type { BackendChoice } from '../kernels/api.js';
 import { SnapcopyError } from '../errors.js';
 import { resolveNode } from '../node/client.js';
+import { RemoteStore } from '../node/volume-client.js';
 import { DataDir } from '../volume/data-dir.js';
+import { LocalStore, type VolumeStore } from '../volume/store.js';
 import { type OptionKind, parseArgs, UsageError } from './args.js';
 import { benchDiff } from './bench-diff.js';
 import { cat } from './cat.js';
@@ -14,6 +16,11 @@ import { ckpt } from './ckpt.js';
 import { clone } from './clone.js';
 import { type Command, type CommandContext, UsageErrorForCommand } from './command.js';
 import { create } from './create.js';
+import { destroy } from './destroy.js';
+import { info } from './info.js';
+import { list } from './list.js';
+import { rename } from './rename.js';
+import { resize } from './resize.js';
 import { diff } from './diff.js';
 import { discard } from './discard.js';
 import { exportDiff } from './export-diff.js';
@@ -29,14 +36,21 @@ import { status } from './status.js';
 import { write } from './write.js';
 
 export const COMMANDS: readonly Command[] = [
-  create, write, discard, cat, ckpt, diff, exportDiff, importDiff, clone, fsCopy,
+  create, list, info, destroy, rename, resize, write, discard, cat, ckpt, diff, exportDiff, importDiff, clone, fsCopy,
   benchDiff,
   serve, status, rcpConfig, serverConfig, rcproute, rcptest,
 ];
 
 const GLOBAL_OPTIONS: Record<string, OptionKind> = {
-  data: 'string', kernels: 'string', help: 'boolean', node: 'string', peers: 'string', token: 'string',
+  data: 'string', kernels: 'string', help: 'boolean', node: 'string', peers: 'string', token: 'string', wait: 'string',
 };
+
+/** --wait <seconds>: how long to wait for a volume another process holds. */
+function waitSeconds(text: string | undefined): number {
+  if (text === undefined) return 0;
+  if (!/^\d+(\.\d+)?$/.test(text)) throw new UsageErrorForCommand(`--wait takes a number of seconds, not ${JSON.stringify(text)}`);
+  return Number(text);
+}
 
 export interface CliIo {
   env: Record<string, string | undefined>;
@@ -64,7 +78,7 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo()): Promi
   const command = findCommand(COMMANDS, name)!;
   const rest = [...argv];
   rest.splice(at, 1);
-  let dataDir: DataDir | undefined;
+  let store: VolumeStore | undefined;
   try {
     const args = parseArgs(rest, { ...GLOBAL_OPTIONS, ...command.options });
     if (args.options.get('help') === true) {
@@ -76,6 +90,12 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo()): Promi
     const peersPath = (args.options.get('peers') as string | undefined) ?? io.env.SNAPCOPY_PEERS;
     const nodeSpec = (args.options.get('node') as string | undefined) ?? io.env.SNAPCOPY_NODE;
     const token = (args.options.get('token') as string | undefined) ?? io.env.SNAPCOPY_TOKEN;
+    const wait = waitSeconds(args.options.get('wait') as string | undefined);
+    const openStore = async (): Promise<VolumeStore> => {
+      // With --node the volumes are the node's; without it, this data directory's.
+      if (nodeSpec !== undefined) return new RemoteStore(await resolveNode(nodeSpec, { peersPath, token }));
+      return new LocalStore(await DataDir.open(path, { kernels, wait }));
+    };
     const ctx: CommandContext = {
       args,
       dataPath: path,
@@ -87,13 +107,14 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo()): Promi
       },
       print: io.stdout,
       log: io.stderr,
-      dataDir: async () => (dataDir ??= await DataDir.open(path, { kernels })),
+      store: async () => (store ??= await openStore()),
+      nodeGiven: nodeSpec !== undefined,
     };
     await command.run(ctx);
-    await dataDir?.close();
+    await store?.close();
     return 0;
   } catch (error) {
-    await dataDir?.close().catch(() => undefined);
+    await store?.close().catch(() => undefined);
     return report(error, command, io);
   }
 }

@@ -1,13 +1,18 @@
 // What every command file exports, and what the dispatcher hands it.
 
 import type { NodeTarget } from '../node/client.js';
-import type { DataDir } from '../volume/data-dir.js';
+import type { VolumeStore } from '../volume/store.js';
 import type { OptionKind, ParsedArgs } from './args.js';
 
 export interface CommandContext {
   args: ParsedArgs;
-  /** Opens (once) the data directory named by --data, SNAPCOPY_DATA or ./snapcopy-data. */
-  dataDir(): Promise<DataDir>;
+  /**
+   * The volumes (opened once): the node's with --node, else those of the data
+   * directory named by --data, SNAPCOPY_DATA or ./snapcopy-data.
+   */
+  store(): Promise<VolumeStore>;
+  /** Whether --node (or SNAPCOPY_NODE) was given. */
+  nodeGiven: boolean;
   /** The data directory's path, for commands that do not open it as volumes. */
   dataPath: string;
   /** The peers file named by --peers or SNAPCOPY_PEERS, if any. */

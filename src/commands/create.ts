@@ -12,11 +12,11 @@ export const create: Command = {
     expectPositionals(ctx, 1);
     const size = option(ctx, 'size');
     if (size === undefined) throw new UsageErrorForCommand('missing --size');
-    const volume = await (await ctx.dataDir()).createVolume(name, {
+    const info = await (await ctx.store()).create(name, {
       size: parseSize(size, '--size'),
       blockSize: parseSize(option(ctx, 'block-size') ?? String(DEFAULT_BLOCK_SIZE), '--block-size'),
       granularity: parseInteger(option(ctx, 'meta-granularity'), '--meta-granularity', 0),
     });
-    await ctx.print(`created ${volume.name}: ${volume.blocks} blocks of ${volume.blockSize} bytes, meta granularity ${volume.granularity}`);
+    await ctx.print(`created ${info.name}: ${info.blocks} blocks of ${info.blockSize} bytes, meta granularity ${info.granularity}`);
   },
 };

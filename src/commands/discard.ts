@@ -7,12 +7,12 @@ export const discard: Command = {
   usage: 'discard <fs> --offset <bytes> --length <bytes>',
   options: { offset: 'string', length: 'string' },
   async run(ctx) {
-    const volume = await (await ctx.dataDir()).volume(positional(ctx, 0, '<fs>'));
+    const fs = positional(ctx, 0, '<fs>');
     expectPositionals(ctx, 1);
     const offset = option(ctx, 'offset');
     const length = option(ctx, 'length');
     if (offset === undefined || length === undefined) throw new UsageErrorForCommand('discard needs --offset and --length');
-    await volume.discard(parseSize(offset, '--offset'), parseSize(length, '--length'));
-    await ctx.print(`discarded ${length} bytes of ${volume.name} at ${offset}`);
+    await (await ctx.store()).discard(fs, parseSize(offset, '--offset'), parseSize(length, '--length'));
+    await ctx.print(`discarded ${length} bytes of ${fs} at ${offset}`);
   },
 };

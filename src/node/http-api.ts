@@ -136,6 +136,7 @@ export function httpApi(node: NodeServer, token: string): (request: IncomingMess
         send(response, 401, { code: 'ERR_AUTH', message: 'a valid bearer token is required' });
         return;
       }
+      if (node.volumeApi(request, response, url)) return;
       const matches = ROUTES.filter((r) => r.pattern.test(url.pathname));
       const route = matches.find((r) => r.method === request.method);
       if (!route) {

@@ -17,6 +17,10 @@ import { httpApi } from './http-api.js';
 import type { Peers } from './peers.js';
 import { RCPTEST_APP, rcptestReceiver, type RcptestResult, type RcptestUpload, sendStream } from './rcptest.js';
 import { sniff } from './sniff.js';
+import { DataDir } from '../volume/data-dir.js';
+import { LocalStore } from '../volume/store.js';
+import type { BackendChoice } from '../kernels/api.js';
+import { volumeApi } from './volume-api.js';
 import { socketConn, tcpDial } from './tcp.js';
 
 /** How long a new connection has to send its first line. */
@@ -35,6 +39,8 @@ export interface NodeOptions {
   dataDir: string;
   peers: Peers;
   tuning?: Partial<RcpTuning>;
+  /** The kernel backend of the node's volumes (default auto). */
+  kernels?: BackendChoice;
   /** One line per event worth an operator's attention. */
   log?: (line: string) => void;
 }
@@ -64,6 +70,10 @@ export class NodeServer {
   readonly config: NodeConfig;
   readonly rcp: RcpService;
   readonly dataDir: string;
+  /** The node's volumes: it owns its data directory while it runs. */
+  readonly volumes: LocalStore;
+  /** Answers the volume API's paths (src/node/volume-api.ts); false for other paths. */
+  readonly volumeApi: ReturnType<typeof volumeApi>;
   #address = '';
   readonly #tcp: net.Server;
   readonly #http: http.Server;
@@ -72,8 +82,10 @@ export class NodeServer {
   readonly #log: (line: string) => void;
   #closing: Promise<void> | undefined;
 
-  private constructor(options: NodeOptions, config: NodeConfig, lock: DirLock, token: string) {
+  private constructor(options: NodeOptions, config: NodeConfig, lock: DirLock, token: string, volumes: DataDir) {
     this.name = options.name;
+    this.volumes = new LocalStore(volumes);
+    this.volumeApi = volumeApi(this.volumes);
     this.config = config;
     this.dataDir = options.dataDir;
     this.#lock = lock;
@@ -97,15 +109,19 @@ export class NodeServer {
     const listen = parseAddress(options.listen ?? '127.0.0.1:7700', 'listen address');
     const nodeDir = join(options.dataDir, 'node');
     await makeDir(nodeDir);
-    const lock = await lockDir(nodeDir);
+    const lock = await lockDir(nodeDir, { what: `data directory ${options.dataDir} (a node serves it)` });
     let node: NodeServer | undefined;
+    let volumes: DataDir | undefined;
     try {
       const config = await NodeConfig.load(nodeDir);
-      node = new NodeServer(options, config, lock, await httpTokenOf(options.peers.secret));
+      // A local process that still holds a volume gets a few seconds to let go of it.
+      volumes = await DataDir.open(options.dataDir, { ownedByNode: true, kernels: options.kernels, wait: 5 });
+      node = new NodeServer(options, config, lock, await httpTokenOf(options.peers.secret), volumes);
       await node.#listen(listen.host, listen.port);
       return node;
     } catch (error) {
       node?.rcp.close();
+      await volumes?.close();
       await lock.release();
       throw error;
     }
@@ -142,6 +158,7 @@ export class NodeServer {
       this.rcp.close();
       for (const socket of this.#sockets) socket.destroy();
       await closed;
+      await this.volumes.close();
       await this.#lock.release();
     })();
     return this.#closing;

@@ -104,7 +104,9 @@ async function finishPending(core: VolumeCore): Promise<void> {
   if (pending.restore) {
     const ckpt = core.checkpoints.find((c) => c.record.id === pending.restore);
     if (ckpt) await redoRestore(core, ckpt);
-    await commitRecord(core, { ...core.record, base: ckpt?.record.image ?? null, pending: undefined });
+    // A rollback import (restore, then the stream) keeps its import pending past the restore.
+    const rest = pending.import ? { import: pending.import } : undefined;
+    await commitRecord(core, { ...core.record, base: ckpt?.record.image ?? null, pending: rest });
   }
   if (pending.import) {
     // An import commits by naming its verified stage; without the stage it never committed.

@@ -7,14 +7,16 @@ import {
   type DeltaChunk, type DeltaExtent, type DeltaPlan, type DeltaSize, deltaChunks, deltaExtents, deltaSize, planDelta,
 } from '../checkpoint/delta.js';
 import { type DeltaHeader, StreamWriter } from '../checkpoint/delta-stream.js';
-import { type ImportResult, importDiff } from '../checkpoint/import.js';
+import { checkGeometry, type ImportResult, importDiff } from '../checkpoint/import.js';
+import { peekHeader } from '../checkpoint/stream-peek.js';
 import { createCheckpoint, deleteCheckpoint, restoreCheckpoint } from '../checkpoint/queue.js';
 import { readImage } from '../checkpoint/read-path.js';
 import { writeBlocks, writeMeta } from '../checkpoint/write-path.js';
 import { SnapcopyError, invalidArgument, notFound, outOfRange } from '../errors.js';
 import { MAX_BLOCKS } from '../kernels/api.js';
 import { stepBlocks, type VolumeCore } from './core.js';
-import { checkName, EMPTY_IMAGE, newId } from './layout.js';
+import { EMPTY_IMAGE, newId } from './layout.js';
+import { parseCheckpointSpec } from './names.js';
 import { Mutex } from './mutex.js';
 import { resizeVolume } from './resize.js';
 import { stagedWrite, type WriteFromOptions } from './staged-write.js';
@@ -29,11 +31,9 @@ export interface CheckpointInfo {
   created: string;
 }
 
-/** Checkpoint names are unique in a data directory; the DataDir keeps the index. */
-export interface NameIndex {
-  has(name: string): boolean;
-  add(name: string, volume: string): void;
-  delete(name: string): void;
+/** What the volume tells whoever opened it (the DataDir releases its lock). */
+export interface VolumeHooks {
+  closed(): Promise<void>;
 }
 
 /** The write-ahead log is folded into the files once it holds this much. */
@@ -41,13 +41,15 @@ const LOG_LIMIT = 64 << 20;
 
 export class Volume {
   readonly #core: VolumeCore;
-  readonly #names: NameIndex;
+  readonly #hooks: VolumeHooks;
   readonly #lock = new Mutex();
+  /** Checkpoint names taken by calls still in flight (names are unique in the volume). */
+  readonly #reserved = new Set<string>();
   #closed = false;
 
-  constructor(core: VolumeCore, names: NameIndex) {
+  constructor(core: VolumeCore, hooks: VolumeHooks) {
     this.#core = core;
-    this.#names = names;
+    this.#hooks = hooks;
   }
 
   get name(): string {
@@ -113,18 +115,17 @@ export class Volume {
   /** Freezes the live image as a checkpoint; the name defaults to <volume>.ckpt<seq>. */
   async createCheckpoint(name?: string): Promise<CheckpointInfo> {
     this.#checkOpen();
-    // A name given is taken at once (names are unique in the data directory, across
-    // volumes and calls in flight); a default name is chosen under the lock.
-    if (name !== undefined) this.#reserveName(checkName('checkpoint', name));
+    // A name given is taken at once (names are unique in the volume, across calls in
+    // flight); a default name is chosen under the lock.
+    if (name !== undefined) this.#reserveName(this.#ownName(name));
     let chosen = name;
     try {
       return await this.#run(async () => {
-        chosen ??= this.#reserveName(`${this.name}.ckpt${this.#core.record.nextSeq}`);
+        chosen ??= this.#reserveName(this.#defaultName());
         return infoOf(await createCheckpoint(this.#core, chosen, new Date()));
       });
-    } catch (error) {
-      if (chosen !== undefined) this.#releaseName(chosen);
-      throw error;
+    } finally {
+      if (chosen !== undefined) this.#reserved.delete(chosen);
     }
   }
 
@@ -136,10 +137,7 @@ export class Volume {
 
   async deleteCheckpoint(name: string): Promise<void> {
     this.#checkOpen();
-    return this.#run(async () => {
-      await deleteCheckpoint(this.#core, this.#find(name));
-      this.#names.delete(name);
-    });
+    return this.#run(() => deleteCheckpoint(this.#core, this.#find(name)));
   }
 
   /**
@@ -226,14 +224,81 @@ export class Volume {
     });
   }
 
-  /** Applies a delta stream whose base is this volume's image; atomic (see checkpoint/import.ts). */
-  async importDiff(source: AsyncIterable<Uint8Array>): Promise<ImportResult> {
+  /**
+   * Applies a delta stream whose base is this volume's image; atomic (see
+   * checkpoint/import.ts). A stream whose result the volume already holds changes
+   * nothing (`alreadyAt` says so). With `rollback` (as `zfs recv -F`), a volume that
+   * changed since a checkpoint holding the stream's base is restored to it first, in
+   * the same atomic change.
+   */
+  async importDiff(source: AsyncIterable<Uint8Array>, options: { rollback?: boolean } = {}): Promise<VolumeImportResult> {
     this.#checkOpen();
-    return this.#run(() => importDiff(this.#core, source));
+    if (source === null || typeof (source as AsyncIterable<Uint8Array>)?.[Symbol.asyncIterator] !== 'function') {
+      throw invalidArgument('source must be an async iterable of Uint8Array pieces');
+    }
+    return this.#run(async () => {
+      const peeked = await peekHeader(source);
+      const { header } = peeked;
+      try {
+        checkGeometry(this.#core, header);
+      } catch (error) {
+        await peeked.cancel();
+        throw error;
+      }
+      const base = this.#core.record.base;
+      if (base !== null && base === header.to.id) {
+        await peeked.cancel();
+        return { header, dataBlocks: 0, unusedBlocks: 0, alreadyAt: this.#labelOf(base, header) };
+      }
+      if (base === header.from.id) return importDiff(this.#core, peeked.stream);
+      const restorePoint = options.rollback
+        ? this.#core.checkpoints.findLast((c) => c.record.image === header.from.id)
+        : undefined;
+      if (!restorePoint) {
+        await peeked.cancel();
+        throw this.#wrongBase(header, options.rollback === true);
+      }
+      const result = await importDiff(this.#core, peeked.stream, { rollbackTo: restorePoint });
+      return { ...result, rolledBackTo: `${this.name}@${restorePoint.name}` };
+    });
   }
 
-  /** Folds the log into the files, writes the tail's maps back and closes the files. */
-  close(): Promise<void> {
+  /** What a user can act on when a stream does not apply: what this volume holds, what the stream needs. */
+  #wrongBase(header: DeltaHeader, triedRollback: boolean): SnapcopyError {
+    const base = this.#core.record.base;
+    const holds = base === null
+      ? `${this.name} has been written since its last checkpoint or import`
+      : `${this.name} holds ${this.#labelOf(base, header)}`;
+    const needs = `this stream applies to ${streamSide(header, 'from')}`;
+    const hint = triedRollback
+      ? `; no checkpoint of ${this.name} holds that image, so --rollback cannot help`
+      : this.#core.checkpoints.some((c) => c.record.image === header.from.id)
+        ? `; a checkpoint of ${this.name} holds it: --rollback restores it first, losing what changed since`
+        : '';
+    return new SnapcopyError('ERR_WRONG_BASE', `${holds}; ${needs}${hint}`);
+  }
+
+  /** A person's name for image `id`: a checkpoint of this volume, the import's source name, or the stream's. */
+  #labelOf(id: string, header?: DeltaHeader): string {
+    if (id === EMPTY_IMAGE) return 'an empty image';
+    const imported = this.#core.record.imported;
+    if (imported?.id === id) return imported.name;
+    const own = this.#core.checkpoints.findLast((c) => c.record.image === id);
+    if (own) return `${this.name}@${own.name}`;
+    if (header?.to.id === id) return streamSide(header, 'to');
+    if (header?.from.id === id) return streamSide(header, 'from');
+    return `image ${id}`;
+  }
+
+  /** Folds the log into the files, writes the tail's maps back, closes the files and lets go of the volume. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.closeKeepingLock();
+    await this.#hooks.closed();
+  }
+
+  /** As close, but the process keeps the volume's lock (for the DataDir's rename and destroy). */
+  closeKeepingLock(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
     return this.#lock.run(async () => {
@@ -372,19 +437,34 @@ export class Volume {
     }
   }
 
-  /** Takes a checkpoint name in the data directory's index, or throws ERR_EXISTS. */
+  /** Takes a checkpoint name for a call in flight, or throws ERR_EXISTS. */
   #reserveName(name: string): string {
-    if (this.#names.has(name)) throw new SnapcopyError('ERR_EXISTS', `a checkpoint named ${name} exists already`);
-    this.#names.add(name, this.name);
+    if (this.#reserved.has(name) || this.#core.checkpoints.some((c) => c.name === name)) {
+      throw new SnapcopyError('ERR_EXISTS', `${this.name}@${name} exists already`);
+    }
+    this.#reserved.add(name);
     return name;
   }
 
-  /** Gives a reserved name back, unless a checkpoint of this volume holds it after all. */
-  #releaseName(name: string): void {
-    if (!this.#core.checkpoints.some((c) => c.name === name)) this.#names.delete(name);
+  /** `<volume>.ckpt<seq>`, or the next free sequence number after it. */
+  #defaultName(): string {
+    let seq = this.#core.record.nextSeq;
+    const taken = (name: string) => this.#reserved.has(name) || this.#core.checkpoints.some((c) => c.name === name);
+    while (taken(`${this.name}.ckpt${seq}`)) seq++;
+    return `${this.name}.ckpt${seq}`;
   }
 
-  #find(name: string): Checkpoint {
+  /** A checkpoint name given as `name` or `<this volume>@name`: the name. */
+  #ownName(spec: string): string {
+    const { volume, checkpoint } = parseCheckpointSpec(spec);
+    if (volume !== undefined && volume !== this.name) {
+      throw invalidArgument(`${spec} is a checkpoint of ${volume}, not of ${this.name}`);
+    }
+    return checkpoint;
+  }
+
+  #find(spec: string): Checkpoint {
+    const name = this.#ownName(spec);
     const ckpt = this.#core.checkpoints.find((c) => c.name === name);
     if (!ckpt) throw notFound(`volume ${this.name} has no checkpoint named ${name}`);
     return ckpt;
@@ -398,7 +478,7 @@ export class Volume {
     const li = this.#core.checkpoints.indexOf(l);
     const mi = m ? this.#core.checkpoints.indexOf(m) : this.#core.checkpoints.length;
     if (mi <= li) {
-      throw new SnapcopyError('ERR_NOT_YOUNGER', `${newer ?? 'the live volume'} is not younger than ${older} (FIG. 34 step 582)`);
+      throw new SnapcopyError('ERR_NOT_YOUNGER', `${newer ?? 'the live volume'} is not younger than ${older}: name the older checkpoint first`);
     }
     return [l, m];
   }
@@ -487,7 +567,8 @@ export class Volume {
     }
     if (size / blockSize > MAX_BLOCKS) throw invalidArgument(`a volume holds at most ${MAX_BLOCKS} blocks`);
     return this.#run(() => resizeVolume(this.#core, size / blockSize));
-  }}
+  }
+}
 
 /** An import's outcome: what was applied, or that the volume already held the result. */
 export interface VolumeImportResult extends ImportResult {

@@ -167,7 +167,9 @@ describe(`data directory (${backend})`, () => {
       expect(await codeOf(() => dir.volume('../vol'))).toBe('ERR_INVALID_ARGUMENT');
       expect(await codeOf(() => dir.volumeOfCheckpoint('nope'))).toBe('ERR_NOT_FOUND');
       expect(await dir.volume('vol')).toBe(vol);
-      expect(await dir.volumeOfCheckpoint('vol-a')).toBe(vol);
+      expect((await dir.volumeOfCheckpoint('vol-a')).volume).toBe(vol);
+      expect(await dir.findCheckpoint('vol@vol-a')).toEqual({ volume: 'vol', checkpoint: 'vol-a' });
+      expect(await codeOf(() => dir.findCheckpoint('other@vol-a'))).toBe('ERR_NOT_FOUND');
       expect(await codeOf(() => dir.clone('nope', 'copy'))).toBe('ERR_NOT_FOUND');
       expect(await codeOf(() => dir.clone('vol-a', 'bad name'))).toBe('ERR_INVALID_ARGUMENT');
       await refuses(vol, 'ERR_EXISTS', 'clone onto an existing volume', () => dir.clone('vol-a', 'vol'));
@@ -175,13 +177,17 @@ describe(`data directory (${backend})`, () => {
     });
   });
 
-  it('a second open of a locked directory in the same process is ERR_LOCKED; close releases it', async () => {
+  it('a volume open in one DataDir is ERR_LOCKED to a second one in the same process; other volumes are not; close releases it', async () => {
     const path = tempDir();
     const first = await DataDir.open(path, { kernels: backend });
     const vol = await first.createVolume('v', { size: 4096, blockSize: 512 });
     await vol.write(100, filled(700, 9));
     const before = await snapshot(vol);
-    expect(await codeOf(() => DataDir.open(path, { kernels: backend }))).toBe('ERR_LOCKED');
+    const beside = await DataDir.open(path, { kernels: backend });
+    expect(await codeOf(() => beside.volume('v'))).toBe('ERR_LOCKED');
+    const w = await beside.createVolume('w', { size: 4096, blockSize: 512 });
+    await w.write(0, filled(512, 1));
+    await beside.close();
     await expectUnchanged(vol, before, 'after the refused open');
     await first.close();
     expect(await codeOf(() => first.volume('v'))).toBe('ERR_CLOSED');
@@ -315,7 +321,7 @@ describe(`large ranges (${backend})`, () => {
 });
 
 describe(`checkpoints (${backend})`, () => {
-  it('create, list, read, delete and restore; names are checked and unique in the data directory', async () => {
+  it('create, list, read, delete and restore; names are checked and unique in their volume', async () => {
     await withDir(async (dir) => {
       const vol = await dir.createVolume('v', { size: 8 * 512, blockSize: 512 });
       const other = await dir.createVolume('w', { size: 8 * 512, blockSize: 512 });
@@ -334,7 +340,12 @@ describe(`checkpoints (${backend})`, () => {
       expect((await vol.read(0, 1))[0]).toBe(3);
 
       await refuses(vol, 'ERR_EXISTS', 'a duplicate checkpoint name', () => vol.createCheckpoint('monday'));
-      await refuses(other, 'ERR_EXISTS', 'a checkpoint name another volume uses', () => other.createCheckpoint('monday'));
+      // Names are per volume (w@monday beside v@monday), and v@name is accepted where v's checkpoints are named.
+      expect((await other.createCheckpoint('monday')).name).toBe('monday');
+      expect((await vol.read(0, 1, { checkpoint: 'v@monday' }))[0]).toBe(2);
+      await refuses(vol, 'ERR_INVALID_ARGUMENT', "another volume's checkpoint", () => vol.read(0, 1, { checkpoint: 'w@monday' }));
+      expect(await codeOf(() => dir.findCheckpoint('monday'))).toBe('ERR_AMBIGUOUS');
+      await other.deleteCheckpoint('w@monday');
       for (const name of ['', '-x', 'a/b', 'x'.repeat(129), 'a b']) {
         await refuses(vol, 'ERR_INVALID_ARGUMENT', `checkpoint name ${JSON.stringify(name)}`, () => vol.createCheckpoint(name));
       }
@@ -432,10 +443,12 @@ describe(`delta streams (${backend})`, () => {
       const vol = await sample(dir);
       await sample(dir, 'other');
       const image = (name: string) => vol.read(0, vol.size, { checkpoint: name });
-      expect(await dir.copyDelta('vol-a', 'copy', 'vol-a')).toMatchObject({ full: true, dataBlocks: 4, unusedBlocks: 0 });
+      // An absent target with the checkpoints the wrong way round is refused like the other paths, and not made.
+      expect(await codeOf(() => dir.copyDelta('vol-a', 'copy', 'vol-b'))).toBe('ERR_NOT_YOUNGER');
+      expect(await codeOf(() => dir.copyDelta('vol-a', 'copy', 'vol-a'))).toBe('ERR_NOT_YOUNGER');
+      expect(await dir.volumeNames()).toEqual(['other', 'vol']);
+      expect(await dir.copyDelta('vol-b', 'copy', 'vol-a')).toMatchObject({ full: true });
       const copy = await dir.volume('copy');
-      expect(Buffer.compare(await copy.read(0, copy.size), await image('vol-a'))).toBe(0);
-      expect(await dir.copyDelta('vol-b', 'copy', 'vol-a')).toEqual({ full: false, dataBlocks: 2, unusedBlocks: 1 });
       expect(Buffer.compare(await copy.read(0, copy.size), await image('vol-b'))).toBe(0);
       await vol.write(7 * 512, filled(512, 7));
       await vol.createCheckpoint('vol-c');

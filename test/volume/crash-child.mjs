@@ -17,7 +17,7 @@
 //                 print {phase: 'idle'} and idle (a crash after acknowledged operations).
 // mode "hold":    open the directory, write op 1 to volume a, print {phase: 'ready'}, idle
 //                 (the holder of the lock test).
-// mode "probe":   try to open the directory; print {phase: 'probe', code} and exit.
+// mode "probe":   try to open the directory and volume a; print {phase: 'probe', code} and exit.
 //
 // Lines go out with writeSync: a pipe write is synchronous on Linux, so every line
 // written before the kill reaches the parent. Volume a takes writes, discards and the
@@ -99,7 +99,11 @@ function readLine() {
 if (mode === 'probe') {
   try {
     const dd = await DataDir.open(dir, { kernels: backend, create: false });
-    await dd.close();
+    try {
+      await dd.volume('a');
+    } finally {
+      await dd.close();
+    }
     emit({ phase: 'probe', code: 'OPENED' });
   } catch (error) {
     emit({ phase: 'probe', code: error?.code ?? 'NO_CODE', message: String(error?.message ?? error) });

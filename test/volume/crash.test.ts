@@ -745,14 +745,16 @@ describe(`crash safety (${backend} kernels)`, () => {
     expect(checked.leftovers).toEqual([]);
   }, 60_000);
 
-  test('a second process gets ERR_LOCKED; the lock of a killed holder is taken over', async () => {
+  test('a second process gets ERR_LOCKED on a volume the first holds; the lock of a killed holder is taken over', async () => {
     const { dir } = await makeDir(0);
     const holder = spawn(process.execPath, [CHILD, dir, backend, 'hold'], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       const ready = await waitForLine(holder, 'ready');
       expect(ready.pid).toBe(holder.pid);
       // This process, and a third one, are refused with a clear error; nothing is touched.
-      const error = await DataDir.open(dir, { kernels: backend }).then(() => undefined, (e: unknown) => e);
+      const opened = await DataDir.open(dir, { kernels: backend });
+      const error = await opened.volume('a').then(() => undefined, (e: unknown) => e);
+      await opened.close();
       expect(error).toMatchObject({ code: 'ERR_LOCKED' });
       expect(String((error as Error).message)).toContain(String(holder.pid));
       const probe = spawn(process.execPath, [CHILD, dir, backend, 'probe'], { stdio: ['ignore', 'pipe', 'pipe'] });
