@@ -26,6 +26,9 @@ export type SnapcopyErrorCode =
   | 'ERR_IN_USE'
   | 'ERR_TERMINAL'
   | 'ERR_ADDRESS_IN_USE'
+  // replication and recovery
+  | 'ERR_READ_ONLY'
+  | 'ERR_RAW'
   // nodes and RCP
   | 'ERR_PROTOCOL'
   | 'ERR_FRAME_TOO_LARGE'

@@ -47,14 +47,14 @@ export function checkFits(core: VolumeCore, header: DeltaHeader, base: string | 
 
 /** Copies the stream to the stage file, checking all of it; returns its header when it checks out. */
 async function stageStream(
-  core: VolumeCore, source: AsyncIterable<Uint8Array>, stage: BlockFile, base: string | null,
+  core: VolumeCore, source: AsyncIterable<Uint8Array>, stage: BlockFile, check: (header: DeltaHeader) => void,
 ): Promise<DeltaHeader> {
   const reader = new StreamReader();
   let at = 0;
   for await (const chunk of source) {
     const hadHeader = reader.header !== undefined;
     reader.push(chunk);
-    if (!hadHeader && reader.header) checkFits(core, reader.header, base);
+    if (!hadHeader && reader.header) check(reader.header);
     await stage.write(chunk, at);
     at += chunk.length;
   }
@@ -69,7 +69,7 @@ async function stageStream(
  * change (one commit names both), so a failure before the commit changes nothing.
  */
 export async function importDiff(
-  core: VolumeCore, source: AsyncIterable<Uint8Array>, options: { rollbackTo?: Checkpoint } = {},
+  core: VolumeCore, source: AsyncIterable<Uint8Array>, options: { rollbackTo?: Checkpoint; base?: string } = {},
 ): Promise<ImportResult> {
   const path = volumePaths(core.dir).stage;
   const stage = await openFile(path, { create: true });
@@ -77,7 +77,13 @@ export async function importDiff(
   let header: DeltaHeader;
   try {
     await stage.truncate(0);
-    header = await stageStream(core, source, stage, rollback ? rollback.record.image : core.record.base);
+    // The stream must start from the volume's image, or the rollback's; a base the
+    // caller vouches for (an image between the stream's ends) needs the geometry only.
+    const base = rollback ? rollback.record.image : core.record.base;
+    const check = options.base !== undefined
+      ? (header: DeltaHeader) => checkGeometry(core, header)
+      : (header: DeltaHeader) => checkFits(core, header, base);
+    header = await stageStream(core, source, stage, check);
   } catch (error) {
     await stage.close();
     await removeFile(path);

@@ -5,6 +5,7 @@
 import process from 'node:process';
 import type { BackendChoice } from '../kernels/api.js';
 import { SnapcopyError } from '../errors.js';
+import { useChecksumKernels } from '../storage/checksum.js';
 import { resolveNode } from '../node/client.js';
 import { RemoteStore } from '../node/volume-client.js';
 import { DataDir } from '../volume/data-dir.js';
@@ -87,6 +88,7 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo()): Promi
     }
     const path = (args.options.get('data') as string | undefined) ?? io.env.SNAPCOPY_DATA ?? './snapcopy-data';
     const kernels = ((args.options.get('kernels') as string | undefined) ?? io.env.SNAPCOPY_KERNELS ?? 'auto') as BackendChoice;
+    useChecksumKernels(kernels); // stream and frame checksums follow --kernels too
     const peersPath = (args.options.get('peers') as string | undefined) ?? io.env.SNAPCOPY_PEERS;
     const nodeSpec = (args.options.get('node') as string | undefined) ?? io.env.SNAPCOPY_NODE;
     const token = (args.options.get('token') as string | undefined) ?? io.env.SNAPCOPY_TOKEN;

@@ -30,6 +30,8 @@ export interface VolumeRecord {
   checkpoints: CheckpointRecord[];
   /** The image id the live volume equals, while it equals one (after a clone, import, restore or checkpoint). */
   base: string | null;
+  /** rw (default), ro or raw: see Volume.mode. */
+  mode?: 'rw' | 'ro' | 'raw';
   /** The image last imported, and what its source called it (`vol@tuesday`), for messages. */
   imported?: { id: string; name: string };
   /** Work that must finish before the volume is used (it is redone after a crash). */

@@ -91,7 +91,7 @@ export class Volume {
     this.#checkOpen();
     if (!(data instanceof Uint8Array)) throw invalidArgument('data must be a Uint8Array');
     this.#checkRange(offset, data.length);
-    return this.#run(() => this.#write(offset, data));
+    return this.#change(() => this.#write(offset, data));
   }
 
   /** Reads `length` bytes at `offset` of the live volume, or of a checkpoint's image. */
@@ -109,7 +109,7 @@ export class Volume {
     if (offset % this.blockSize !== 0 || length % this.blockSize !== 0) {
       throw invalidArgument(`discard needs an offset and length that are multiples of the block size (${this.blockSize})`);
     }
-    return this.#run(() => this.#discard(offset / this.blockSize, length / this.blockSize));
+    return this.#change(() => this.#discard(offset / this.blockSize, length / this.blockSize));
   }
 
   /** Freezes the live image as a checkpoint; the name defaults to <volume>.ckpt<seq>. */
@@ -129,6 +129,20 @@ export class Volume {
     }
   }
 
+  /** rw (read-write), ro (read-only: writes are ERR_READ_ONLY) or raw (being rebuilt: no reads or writes). */
+  get mode(): VolumeMode {
+    return this.#core.record.mode ?? 'rw';
+  }
+
+  /** Changes the volume's mode, durably. */
+  async setMode(mode: VolumeMode): Promise<void> {
+    this.#checkOpen();
+    if (!VOLUME_MODES.includes(mode)) throw invalidArgument(`mode must be one of ${VOLUME_MODES.join(', ')}, not ${String(mode)}`);
+    return this.#run(async () => {
+      if (this.mode !== mode) await commitRecord(this.#core, { ...this.#core.record, mode });
+    });
+  }
+
   /** The checkpoint queue, oldest first. */
   listCheckpoints(): CheckpointInfo[] {
     this.#checkOpen();
@@ -146,7 +160,7 @@ export class Volume {
    */
   async restore(name: string, options: { onProgress?: (bytes: number, total: number) => void } = {}): Promise<void> {
     this.#checkOpen();
-    return this.#run(() => restoreCheckpoint(this.#core, this.#find(name), options.onProgress));
+    return this.#change(() => restoreCheckpoint(this.#core, this.#find(name), options.onProgress));
   }
 
   /**
@@ -231,12 +245,17 @@ export class Volume {
    * changed since a checkpoint holding the stream's base is restored to it first, in
    * the same atomic change.
    */
-  async importDiff(source: AsyncIterable<Uint8Array>, options: { rollback?: boolean } = {}): Promise<VolumeImportResult> {
+  async importDiff(source: AsyncIterable<Uint8Array>, options: ImportOptions = {}): Promise<VolumeImportResult> {
     this.#checkOpen();
     if (source === null || typeof (source as AsyncIterable<Uint8Array>)?.[Symbol.asyncIterator] !== 'function') {
       throw invalidArgument('source must be an async iterable of Uint8Array pieces');
     }
+    const vouched = options.bases ?? [];
+    if (!Array.isArray(vouched) || vouched.some((b) => typeof b !== 'string')) throw invalidArgument('bases must be image ids');
     return this.#run(async () => {
+      // Playback of a replica writes a read-only volume: that is how it stays a copy.
+      if (!options.replica) this.#checkWritable();
+      else if (this.mode === 'raw') throw this.#notWritable();
       const peeked = await peekHeader(source);
       const { header } = peeked;
       try {
@@ -251,6 +270,9 @@ export class Volume {
         return { header, dataBlocks: 0, unusedBlocks: 0, alreadyAt: this.#labelOf(base, header) };
       }
       if (base === header.from.id) return importDiff(this.#core, peeked.stream);
+      // The caller vouches that the stream applies to these images too (images between its
+      // two ends on the source: a delta across an interval covers every part of it).
+      if (base !== null && vouched.includes(base)) return importDiff(this.#core, peeked.stream, { base });
       const restorePoint = options.rollback
         ? this.#core.checkpoints.findLast((c) => c.record.image === header.from.id)
         : undefined;
@@ -483,6 +505,24 @@ export class Volume {
     return [l, m];
   }
 
+  /** An operation that changes the image: refused unless the volume is read-write. */
+  #change<T>(operation: () => Promise<T>): Promise<T> {
+    return this.#run(() => {
+      this.#checkWritable();
+      return operation();
+    });
+  }
+
+  #checkWritable(): void {
+    if (this.mode !== 'rw') throw this.#notWritable();
+  }
+
+  #notWritable(): SnapcopyError {
+    return this.mode === 'raw'
+      ? new SnapcopyError('ERR_RAW', `volume ${this.name} is raw (being rebuilt): it can be neither read nor written`)
+      : new SnapcopyError('ERR_READ_ONLY', `volume ${this.name} is read-only`);
+  }
+
   #run<T>(operation: () => Promise<T>): Promise<T> {
     const guarded = () => {
       this.#checkUsable();
@@ -550,7 +590,7 @@ export class Volume {
     }
     if (onProgress !== undefined && typeof onProgress !== 'function') throw invalidArgument('onProgress must be a function');
     this.#checkRange(offset, size ?? 0);
-    return this.#run(() => stagedWrite(this.#core, offset, source, { size, onProgress }));
+    return this.#change(() => stagedWrite(this.#core, offset, source, { size, onProgress }));
   }
 
   /**
@@ -566,8 +606,23 @@ export class Volume {
       throw invalidArgument(`size must be a positive multiple of the block size (${blockSize}), not ${size}`);
     }
     if (size / blockSize > MAX_BLOCKS) throw invalidArgument(`a volume holds at most ${MAX_BLOCKS} blocks`);
-    return this.#run(() => resizeVolume(this.#core, size / blockSize));
+    return this.#change(() => resizeVolume(this.#core, size / blockSize));
   }
+}
+
+export type VolumeMode = 'rw' | 'ro' | 'raw';
+export const VOLUME_MODES: readonly VolumeMode[] = ['rw', 'ro', 'raw'];
+
+export interface ImportOptions {
+  /** Restore the checkpoint that holds the stream's base first (as zfs recv -F). */
+  rollback?: boolean;
+  /**
+   * Image ids the caller vouches the stream also applies to: images between its two
+   * ends on the source (replication sends one delta to replicas at different points).
+   */
+  bases?: string[];
+  /** Playback into a replica: allowed while the volume is read-only. */
+  replica?: boolean;
 }
 
 /** An import's outcome: what was applied, or that the volume already held the result. */

@@ -466,7 +466,8 @@ describe('processes side by side', () => {
       start=$(date +%s%N)
       snapcopy write vol b.bin --offset 0 2> locked.err; echo "locked rc=$? ms=$(( ($(date +%s%N) - start) / 1000000 ))"
       snapcopy write other b.bin --offset 0; echo "other rc=$?"
-      snapcopy write vol c.bin --offset 900000 --wait 60 > waited.out 2> waited.err & waiter=$!
+      # 3>&-: the waiter must not hold the fifo open too, or the holder never sees its input end.
+      snapcopy write vol c.bin --offset 900000 --wait 60 > waited.out 2> waited.err 3>&- & waiter=$!
       sleep 1
       cat first.bin >&3
       exec 3>&-
