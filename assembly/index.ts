@@ -9,3 +9,4 @@ export { granularityExpand } from "./granularity-expand";
 export { granularityShrink } from "./granularity-shrink";
 export { gatherPages } from "./gather-pages";
 export { checksum } from "./checksum";
+export { compareBlocks } from "./compare-blocks";

@@ -77,4 +77,12 @@ export interface Kernels {
    * value. src/storage/checksum.ts builds the checksum of records and frames from it.
    */
   checksum(ptr: number, len: number, state: bigint): bigint;
+
+  /**
+   * Which blocks differ between the regions at `a` and `b` (assembly/compare-blocks.ts):
+   * `blocks` blocks of `blockBytes` bytes each (any alignment), one byte per block to
+   * `out` (1 differs, 0 same). Returns how many differ. For nop-write: an unchanged
+   * block need not be written.
+   */
+  compareBlocks(a: number, b: number, blockBytes: number, blocks: number, out: number): number;
 }

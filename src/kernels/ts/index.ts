@@ -3,6 +3,7 @@
 
 import { ARENA_BASE, type KernelMemory, type Kernels } from '../api.js';
 import { checksum } from './checksum.js';
+import { compareBlocks } from './compare-blocks.js';
 import { gatherPages } from './gather-pages.js';
 import { granularityExpand } from './granularity-expand.js';
 import { granularityShrink } from './granularity-shrink.js';
@@ -51,5 +52,6 @@ export function createTsKernels(): Kernels {
     granularityShrink: (...a) => granularityShrink(heap, ...a),
     gatherPages: (...a) => gatherPages(heap, ...a),
     checksum: (...a) => checksum(heap, ...a),
+    compareBlocks: (...a) => compareBlocks(heap, ...a),
   };
 }

@@ -17,6 +17,7 @@ interface KernelExports {
   granularityShrink(...args: number[]): number;
   gatherPages(...args: number[]): number;
   checksum(ptr: number, len: number, state: bigint): bigint;
+  compareBlocks(...args: number[]): number;
 }
 
 let compiled: WebAssembly.Module | undefined;
@@ -75,5 +76,6 @@ export function createWasmKernels(): Kernels {
     gatherPages: (...a) => k.gatherPages(...a) >>> 0,
     // An i64 result arrives as a signed BigInt.
     checksum: (ptr, len, state) => BigInt.asUintN(64, k.checksum(ptr, len, state)),
+    compareBlocks: (...a) => k.compareBlocks(...a) >>> 0,
   };
 }
