@@ -21,6 +21,9 @@ import { DataDir } from '../volume/data-dir.js';
 import { LocalStore } from '../volume/store.js';
 import type { BackendChoice } from '../kernels/api.js';
 import { volumeApi } from './volume-api.js';
+import { Replication, type ReplicationHost } from '../replication/service.js';
+import { replicationApi } from './replication-api.js';
+import { callNode } from './client.js';
 import { socketConn, tcpDial } from './tcp.js';
 
 /** How long a new connection has to send its first line. */
@@ -74,6 +77,9 @@ export class NodeServer {
   readonly volumes: LocalStore;
   /** Answers the volume API's paths (src/node/volume-api.ts); false for other paths. */
   readonly volumeApi: ReturnType<typeof volumeApi>;
+  /** The replication application (src/replication/), and its HTTP paths. */
+  replication!: Replication;
+  replicationApi!: ReturnType<typeof replicationApi>;
   #address = '';
   readonly #tcp: net.Server;
   readonly #http: http.Server;
@@ -116,15 +122,41 @@ export class NodeServer {
       const config = await NodeConfig.load(nodeDir);
       // A local process that still holds a volume gets a few seconds to let go of it.
       volumes = await DataDir.open(options.dataDir, { ownedByNode: true, kernels: options.kernels, wait: 5 });
-      node = new NodeServer(options, config, lock, await httpTokenOf(options.peers.secret), volumes);
+      const token = await httpTokenOf(options.peers.secret);
+      node = new NodeServer(options, config, lock, token, volumes);
+      node.replication = await Replication.start(node.#replicationHost(options, volumes, token));
+      node.replicationApi = replicationApi(node.replication);
       await node.#listen(listen.host, listen.port);
       return node;
     } catch (error) {
+      await node?.replication?.close();
       node?.rcp.close();
       await volumes?.close();
       await lock.release();
       throw error;
     }
+  }
+
+  /** What the replication application may use of this node: routes, peers, its volumes. */
+  #replicationHost(options: NodeOptions, volumes: DataDir, token: string): ReplicationHost {
+    const peers = options.peers;
+    return {
+      self: this.name,
+      dataPath: options.dataDir,
+      dir: volumes,
+      rcp: this.rcp,
+      groupOf: (pfs) => this.config.volumeMulticasts.find((v) => v.role === 'src' && v.volume === pfs)?.mcnode,
+      addRoute: async (group, nextHop) => {
+        if (!this.config.routing.nextHops(group).includes(nextHop)) await this.config.addRoute(group, nextHop, (hop) => this.rcp.canReach(hop));
+      },
+      knows: (node) => this.#resolve(node, peers) !== undefined,
+      callPeer: (node, method, path, body) => {
+        const target = this.#resolve(node, peers);
+        if (!target) throw new SnapcopyError('ERR_NOT_FOUND', `node ${node} is not a known peer`);
+        return callNode({ label: node, address: target.address, token }, method, path, body);
+      },
+      log: this.#log,
+    };
   }
 
   /** Where the node listens, as host:port. */
@@ -158,6 +190,7 @@ export class NodeServer {
       this.rcp.close();
       for (const socket of this.#sockets) socket.destroy();
       await closed;
+      await this.replication.close();
       await this.volumes.close();
       await this.#lock.release();
     })();

@@ -33,9 +33,9 @@ import type { VolumeStore } from '../volume/store.js';
 
 const MAX_JSON_BYTES = 64 * 1024;
 
-type Reply = (request: IncomingMessage, response: ServerResponse, url: URL, params: string[]) => Promise<void>;
+export type Reply = (request: IncomingMessage, response: ServerResponse, url: URL, params: string[]) => Promise<void>;
 
-interface Route {
+export interface Route {
   method: string;
   pattern: RegExp;
   reply: Reply;
@@ -76,7 +76,7 @@ export function sendError(response: ServerResponse, error: unknown): void {
   sendJson(response, status, { code: e.code ?? 'ERR_IO', message: e.message ?? String(error) });
 }
 
-async function readJson(request: IncomingMessage): Promise<Record<string, unknown>> {
+export async function readJson(request: IncomingMessage): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   let bytes = 0;
   for await (const chunk of request) {
@@ -94,20 +94,20 @@ async function readJson(request: IncomingMessage): Promise<Record<string, unknow
   throw invalidArgument('the request body must be a JSON object');
 }
 
-function text(body: Record<string, unknown>, name: string): string {
+export function text(body: Record<string, unknown>, name: string): string {
   const value = body[name];
   if (typeof value !== 'string' || value === '') throw invalidArgument(`"${name}" is required`);
   return value;
 }
 
-function optionalText(body: Record<string, unknown>, name: string): string | undefined {
+export function optionalText(body: Record<string, unknown>, name: string): string | undefined {
   const value = body[name];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string' || value === '') throw invalidArgument(`"${name}" must be a non-empty string`);
   return value;
 }
 
-function wholeNumber(value: unknown, name: string): number {
+export function wholeNumber(value: unknown, name: string): number {
   const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw invalidArgument(`"${name}" must be a whole number`);
   return n;
@@ -117,7 +117,7 @@ function optionalNumber(value: unknown, name: string): number | undefined {
   return value === undefined || value === null ? undefined : wholeNumber(value, name);
 }
 
-const param = (url: URL, name: string): string | undefined => url.searchParams.get(name) ?? undefined;
+export const param = (url: URL, name: string): string | undefined => url.searchParams.get(name) ?? undefined;
 
 /** Writes pieces with back-pressure; a failure part-way cuts the response off. */
 async function streamOut(response: ServerResponse, pieces: AsyncIterable<Uint8Array>): Promise<void> {
@@ -129,7 +129,7 @@ async function streamOut(response: ServerResponse, pieces: AsyncIterable<Uint8Ar
   response.end();
 }
 
-const json = (handler: (body: Record<string, unknown>, url: URL, params: string[]) => Promise<unknown>): Reply =>
+export const json = (handler: (body: Record<string, unknown>, url: URL, params: string[]) => Promise<unknown>): Reply =>
   async (request, response, url, params) => {
     const body = request.method === 'GET' || request.method === 'DELETE' ? (request.resume(), {}) : await readJson(request);
     sendJson(response, 200, (await handler(body, url, params)) ?? {});
@@ -214,7 +214,11 @@ async function* ndjson(values: AsyncIterable<unknown>): AsyncGenerator<Uint8Arra
  * returns true; false for every other path.
  */
 export function volumeApi(store: VolumeStore): (request: IncomingMessage, response: ServerResponse, url: URL) => boolean {
-  const table = routes(store);
+  return router(routes(store));
+}
+
+/** A request handler over a table of routes: answers its own paths and returns true; false for others. */
+export function router(table: Route[]): (request: IncomingMessage, response: ServerResponse, url: URL) => boolean {
   return (request, response, url) => {
     const matches = table.filter((r) => r.pattern.test(url.pathname));
     if (matches.length === 0) return false;

@@ -1,0 +1,153 @@
+import { callNode } from '../node/client.js';
+import { parseOptions } from '../replication/options.js';
+import { type Command, type CommandContext, flag, option, UsageErrorForCommand } from './command.js';
+import { formatBytes } from './io.js';
+
+const ACTIONS = ['-start', '-refresh', '-stop', '-modify', '-list', '-info', '-status'] as const;
+type Action = typeof ACTIONS[number];
+
+/** `<sfs>:cel=<node>`. */
+function destination(spec: string): { sfs: string; node: string } {
+  const match = /^([^:]+):cel=(.+)$/.exec(spec);
+  if (!match) throw new UsageErrorForCommand(`${JSON.stringify(spec)} is not <sfs>:cel=<node>`);
+  return { sfs: match[1]!, node: match[2]! };
+}
+
+function words(ctx: CommandContext, min: number, max: number, what: string): string[] {
+  const p = ctx.args.positionals;
+  if (p.length < min || p.length > max) throw new UsageErrorForCommand(`expected ${what}`);
+  return p;
+}
+
+function time(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return '-';
+  const d = new Date(ms);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${pad(d.getMonth() + 1)}/${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+interface PrimaryInfo {
+  type: 'replication'; name: string; group: string; state: string; currentDeltaSet: number | null;
+  pendingSets: number; pendingBytes: number; pendingBlocks: number;
+  destinations: { node: string; sfs: string; currentDeltaSet: number | null; lagSeconds: number | null; state: string;
+    lastSuccess: { at: number; bytes: number; seconds: number } | null; lastError: { code: string; message: string } | null }[];
+  sets: { n: number; created: number; blocks: number; bytes: number }[];
+}
+
+interface ReplicaInfo {
+  type: 'playback'; name: string; source: string; currentDeltaSet: number | null; playedAt: number | null;
+  lagSeconds: number | null; lastError: { code: string; message: string } | null;
+}
+
+/** The seed's -info layout, plus state, lag, last success and errors. */
+function infoLines(info: PrimaryInfo | ReplicaInfo): string[] {
+  if (info.type === 'playback') {
+    return [
+      `name = ${info.name}`, 'type = playback', `source = ${info.source}`,
+      `current_delta_set = ${info.currentDeltaSet ?? '-'}`, `last_playback = ${time(info.playedAt)}`,
+      `lag = ${info.lagSeconds === null ? '-' : `${info.lagSeconds.toFixed(1)} s`}`,
+      ...(info.lastError ? [`last_error = ${info.lastError.message} [${info.lastError.code}]`] : []),
+    ];
+  }
+  const lines = [
+    `name = ${info.name}`, 'type = replication', `group = ${info.group}`, `state = ${info.state}`,
+    `current_delta_set = ${info.currentDeltaSet ?? '-'}`,
+    `pending = ${info.pendingSets} delta sets, ${info.pendingBlocks} blocks (${formatBytes(info.pendingBytes)})`,
+  ];
+  for (const d of info.destinations) {
+    const rate = d.lastSuccess && d.lastSuccess.seconds > 0 ? `${formatBytes(d.lastSuccess.bytes / d.lastSuccess.seconds)}/s` : '-';
+    lines.push(
+      '', `destination = ${d.sfs}:cel=${d.node}`, `  state = ${d.state}`, `  current_delta_set = ${d.currentDeltaSet ?? '-'}`,
+      `  lag = ${d.lagSeconds === null ? '-' : `${d.lagSeconds.toFixed(1)} s`}`,
+      `  last_success = ${d.lastSuccess ? `${time(d.lastSuccess.at)}, ${formatBytes(d.lastSuccess.bytes)} in ${d.lastSuccess.seconds.toFixed(2)} s (${rate})` : '-'}`,
+      ...(d.lastError ? [`  last_error = ${d.lastError.message} [${d.lastError.code}]`] : []),
+    );
+  }
+  lines.push('', 'Delta  Create_time     Blocks  Bytes');
+  for (const s of [...info.sets].reverse()) lines.push(`${String(s.n).padEnd(6)} ${time(s.created)}  ${String(s.blocks).padEnd(7)} ${formatBytes(s.bytes)}`);
+  return lines;
+}
+
+async function print(ctx: CommandContext, value: unknown, lines: () => string[]): Promise<void> {
+  if (flag(ctx, 'json')) await ctx.print(JSON.stringify(value, null, 2));
+  else for (const line of lines()) await ctx.print(line);
+}
+
+const run: Record<Action, (ctx: CommandContext) => Promise<void>> = {
+  async '-start'(ctx) {
+    const [pfs, ...dests] = words(ctx, 2, 64, '-start <pfs> <sfs>:cel=<node> [...]');
+    const options = parseOptions(option(ctx, '-option') ?? '');
+    const info = (await callNode(await ctx.node(), 'POST', '/v1/replication/start', {
+      pfs, destinations: dests.map(destination), options,
+    })) as PrimaryInfo;
+    await print(ctx, info, () => [`replicating ${pfs} to ${dests.join(', ')} over group ${info.group} (the first delta set is the full copy)`]);
+  },
+  async '-refresh'(ctx) {
+    const [pfs] = words(ctx, 1, 1, '-refresh <pfs>');
+    const info = (await callNode(await ctx.node(), 'POST', '/v1/replication/refresh', { pfs })) as PrimaryInfo;
+    await print(ctx, info, () => [`${pfs}: delta set ${info.currentDeltaSet} played on ${info.destinations.map((d) => `${d.sfs}:cel=${d.node}`).join(', ')}`]);
+  },
+  async '-stop'(ctx) {
+    const [pfs, dest] = words(ctx, 1, 2, '-stop <pfs> [<sfs>:cel=<node>]');
+    const node = dest === undefined ? undefined : destination(dest).node;
+    const result = (await callNode(await ctx.node(), 'POST', '/v1/replication/stop', { pfs, node })) as { stopped: string[] };
+    await print(ctx, result, () => [`stopped replicating ${pfs} to ${result.stopped.join(', ')}`]);
+  },
+  async '-modify'(ctx) {
+    const [pfs] = words(ctx, 1, 1, '-modify <pfs> -option ...');
+    const text = option(ctx, '-option');
+    if (text === undefined) throw new UsageErrorForCommand('-modify needs -option to=..,hwm=..,dto=..,dhwm=..,qos=..');
+    const given: Record<string, number> = {};
+    for (const part of text.split(',').filter(Boolean)) given[part.split('=')[0]!] = Number(part.split('=')[1]);
+    parseOptions(text); // checks the words
+    const info = (await callNode(await ctx.node(), 'POST', '/v1/replication/modify', { pfs, options: given })) as PrimaryInfo & { options: unknown };
+    await print(ctx, info, () => [`${pfs}: ${JSON.stringify(info.options)}`]);
+  },
+  async '-list'(ctx) {
+    words(ctx, 0, 0, 'no arguments');
+    const list = (await callNode(await ctx.node(), 'GET', '/v1/replication')) as { primaries: PrimaryInfo[]; replicas: { sfs: string; pfs: string; primary: string; played: number | null }[] };
+    await print(ctx, list, () => [
+      ...list.primaries.map((p) => `${p.name}\treplication\t${p.state}\tset ${p.currentDeltaSet ?? '-'}\t-> ${p.destinations.map((d) => `${d.sfs}:cel=${d.node}`).join(', ')}`),
+      ...list.replicas.map((r) => `${r.sfs}\tplayback\tset ${r.played ?? '-'}\t<- ${r.pfs}:cel=${r.primary}`),
+    ]);
+  },
+  async '-info'(ctx) {
+    const [fs] = words(ctx, 1, 1, '-info <fs>');
+    const info = (await callNode(await ctx.node(), 'GET', `/v1/replication/info?fs=${encodeURIComponent(fs!)}`)) as PrimaryInfo | ReplicaInfo;
+    await print(ctx, info, () => infoLines(info));
+  },
+  async '-status'(ctx) {
+    const [pfs, dest] = words(ctx, 2, 2, '-status <pfs> <sfs>:cel=<node>');
+    const { node } = destination(dest!);
+    const status = (await callNode(await ctx.node(), 'GET', `/v1/replication/status?pfs=${encodeURIComponent(pfs!)}&node=${encodeURIComponent(node)}`)) as {
+      differingBlocks: number; primaryDeltaSet: number | null; replicaDeltaSet: number | null;
+    };
+    await print(ctx, status, () => [
+      `${status.differingBlocks} blocks differ between ${pfs} and ${dest}`,
+      `delta set: primary ${status.primaryDeltaSet ?? '-'}, replica ${status.replicaDeltaSet ?? '-'}`,
+    ]);
+  },
+};
+
+export const fsReplicate: Command = {
+  name: 'fs_replicate',
+  summary: 'replicate a volume to other nodes by delta sets (the seed\'s fs_replicate; sent to a node with --node)',
+  usage: [
+    '--node <n> fs_replicate -start <pfs> <sfs>:cel=<node> [<sfs>:cel=<node> ...] [-option to=<s>,hwm=<MB>,dto=<s>,dhwm=<MB>,qos=<KB/s>]',
+    '--node <n> fs_replicate -refresh <pfs>            (cut a delta set now; returns once every destination played it)',
+    '--node <n> fs_replicate -stop <pfs> [<sfs>:cel=<node>]',
+    '--node <n> fs_replicate -modify <pfs> -option ...',
+    '--node <n> fs_replicate -list [--json]',
+    '--node <n> fs_replicate -info <fs> [--json]',
+    '--node <n> fs_replicate -status <pfs> <sfs>:cel=<node> [--json]',
+  ].join('\n       snapcopy '),
+  options: {
+    '-start': 'boolean', '-refresh': 'boolean', '-stop': 'boolean', '-modify': 'boolean', '-list': 'boolean',
+    '-info': 'boolean', '-status': 'boolean', '-option': 'string', json: 'boolean',
+  },
+  async run(ctx) {
+    const given = ACTIONS.filter((a) => flag(ctx, a));
+    if (given.length !== 1) throw new UsageErrorForCommand(`give one of ${ACTIONS.join(', ')}`);
+    await run[given[0]!](ctx);
+  },
+};

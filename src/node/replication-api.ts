@@ -1,0 +1,59 @@
+// The node's replication API (fs_replicate through --node), beside the volume API:
+//
+//   GET  /v1/replication                         -list: primaries and replicas on this node
+//   POST /v1/replication/start    {pfs, destinations: [{node, sfs}], options?}
+//   POST /v1/replication/refresh  {pfs}           cut a set now; answers once every destination played it
+//   POST /v1/replication/modify   {pfs, options}
+//   POST /v1/replication/stop     {pfs, node?}
+//   GET  /v1/replication/info?fs=<fs>             -info of a primary or a replica
+//   GET  /v1/replication/status?pfs=&node=        -status: blocks differing, each side's delta set
+//   POST /v1/replication/incoming {pfs, sfs, primary, group}   (node to node) register a replica here
+
+import { invalidArgument } from '../errors.js';
+import { checkOptions, DEFAULT_OPTIONS } from '../replication/options.js';
+import type { Destination, Replication } from '../replication/service.js';
+import { json, optionalText, param, router, text } from './volume-api.js';
+
+function destinationsOf(value: unknown): Destination[] {
+  if (!Array.isArray(value)) throw invalidArgument('"destinations" must be a list of {node, sfs}');
+  return value.map((d) => {
+    const entry = d as Record<string, unknown>;
+    return { node: text(entry, 'node'), sfs: text(entry, 'sfs') };
+  });
+}
+
+export function replicationApi(replication: Replication) {
+  return router([
+    { method: 'GET', pattern: /^\/v1\/replication$/, reply: json(() => replication.list()) },
+    {
+      method: 'POST', pattern: /^\/v1\/replication\/start$/,
+      reply: json((body) => replication.start(text(body, 'pfs'), destinationsOf(body.destinations), checkOptions(body.options ?? {}, DEFAULT_OPTIONS))
+        .then((state) => replication.describe(state))),
+    },
+    {
+      method: 'POST', pattern: /^\/v1\/replication\/refresh$/,
+      reply: json((body) => replication.refresh(text(body, 'pfs')).then((state) => replication.describe(state))),
+    },
+    {
+      method: 'POST', pattern: /^\/v1\/replication\/modify$/,
+      reply: json(async (body) => {
+        const current = (await replication.info(text(body, 'pfs'))) as { options?: typeof DEFAULT_OPTIONS };
+        return replication.modify(text(body, 'pfs'), checkOptions(body.options ?? {}, current.options ?? DEFAULT_OPTIONS))
+          .then((state) => replication.describe(state));
+      }),
+    },
+    { method: 'POST', pattern: /^\/v1\/replication\/stop$/, reply: json((body) => replication.stop(text(body, 'pfs'), optionalText(body, 'node'))) },
+    {
+      method: 'GET', pattern: /^\/v1\/replication\/info$/,
+      reply: json((_b, url) => replication.info(param(url, 'fs') ?? '')),
+    },
+    {
+      method: 'GET', pattern: /^\/v1\/replication\/status$/,
+      reply: json((_b, url) => replication.status(param(url, 'pfs') ?? '', param(url, 'node') ?? '')),
+    },
+    {
+      method: 'POST', pattern: /^\/v1\/replication\/incoming$/,
+      reply: json((body) => replication.registerIncoming(text(body, 'pfs'), text(body, 'sfs'), text(body, 'primary'), text(body, 'group'))),
+    },
+  ]);
+}

@@ -1,0 +1,276 @@
+// The primary side of a replication, as a pure state machine: step(state, event)
+// returns the next state and the effects to perform (FIG. 10–12). Time and every I/O
+// result come in as events; the runner (sender.ts) performs the effects and persists
+// the state before acting on it, so a crash between any two effects is resumed from
+// the last persisted state.
+//
+// A delta set n is a checkpoint of the primary, `rep-<n>`. What a set holds is the
+// delta from the previous cut; what is sent is one delta from the newest cut every
+// destination has played (the base) to the newest cut, over one session to the group:
+// a delta across an interval covers every part of it, so a destination anywhere in
+// between can play it, and pending sets collapse into one differential instead of
+// blocking or dropping writes. Cuts between the base and the newest are deleted (their
+// bit maps merge into older ones); their records stay for status.
+
+import type { ReplicationOptions } from './options.js';
+
+export interface DeltaSetRecord {
+  n: number;
+  /** The image id of the cut (destinations that played it hold this image). */
+  image: string;
+  /** When the cut was made (ms since the epoch). */
+  created: number;
+  /** Blocks and bytes in the set (the delta from the previous cut). */
+  blocks: number;
+  bytes: number;
+}
+
+export interface DestinationRecord {
+  sfs: string;
+  /** The newest set this destination has played, or null before its first copy. */
+  played: number | null;
+  playedAt?: number;
+  lastSuccess?: { at: number; bytes: number; seconds: number };
+  error?: { code: string; message: string; at: number };
+  /** Failed sends in a row (reset by a success). */
+  failures: number;
+}
+
+export type Phase = 'idle' | 'cutting' | 'sending' | 'stalled' | 'error';
+
+export interface PrimaryState {
+  pfs: string;
+  group: string;
+  options: ReplicationOptions;
+  /** The number the next cut gets. */
+  nextSet: number;
+  /** When the last cut was made, or replication started (ms). */
+  lastCutAt: number;
+  /** Cuts still kept as checkpoints, oldest first (the base and the newest). */
+  cuts: number[];
+  /** Records of recent sets, oldest first (at least every set from the base on). */
+  sets: DeltaSetRecord[];
+  destinations: Record<string, DestinationRecord>;
+  sending: { from: number | null; to: number; targets: string[]; startedAt: number; progressAt: number; bytes: number } | null;
+  cutting: boolean;
+  /** Refresh requests waiting for every destination to play set `set` (null: the next cut). */
+  waiters: { id: string; set: number | null }[];
+  /** Earliest time the next send may be tried after a failure (ms). */
+  retryAt: number;
+}
+
+export type PrimaryEvent =
+  | { type: 'tick'; now: number; modifiedBytes: number }
+  | { type: 'refresh'; now: number; id: string; modifiedBytes: number }
+  | { type: 'cut-done'; now: number; n: number; image: string; blocks: number; bytes: number }
+  | { type: 'cut-failed'; now: number; code: string; message: string }
+  | { type: 'progress'; now: number; bytes: number }
+  | { type: 'sent'; now: number; to: number; bytes: number; seconds: number; results: Record<string, { ok: boolean; code?: string; message?: string }> }
+  | { type: 'send-failed'; now: number; code: string; message: string }
+  | { type: 'modify'; options: ReplicationOptions }
+  | { type: 'remove-destination'; node: string };
+
+export type PrimaryEffect =
+  | { type: 'cut'; n: number }
+  | {
+    type: 'send'; from: number | null; to: number;
+    /** Every destination (node → volume); only `targets` play this set, the others pass it by. */
+    destinations: Record<string, string>; targets: string[];
+    /** Images of the sets between the two ends: a destination holding one of them can play the delta. */
+    between: string[]; fromImage: string | null; toImage: string;
+  }
+  | { type: 'delete-cut'; n: number }
+  | { type: 'resolve'; id: string }
+  | { type: 'reject'; id: string; code: string; message: string };
+
+export interface StepResult {
+  state: PrimaryState;
+  effects: PrimaryEffect[];
+}
+
+/** Sends that failed this many times in a row are reported as an error (FIG. 12 step 368). */
+export const RETRIES = 5;
+/** How long to wait before trying a failed send again. */
+export const RETRY_MS = 1000;
+/** A send that moves no byte for this long is stalled (the watchdog). */
+export const STALL_MS = 30_000;
+/** Records kept below the base, for status. */
+const HISTORY = 32;
+
+export function initialState(pfs: string, group: string, options: ReplicationOptions, destinations: Record<string, string>, now: number): PrimaryState {
+  const records: Record<string, DestinationRecord> = {};
+  for (const [node, sfs] of Object.entries(destinations)) records[node] = { sfs, played: null, failures: 0 };
+  return {
+    pfs, group, options, nextSet: 0, lastCutAt: now, cuts: [], sets: [], destinations: records,
+    sending: null, cutting: false, waiters: [], retryAt: 0,
+  };
+}
+
+/** The newest cut every destination has played (null: one has not had its first copy). */
+export function baseOf(state: PrimaryState): number | null {
+  const played = Object.values(state.destinations).map((d) => d.played);
+  if (played.length === 0 || played.some((p) => p === null)) return null;
+  return Math.min(...(played as number[]));
+}
+
+export const newestOf = (state: PrimaryState): number | null => state.cuts.length ? state.cuts[state.cuts.length - 1]! : null;
+
+export function phaseOf(state: PrimaryState, now: number): Phase {
+  if (state.cutting) return 'cutting';
+  if (state.sending) return now - state.sending.progressAt >= STALL_MS ? 'stalled' : 'sending';
+  if (Object.values(state.destinations).some((d) => d.failures >= RETRIES)) return 'error';
+  return 'idle';
+}
+
+export function step(state: PrimaryState, event: PrimaryEvent): StepResult {
+  switch (event.type) {
+    case 'tick': return schedule(state, event.now, event.modifiedBytes, false);
+    case 'refresh': {
+      const waiting = { ...state, waiters: [...state.waiters, { id: event.id, set: null }] };
+      return schedule(waiting, event.now, event.modifiedBytes, true);
+    }
+    case 'cut-done': return cutDone(state, event);
+    case 'cut-failed': {
+      const effects = state.waiters.map((w): PrimaryEffect => ({ type: 'reject', id: w.id, code: event.code, message: event.message }));
+      return { state: { ...state, cutting: false, waiters: [], retryAt: event.now + RETRY_MS }, effects };
+    }
+    case 'progress':
+      return { state: state.sending ? { ...state, sending: { ...state.sending, progressAt: event.now, bytes: event.bytes } } : state, effects: [] };
+    case 'sent': return sent(state, event);
+    case 'send-failed': return sendFailed(state, event.now, event.code, event.message);
+    case 'modify': return { state: { ...state, options: event.options }, effects: [] };
+    case 'remove-destination': {
+      const { [event.node]: _gone, ...rest } = state.destinations;
+      return prune({ ...state, destinations: rest });
+    }
+  }
+}
+
+/** Cuts when due (or asked), else sends when a destination is behind and nothing is in flight. */
+function schedule(state: PrimaryState, now: number, modifiedBytes: number, asked: boolean): StepResult {
+  if (state.cutting || state.sending) return { state, effects: [] };
+  const newest = newestOf(state);
+  const timedOut = now - state.lastCutAt >= state.options.to * 1000;
+  const overHwm = state.options.hwm > 0 && modifiedBytes >= state.options.hwm * 1e6;
+  // The first cut is the new remote copy (FIG. 11); later ones only when something changed.
+  const due = newest === null || (modifiedBytes > 0 && (asked || timedOut || overHwm));
+  if (due) return { state: { ...state, cutting: true }, effects: [{ type: 'cut', n: state.nextSet }] };
+  let next = state;
+  if (asked) next = settleWaiters({ ...state, waiters: state.waiters.map((w) => (w.set === null ? { ...w, set: newest } : w)) }).state;
+  if (timedOut && modifiedBytes === 0) next = { ...next, lastCutAt: now }; // nothing to cut: re-arm
+  const sendable = maybeSend(next, now);
+  const settled = asked ? settleWaiters(sendable.state) : { state: sendable.state, effects: [] };
+  return { state: settled.state, effects: [...sendable.effects, ...settled.effects] };
+}
+
+function cutDone(state: PrimaryState, event: Extract<PrimaryEvent, { type: 'cut-done' }>): StepResult {
+  const record: DeltaSetRecord = { n: event.n, image: event.image, created: event.now, blocks: event.blocks, bytes: event.bytes };
+  const next: PrimaryState = {
+    ...state,
+    cutting: false,
+    nextSet: event.n + 1,
+    lastCutAt: event.now,
+    cuts: [...state.cuts, event.n],
+    sets: [...state.sets, record],
+    waiters: state.waiters.map((w) => (w.set === null ? { ...w, set: event.n } : w)),
+  };
+  const pruned = prune(next);
+  const sendable = maybeSend(pruned.state, event.now);
+  return { state: sendable.state, effects: [...pruned.effects, ...sendable.effects] };
+}
+
+/**
+ * Starts a send of delta(base, newest) when a destination is behind. Destinations
+ * without a copy get a full copy first (a new remote copy while the others run on:
+ * they pass that session by).
+ */
+function maybeSend(state: PrimaryState, now: number): StepResult {
+  const newest = newestOf(state);
+  if (newest === null || state.sending || state.cutting || now < state.retryAt) return { state, effects: [] };
+  const entries = Object.entries(state.destinations);
+  const behind = entries.filter(([, d]) => d.played === null || d.played < newest).map(([node]) => node);
+  if (behind.length === 0) return { state, effects: [] };
+  const fresh = entries.filter(([, d]) => d.played === null).map(([node]) => node);
+  const from = fresh.length > 0 ? null : baseOf(state);
+  const targets = fresh.length > 0 ? fresh : behind;
+  const imageOf = (n: number) => state.sets.find((s) => s.n === n)?.image;
+  const between = state.sets.filter((s) => from !== null && s.n > from && s.n < newest).map((s) => s.image);
+  const destinations: Record<string, string> = {};
+  for (const [node, d] of Object.entries(state.destinations)) destinations[node] = d.sfs;
+  return {
+    state: { ...state, sending: { from, to: newest, targets, startedAt: now, progressAt: now, bytes: 0 } },
+    effects: [{
+      type: 'send', from, to: newest, destinations, targets, between,
+      fromImage: from === null ? null : imageOf(from) ?? null, toImage: imageOf(newest)!,
+    }],
+  };
+}
+
+function sent(state: PrimaryState, event: Extract<PrimaryEvent, { type: 'sent' }>): StepResult {
+  const destinations: Record<string, DestinationRecord> = {};
+  const targets = state.sending?.targets ?? [];
+  for (const [node, d] of Object.entries(state.destinations)) {
+    const result = event.results[node];
+    if (!targets.includes(node)) {
+      destinations[node] = d; // passed this set by
+    } else if (result?.ok) {
+      destinations[node] = {
+        ...d, played: event.to, playedAt: event.now, failures: 0, error: undefined,
+        lastSuccess: { at: event.now, bytes: event.bytes, seconds: event.seconds },
+      };
+    } else {
+      const code = result?.code ?? 'ERR_UNREACHABLE';
+      const message = result?.message ?? 'the destination did not acknowledge the delta set';
+      destinations[node] = { ...d, failures: d.failures + 1, error: { code, message, at: event.now } };
+    }
+  }
+  const anyFailed = Object.values(destinations).some((d) => d.failures > 0);
+  const next: PrimaryState = { ...state, destinations, sending: null, retryAt: anyFailed ? event.now + RETRY_MS : 0 };
+  const pruned = prune(next);
+  const settled = settleWaiters(pruned.state);
+  const again = maybeSend(settled.state, event.now);
+  return { state: again.state, effects: [...pruned.effects, ...settled.effects, ...again.effects] };
+}
+
+function sendFailed(state: PrimaryState, now: number, code: string, message: string): StepResult {
+  const destinations: Record<string, DestinationRecord> = {};
+  const targets = state.sending?.targets ?? Object.keys(state.destinations);
+  for (const [node, d] of Object.entries(state.destinations)) {
+    destinations[node] = targets.includes(node) ? { ...d, failures: d.failures + 1, error: { code, message, at: now } } : d;
+  }
+  return settleWaiters({ ...state, destinations, sending: null, retryAt: now + RETRY_MS });
+}
+
+/** Deletes cuts no destination needs (older than the base, and between it and the newest); trims records. */
+function prune(state: PrimaryState): StepResult {
+  const base = baseOf(state);
+  const newest = newestOf(state);
+  const keep = (n: number) => n === newest || n === base || (state.sending !== null && (n === state.sending.from || n === state.sending.to));
+  const effects: PrimaryEffect[] = state.cuts.filter((n) => !keep(n)).map((n) => ({ type: 'delete-cut', n }));
+  const cuts = state.cuts.filter(keep);
+  const oldestKept = Math.min(...cuts, base ?? Infinity);
+  const below = state.sets.filter((s) => s.n < oldestKept);
+  const sets = [...below.slice(-HISTORY), ...state.sets.filter((s) => s.n >= oldestKept)];
+  return { state: { ...state, cuts, sets }, effects };
+}
+
+/** Resolves refreshes whose set every destination has played; rejects them when a destination is in error. */
+function settleWaiters(state: PrimaryState): StepResult {
+  const effects: PrimaryEffect[] = [];
+  const waiters = state.waiters.filter((w) => {
+    if (w.set === null) return true;
+    const all = Object.values(state.destinations);
+    if (all.every((d) => d.played !== null && d.played >= w.set!)) {
+      effects.push({ type: 'resolve', id: w.id });
+      return false;
+    }
+    const broken = Object.entries(state.destinations).find(([, d]) => d.failures >= RETRIES);
+    if (broken) {
+      const [node, d] = broken;
+      effects.push({ type: 'reject', id: w.id, code: d.error?.code ?? 'ERR_UNREACHABLE', message: `${node}: ${d.error?.message ?? 'failed'}` });
+      return false;
+    }
+    return true;
+  });
+  return { state: { ...state, waiters }, effects };
+}

@@ -1,0 +1,165 @@
+// The destination side: plays delta sets back into a read-only replica (FIG. 9, 11).
+// Each set arrives as one RCP session carrying a delta stream; it is staged, checked
+// end to end (the stream's checksums and counts) and against the replica's image, and
+// played back atomically (the volume's import), so a reader never sees part of a set,
+// during playback or after a crash. The newest played set is kept as a checkpoint of
+// the replica (`rep-<n>`): the read-only view's image and the restart point.
+
+import { peekHeader } from '../checkpoint/stream-peek.js';
+import { SnapcopyError } from '../errors.js';
+import type { SessionApp } from '../rcp/local.js';
+import { jsonOf } from '../rcp/messages.js';
+import type { SessionParams } from '../rcp/session.js';
+import type { DataDir } from '../volume/data-dir.js';
+import { PushImport } from '../volume/push-import.js';
+import type { Volume, VolumeImportResult } from '../volume/volume.js';
+import type { RecordDir } from './records.js';
+
+export const REPLICATION_APP = 'replication';
+
+/** What the primary says of a delta set, in the session's meta. */
+export interface SetMeta {
+  pfs: string;
+  primary: string;
+  /** The set played before (null: a full copy) and this set's number. */
+  from: number | null;
+  to: number;
+  fromImage: string | null;
+  toImage: string;
+  /** Images of the sets between from and to. */
+  between: string[];
+  /** When the set was cut (ms), for the replica's lag. */
+  created: number;
+  destinations: Record<string, string>;
+  targets: string[];
+}
+
+/** A replica's record (in/<sfs>.json). */
+export interface IncomingRecord {
+  sfs: string;
+  pfs: string;
+  primary: string;
+  played: number | null;
+  playedImage?: string;
+  playedAt?: number;
+  /** When the newest played set was cut on the primary (ms): lag = now − this. */
+  playedCreated?: number;
+  lastError?: { code: string; message: string; at: number };
+}
+
+export const cutName = (n: number): string => `rep-${n}`;
+const CUT = /^rep-(\d+)$/;
+
+export function parseSetMeta(meta: Record<string, unknown>): SetMeta {
+  const m = meta as unknown as SetMeta;
+  const ok = typeof m.pfs === 'string' && typeof m.primary === 'string' && Number.isSafeInteger(m.to)
+    && (m.from === null || Number.isSafeInteger(m.from)) && typeof m.toImage === 'string'
+    && Array.isArray(m.between) && typeof m.destinations === 'object' && m.destinations !== null && Array.isArray(m.targets);
+  if (!ok) throw new SnapcopyError('ERR_PROTOCOL', 'replication: the session does not describe a delta set');
+  return m;
+}
+
+export interface ReceiverContext {
+  self: string;
+  dir: DataDir;
+  incoming: RecordDir<IncomingRecord>;
+  now?: () => number;
+}
+
+/** The RCP application factory of a node's replicas. */
+export function replicationReceiver(ctx: ReceiverContext): (session: Readonly<SessionParams>) => SessionApp {
+  return (session) => {
+    const meta = parseSetMeta(session.meta);
+    const sfs = meta.destinations[ctx.self];
+    if (sfs === undefined) throw new SnapcopyError('ERR_NOT_FOUND', `replication of ${meta.pfs}: node ${ctx.self} is not one of its destinations`);
+    // A destination with a copy already passes a new destination's full copy by.
+    if (!meta.targets.includes(ctx.self)) return {};
+    return new Playback(ctx, meta, sfs);
+  };
+}
+
+class Playback implements SessionApp {
+  #import: PushImport<VolumeImportResult> | undefined;
+  #starting: Promise<void> | undefined;
+
+  constructor(readonly ctx: ReceiverContext, readonly meta: SetMeta, readonly sfs: string) {}
+
+  onControl(): void {}
+
+  async onData(body: Uint8Array): Promise<void> {
+    this.#starting ??= this.#begin();
+    await this.#starting;
+    await this.#import!.write(body);
+  }
+
+  async onEnd(body: Uint8Array): Promise<void> {
+    jsonOf(body, 'the delta set end');
+    this.#starting ??= this.#begin();
+    await this.#starting;
+    let result: VolumeImportResult;
+    try {
+      result = await this.#import!.commit();
+    } catch (error) {
+      await this.#note(error);
+      throw error;
+    }
+    await this.#played(result);
+  }
+
+  async onAbort(reason: string): Promise<void> {
+    await this.#import?.abort(`replication of ${this.meta.pfs}: ${reason}`);
+  }
+
+  /** Checks the replica is this primary's copy (or absent for a full copy) and starts the import. */
+  async #begin(): Promise<void> {
+    const { ctx, meta, sfs } = this;
+    const record = await ctx.incoming.read(sfs);
+    if (!record || record.pfs !== meta.pfs || record.primary !== meta.primary) {
+      throw new SnapcopyError('ERR_EXISTS', `${sfs} on ${ctx.self} is not registered as the replica of ${meta.primary}:${meta.pfs}`);
+    }
+    const exists = (await ctx.dir.volumeNames()).includes(sfs);
+    if (!exists && meta.from !== null) {
+      throw new SnapcopyError('ERR_WRONG_BASE', `${sfs} on ${ctx.self} does not exist, and delta set ${meta.to} is not a full copy`);
+    }
+    if (!exists) {
+      this.#import = new PushImport(async (source) => {
+        const { header, stream } = await peekHeader(source);
+        const volume = await ctx.dir.createFromStream(sfs, header, stream);
+        await volume.setMode('ro');
+        return { header, dataBlocks: header.dataBlocks, unusedBlocks: header.unusedBlocks };
+      });
+      return;
+    }
+    const volume = await ctx.dir.volume(sfs);
+    const bases = [...meta.between, ...(meta.fromImage ? [meta.fromImage] : [])];
+    this.#import = new PushImport((source) => volume.importDiff(source, { replica: true, bases }));
+  }
+
+  /** Keeps the played set as the replica's checkpoint (the newest only) and records it. */
+  async #played(_result: VolumeImportResult): Promise<void> {
+    const { ctx, meta, sfs } = this;
+    const volume = await ctx.dir.volume(sfs);
+    await keepNewestCut(volume, meta.to);
+    const record = (await ctx.incoming.read(sfs))!;
+    await ctx.incoming.write(sfs, {
+      ...record, played: meta.to, playedImage: meta.toImage, playedAt: (ctx.now ?? Date.now)(),
+      playedCreated: meta.created, lastError: undefined,
+    });
+  }
+
+  async #note(error: unknown): Promise<void> {
+    const record = await this.ctx.incoming.read(this.sfs);
+    if (!record) return;
+    const e = error as { code?: string; message?: string };
+    await this.ctx.incoming.write(this.sfs, {
+      ...record, lastError: { code: e.code ?? 'ERR_IO', message: e.message ?? String(error), at: (this.ctx.now ?? Date.now)() },
+    });
+  }
+}
+
+/** The replica's checkpoint rep-<n> (its image is the set's), and no older rep-* ones. */
+async function keepNewestCut(volume: Volume, n: number): Promise<void> {
+  const cuts = volume.listCheckpoints().filter((c) => CUT.test(c.name));
+  if (!cuts.some((c) => c.name === cutName(n))) await volume.createCheckpoint(cutName(n));
+  for (const c of cuts) if (c.name !== cutName(n)) await volume.deleteCheckpoint(c.name);
+}

@@ -1,0 +1,251 @@
+// Replication as an application of a node: it keeps one sender per primary volume and
+// plays sets back into the node's replicas. It uses only the volume API (a DataDir),
+// RCP (sessions to a group) and what the node lends it: its routes, and a way to call
+// a peer node's HTTP API (to register a replica there before the first set).
+
+import { join } from 'node:path';
+import { SnapcopyError, invalidArgument, notFound } from '../errors.js';
+import type { RcpService } from '../rcp/service.js';
+import type { DataDir } from '../volume/data-dir.js';
+import { checkName } from '../volume/layout.js';
+import { type ReplicationOptions } from './options.js';
+import { baseOf, initialState, newestOf, phaseOf, type PrimaryState } from './primary.js';
+import { cutName, type IncomingRecord, REPLICATION_APP, replicationReceiver } from './receiver.js';
+import { RecordDir } from './records.js';
+import { Sender } from './sender.js';
+
+export interface ReplicationHost {
+  self: string;
+  dataPath: string;
+  dir: DataDir;
+  rcp: RcpService;
+  /** The group to replicate `pfs` over: a `volmcast <group> -src <pfs>` entry, if any. */
+  groupOf(pfs: string): string | undefined;
+  /** Adds a route (if missing) for `group` to `nextHop`. */
+  addRoute(group: string, nextHop: string): Promise<void>;
+  /** Whether `node` is a known peer (or this node). */
+  knows(node: string): boolean;
+  /** Calls a peer node's HTTP API. */
+  callPeer(node: string, method: string, path: string, body?: unknown): Promise<unknown>;
+  log?: (line: string) => void;
+  now?: () => number;
+}
+
+/** A destination as fs_replicate names it: `<sfs>:cel=<node>`. */
+export interface Destination {
+  node: string;
+  sfs: string;
+}
+
+export class Replication {
+  readonly #host: ReplicationHost;
+  readonly #senders = new Map<string, Sender>();
+  readonly #out: RecordDir<PrimaryState>;
+  readonly #in: RecordDir<IncomingRecord>;
+
+  private constructor(host: ReplicationHost) {
+    this.#host = host;
+    this.#out = RecordDir.under(host.dataPath, 'out');
+    this.#in = RecordDir.under(host.dataPath, 'in');
+    host.rcp.handle(REPLICATION_APP, replicationReceiver({ self: host.self, dir: host.dir, incoming: this.#in, now: host.now }));
+  }
+
+  /** Registers the application and resumes every replication this node is the primary of. */
+  static async start(host: ReplicationHost): Promise<Replication> {
+    const replication = new Replication(host);
+    for (const pfs of await replication.#out.names()) {
+      const state = await replication.#out.read(pfs);
+      if (state) replication.#run(state);
+    }
+    return replication;
+  }
+
+  #now(): number {
+    return (this.#host.now ?? Date.now)();
+  }
+
+  #run(state: PrimaryState): Sender {
+    const sender = new Sender({
+      self: this.#host.self, dir: this.#host.dir, rcp: this.#host.rcp, records: this.#out,
+      stageDir: join(this.#host.dataPath, 'replication', 'stage'), now: this.#host.now, log: this.#host.log,
+    }, state);
+    this.#senders.set(state.pfs, sender);
+    sender.start();
+    return sender;
+  }
+
+  /**
+   * fs_replicate -start: registers each replica on its node, then starts cutting and
+   * sending; the first set is the new remote copy (FIG. 11). A primary already
+   * replicating gains the new destinations (they get a full copy while the others run on).
+   */
+  async start(pfs: string, destinations: Destination[], options: ReplicationOptions): Promise<PrimaryState> {
+    checkName('volume', pfs);
+    if (destinations.length === 0) throw invalidArgument('fs_replicate -start needs at least one <sfs>:cel=<node>');
+    await this.#host.dir.volume(pfs); // exists, and is ours to open
+    for (const d of destinations) {
+      checkName('volume', d.sfs);
+      if (d.node === this.#host.self) throw invalidArgument(`${d.sfs}:cel=${d.node}: a replica goes to another node`);
+      if (!this.#host.knows(d.node)) throw notFound(`node ${d.node} is not a known peer (peers file or RCP_config)`);
+    }
+    const running = this.#senders.get(pfs);
+    const known = running?.state.destinations ?? {};
+    for (const d of destinations) {
+      if (known[d.node]) throw new SnapcopyError('ERR_EXISTS', `${pfs} already replicates to ${known[d.node]!.sfs}:cel=${d.node}`);
+    }
+    const group = running?.state.group ?? this.#host.groupOf(pfs) ?? `rep-${pfs}`;
+    for (const d of destinations) {
+      await this.#host.callPeer(d.node, 'POST', '/v1/replication/incoming', { pfs, sfs: d.sfs, primary: this.#host.self, group });
+      if (!this.#host.groupOf(pfs)) await this.#host.addRoute(group, d.node);
+    }
+    if (running) {
+      await running.stop();
+      const state = running.state;
+      const added = { ...state.destinations };
+      for (const d of destinations) added[d.node] = { sfs: d.sfs, played: null, failures: 0 };
+      return this.#run({ ...state, destinations: added }).state;
+    }
+    const map: Record<string, string> = {};
+    for (const d of destinations) map[d.node] = d.sfs;
+    const state = initialState(pfs, group, options, map, this.#now());
+    await this.#out.write(pfs, state);
+    return this.#run(state).state;
+  }
+
+  /** fs_replicate -refresh: cuts a set now; resolves once every destination has played it. */
+  async refresh(pfs: string): Promise<PrimaryState> {
+    const sender = this.#sender(pfs);
+    await sender.refresh();
+    return sender.state;
+  }
+
+  /** fs_replicate -modify. */
+  async modify(pfs: string, options: ReplicationOptions): Promise<PrimaryState> {
+    const sender = this.#sender(pfs);
+    await sender.dispatch({ type: 'modify', options });
+    return sender.state;
+  }
+
+  /** fs_replicate -stop: one destination, or all (then the primary's cuts go too). */
+  async stop(pfs: string, node?: string): Promise<{ stopped: string[] }> {
+    const sender = this.#sender(pfs);
+    const nodes = Object.keys(sender.state.destinations);
+    if (node !== undefined && !nodes.includes(node)) throw notFound(`${pfs} does not replicate to node ${node}`);
+    if (node !== undefined && nodes.length > 1) {
+      await sender.dispatch({ type: 'remove-destination', node });
+      return { stopped: [node] };
+    }
+    await sender.stop();
+    this.#senders.delete(pfs);
+    const volume = await this.#host.dir.volume(pfs);
+    for (const c of volume.listCheckpoints()) if (/^rep-\d+$/.test(c.name)) await volume.deleteCheckpoint(c.name);
+    await this.#out.remove(pfs);
+    return { stopped: nodes };
+  }
+
+  /** Registers a replica on this node (called by the primary before its first set). */
+  async registerIncoming(pfs: string, sfs: string, primary: string, group: string): Promise<IncomingRecord> {
+    checkName('volume', sfs);
+    const existing = await this.#in.read(sfs);
+    if (existing && (existing.pfs !== pfs || existing.primary !== primary)) {
+      throw new SnapcopyError('ERR_EXISTS', `${sfs} on ${this.#host.self} is already the replica of ${existing.primary}:${existing.pfs}`);
+    }
+    if (!existing && (await this.#host.dir.volumeNames()).includes(sfs)) {
+      throw new SnapcopyError('ERR_EXISTS', `${sfs} exists on ${this.#host.self} and is not a replica of ${primary}:${pfs}: choose another name, or destroy it first`);
+    }
+    const record: IncomingRecord = existing ?? { sfs, pfs, primary, played: null };
+    await this.#in.write(sfs, record);
+    await this.#host.addRoute(group, this.#host.self);
+    return record;
+  }
+
+  /** Every replication this node takes part in. */
+  async list(): Promise<{ primaries: ReturnType<Replication['describe']>[]; replicas: IncomingRecord[] }> {
+    const replicas = [];
+    for (const sfs of await this.#in.names()) {
+      const record = await this.#in.read(sfs);
+      if (record) replicas.push(record);
+    }
+    return { primaries: [...this.#senders.values()].map((s) => this.describe(s.state)), replicas };
+  }
+
+  /** fs_replicate -info of a primary or a replica on this node. */
+  async info(fs: string): Promise<unknown> {
+    const sender = this.#senders.get(fs);
+    if (sender) return this.describe(sender.state);
+    const replica = await this.#in.read(fs);
+    if (replica) return this.#describeReplica(replica);
+    throw notFound(`${fs} is neither replicated from nor to node ${this.#host.self}`);
+  }
+
+  /** The primary's state as status: phase, lag per destination, pending bytes, sets. */
+  describe(state: PrimaryState) {
+    const now = this.#now();
+    const newest = newestOf(state);
+    const createdOf = (n: number | null) => (n === null ? undefined : state.sets.find((s) => s.n === n)?.created);
+    const destinations = Object.entries(state.destinations).map(([node, d]) => ({
+      node, sfs: d.sfs, currentDeltaSet: d.played,
+      lagSeconds: d.played === null ? null : Math.max(0, (now - (createdOf(d.played) ?? now)) / 1000),
+      lastSuccess: d.lastSuccess ?? null,
+      lastError: d.error ?? null,
+      state: d.failures >= 5 ? 'error' : d.played === newest ? 'in-sync' : 'behind',
+    }));
+    const pendingSets = state.sets.filter((s) => s.n > (baseOf(state) ?? -1));
+    return {
+      type: 'replication' as const,
+      name: state.pfs,
+      group: state.group,
+      state: phaseOf(state, now),
+      currentDeltaSet: newest,
+      nextDeltaSet: state.nextSet,
+      options: state.options,
+      pendingSets: pendingSets.length,
+      pendingBytes: pendingSets.reduce((n, s) => n + s.bytes, 0),
+      pendingBlocks: pendingSets.reduce((n, s) => n + s.blocks, 0),
+      sending: state.sending && { from: state.sending.from, to: state.sending.to, bytes: state.sending.bytes, since: state.sending.startedAt },
+      destinations,
+      sets: state.sets.map((s) => ({ n: s.n, created: s.created, blocks: s.blocks, bytes: s.bytes })),
+    };
+  }
+
+  #describeReplica(record: IncomingRecord) {
+    const now = this.#now();
+    return {
+      type: 'playback' as const,
+      name: record.sfs,
+      source: `${record.pfs}:cel=${record.primary}`,
+      currentDeltaSet: record.played,
+      playedAt: record.playedAt ?? null,
+      lagSeconds: record.playedCreated === undefined ? null : Math.max(0, (now - record.playedCreated) / 1000),
+      lastError: record.lastError ?? null,
+    };
+  }
+
+  /**
+   * fs_replicate -status: how many blocks differ between the primary's live volume and
+   * what `node` holds (exact, from the bit maps), and each side's delta-set number.
+   */
+  async status(pfs: string, node: string): Promise<{ differingBlocks: number; primaryDeltaSet: number | null; replicaDeltaSet: number | null }> {
+    const sender = this.#sender(pfs);
+    const d = sender.state.destinations[node];
+    if (!d) throw notFound(`${pfs} does not replicate to node ${node}`);
+    const volume = await this.#host.dir.volume(pfs);
+    const size = d.played === null ? await volume.diffSize(null) : await volume.diffSize(cutName(d.played));
+    return {
+      differingBlocks: size.dataBlocks + size.unusedBlocks,
+      primaryDeltaSet: newestOf(sender.state),
+      replicaDeltaSet: d.played,
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const sender of this.#senders.values()) await sender.stop();
+    this.#senders.clear();
+  }
+
+  #sender(pfs: string): Sender {
+    const sender = this.#senders.get(pfs);
+    if (!sender) throw notFound(`${pfs} is not replicated from node ${this.#host.self}`);
+    return sender;
+  }
+}
