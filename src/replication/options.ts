@@ -14,9 +14,11 @@ export interface ReplicationOptions {
   dhwm: number;
   /** Cap on the send rate in KB/s (0: none). */
   qos: number;
+  /** Seconds a send may make no progress before it is given up and tried again (0: the default, 30). */
+  watchdog: number;
 }
 
-export const DEFAULT_OPTIONS: ReplicationOptions = { to: 600, hwm: 600, dto: 0, dhwm: 0, qos: 0 };
+export const DEFAULT_OPTIONS: ReplicationOptions = { to: 600, hwm: 600, dto: 0, dhwm: 0, qos: 0, watchdog: 0 };
 
 const KEYS = Object.keys(DEFAULT_OPTIONS) as (keyof ReplicationOptions)[];
 

@@ -51,7 +51,9 @@ export interface PrimaryState {
   /** Records of recent sets, oldest first (at least every set from the base on). */
   sets: DeltaSetRecord[];
   destinations: Record<string, DestinationRecord>;
-  sending: { from: number | null; to: number; targets: string[]; startedAt: number; progressAt: number; bytes: number } | null;
+  sending: { id: number; from: number | null; to: number; targets: string[]; startedAt: number; progressAt: number; bytes: number } | null;
+  /** Sends started so far: each send's id, so the result of one the watchdog gave up on is ignored. */
+  sends: number;
   cutting: boolean;
   /** Refresh requests waiting for every destination to play set `set` (null: the next cut). */
   waiters: { id: string; set: number | null }[];
@@ -64,16 +66,17 @@ export type PrimaryEvent =
   | { type: 'refresh'; now: number; id: string; modifiedBytes: number }
   | { type: 'cut-done'; now: number; n: number; image: string; blocks: number; bytes: number }
   | { type: 'cut-failed'; now: number; code: string; message: string }
-  | { type: 'progress'; now: number; bytes: number }
-  | { type: 'sent'; now: number; to: number; bytes: number; seconds: number; results: Record<string, { ok: boolean; code?: string; message?: string }> }
-  | { type: 'send-failed'; now: number; code: string; message: string }
+  | { type: 'progress'; now: number; id: number; bytes: number }
+  | { type: 'sent'; now: number; id: number; to: number; bytes: number; seconds: number; results: Record<string, { ok: boolean; code?: string; message?: string }> }
+  | { type: 'send-failed'; now: number; id: number; code: string; message: string }
   | { type: 'modify'; options: ReplicationOptions }
   | { type: 'remove-destination'; node: string };
 
 export type PrimaryEffect =
   | { type: 'cut'; n: number }
+  | { type: 'abort-send'; id: number }
   | {
-    type: 'send'; from: number | null; to: number;
+    type: 'send'; id: number; from: number | null; to: number;
     /** Every destination (node → volume); only `targets` play this set, the others pass it by. */
     destinations: Record<string, string>; targets: string[];
     /** Images of the sets between the two ends: a destination holding one of them can play the delta. */
@@ -92,8 +95,9 @@ export interface StepResult {
 export const RETRIES = 5;
 /** How long to wait before trying a failed send again. */
 export const RETRY_MS = 1000;
-/** A send that moves no byte for this long is stalled (the watchdog). */
+/** A send that moves no byte for this long is stalled: the watchdog gives it up (default; -option watchdog=<s>). */
 export const STALL_MS = 30_000;
+const stallMs = (state: PrimaryState) => (state.options.watchdog > 0 ? state.options.watchdog * 1000 : STALL_MS);
 /** Records kept below the base, for status. */
 const HISTORY = 32;
 
@@ -102,29 +106,36 @@ export function initialState(pfs: string, group: string, options: ReplicationOpt
   for (const [node, sfs] of Object.entries(destinations)) records[node] = { sfs, played: null, failures: 0 };
   return {
     pfs, group, options, nextSet: 0, lastCutAt: now, cuts: [], sets: [], destinations: records,
-    sending: null, cutting: false, waiters: [], retryAt: 0,
+    sending: null, sends: 0, cutting: false, waiters: [], retryAt: 0,
   };
 }
 
-/** The newest cut every destination has played (null: one has not had its first copy). */
+/**
+ * The newest cut every destination with a copy has played: the base of the next delta
+ * (null while none has a copy). Destinations still waiting for their first copy get a
+ * full one, and do not hold the base back.
+ */
 export function baseOf(state: PrimaryState): number | null {
-  const played = Object.values(state.destinations).map((d) => d.played);
-  if (played.length === 0 || played.some((p) => p === null)) return null;
-  return Math.min(...(played as number[]));
+  const played = Object.values(state.destinations).map((d) => d.played).filter((p): p is number => p !== null);
+  return played.length === 0 ? null : Math.min(...played);
 }
 
 export const newestOf = (state: PrimaryState): number | null => state.cuts.length ? state.cuts[state.cuts.length - 1]! : null;
 
 export function phaseOf(state: PrimaryState, now: number): Phase {
   if (state.cutting) return 'cutting';
-  if (state.sending) return now - state.sending.progressAt >= STALL_MS ? 'stalled' : 'sending';
+  if (state.sending) return now - state.sending.progressAt >= stallMs(state) ? 'stalled' : 'sending';
   if (Object.values(state.destinations).some((d) => d.failures >= RETRIES)) return 'error';
   return 'idle';
 }
 
 export function step(state: PrimaryState, event: PrimaryEvent): StepResult {
   switch (event.type) {
-    case 'tick': return schedule(state, event.now, event.modifiedBytes, false);
+    case 'tick': {
+      const watched = watchdog(state, event.now);
+      const scheduled = schedule(watched.state, event.now, event.modifiedBytes, false);
+      return { state: scheduled.state, effects: [...watched.effects, ...scheduled.effects] };
+    }
     case 'refresh': {
       const waiting = { ...state, waiters: [...state.waiters, { id: event.id, set: null }] };
       return schedule(waiting, event.now, event.modifiedBytes, true);
@@ -135,9 +146,12 @@ export function step(state: PrimaryState, event: PrimaryEvent): StepResult {
       return { state: { ...state, cutting: false, waiters: [], retryAt: event.now + RETRY_MS }, effects };
     }
     case 'progress':
-      return { state: state.sending ? { ...state, sending: { ...state.sending, progressAt: event.now, bytes: event.bytes } } : state, effects: [] };
-    case 'sent': return sent(state, event);
-    case 'send-failed': return sendFailed(state, event.now, event.code, event.message);
+      if (state.sending?.id !== event.id) return { state, effects: [] };
+      return { state: { ...state, sending: { ...state.sending, progressAt: event.now, bytes: event.bytes } }, effects: [] };
+    // The outcome of a send the watchdog already gave up on changes nothing.
+    case 'sent': return state.sending?.id === event.id ? sent(state, event) : { state, effects: [] };
+    case 'send-failed':
+      return state.sending?.id === event.id ? sendFailed(state, event.now, event.code, event.message) : { state, effects: [] };
     case 'modify': return { state: { ...state, options: event.options }, effects: [] };
     case 'remove-destination': {
       const { [event.node]: _gone, ...rest } = state.destinations;
@@ -146,17 +160,28 @@ export function step(state: PrimaryState, event: PrimaryEvent): StepResult {
   }
 }
 
+/** Gives up a send that moved nothing for the watchdog's time: reported as ERR_TIMEOUT, tried again. */
+function watchdog(state: PrimaryState, now: number): StepResult {
+  const sending = state.sending;
+  if (!sending || now - sending.progressAt < stallMs(state)) return { state, effects: [] };
+  const seconds = Math.round((now - sending.progressAt) / 1000);
+  const failed = sendFailed(state, now, 'ERR_TIMEOUT', `delta set ${sending.to} made no progress for ${seconds} s: given up, to be sent again`);
+  return { state: failed.state, effects: [{ type: 'abort-send', id: sending.id }, ...failed.effects] };
+}
+
 /** Cuts when due (or asked), else sends when a destination is behind and nothing is in flight. */
-function schedule(state: PrimaryState, now: number, modifiedBytes: number, asked: boolean): StepResult {
+function schedule(state: PrimaryState, now: number, modifiedBytes: number, refreshed: boolean): StepResult {
   if (state.cutting || state.sending) return { state, effects: [] };
+  // A refresh that came while a set was in flight still wants its cut.
+  const asked = refreshed || state.waiters.some((w) => w.set === null);
   const newest = newestOf(state);
   const timedOut = now - state.lastCutAt >= state.options.to * 1000;
   const overHwm = state.options.hwm > 0 && modifiedBytes >= state.options.hwm * 1e6;
   // The first cut is the new remote copy (FIG. 11); later ones only when something changed.
   const due = newest === null || (modifiedBytes > 0 && (asked || timedOut || overHwm));
   if (due) return { state: { ...state, cutting: true }, effects: [{ type: 'cut', n: state.nextSet }] };
-  let next = state;
-  if (asked) next = settleWaiters({ ...state, waiters: state.waiters.map((w) => (w.set === null ? { ...w, set: newest } : w)) }).state;
+  // Nothing to cut: a refresh waits for the newest set as it is.
+  let next = asked ? { ...state, waiters: state.waiters.map((w) => (w.set === null ? { ...w, set: newest } : w)) } : state;
   if (timedOut && modifiedBytes === 0) next = { ...next, lastCutAt: now }; // nothing to cut: re-arm
   const sendable = maybeSend(next, now);
   const settled = asked ? settleWaiters(sendable.state) : { state: sendable.state, effects: [] };
@@ -198,9 +223,9 @@ function maybeSend(state: PrimaryState, now: number): StepResult {
   const destinations: Record<string, string> = {};
   for (const [node, d] of Object.entries(state.destinations)) destinations[node] = d.sfs;
   return {
-    state: { ...state, sending: { from, to: newest, targets, startedAt: now, progressAt: now, bytes: 0 } },
+    state: { ...state, sends: state.sends + 1, sending: { id: state.sends, from, to: newest, targets, startedAt: now, progressAt: now, bytes: 0 } },
     effects: [{
-      type: 'send', from, to: newest, destinations, targets, between,
+      type: 'send', id: state.sends, from, to: newest, destinations, targets, between,
       fromImage: from === null ? null : imageOf(from) ?? null, toImage: imageOf(newest)!,
     }],
   };
@@ -258,9 +283,8 @@ function prune(state: PrimaryState): StepResult {
 function settleWaiters(state: PrimaryState): StepResult {
   const effects: PrimaryEffect[] = [];
   const waiters = state.waiters.filter((w) => {
-    if (w.set === null) return true;
     const all = Object.values(state.destinations);
-    if (all.every((d) => d.played !== null && d.played >= w.set!)) {
+    if (w.set !== null && all.every((d) => d.played !== null && d.played >= w.set!)) {
       effects.push({ type: 'resolve', id: w.id });
       return false;
     }

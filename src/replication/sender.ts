@@ -37,11 +37,13 @@ export class Sender {
   readonly #waiters = new Map<string, { resolve: () => void; reject: (error: Error) => void }>();
   readonly #ctx: SenderContext;
   #nextId = 0;
+  /** The send in flight, for the watchdog to abort. */
+  #current: { id: number; session: { abort(): void } } | undefined;
 
   constructor(ctx: SenderContext, state: PrimaryState) {
     this.#ctx = ctx;
     // Work in flight when the node stopped is redone from the persisted state.
-    this.#state = { ...state, cutting: false, sending: null, waiters: [] };
+    this.#state = { ...state, cutting: false, sending: null, sends: state.sends ?? 0, waiters: [] };
   }
 
   get state(): PrimaryState {
@@ -108,6 +110,7 @@ export class Sender {
       case 'cut': void this.#cut(effect.n); break;
       case 'send': void this.#send(effect); break;
       case 'delete-cut': void this.#deleteCut(effect.n); break;
+      case 'abort-send': if (this.#current?.id === effect.id) this.#current.session.abort(); break;
       case 'resolve': this.#settle(effect.id); break;
       case 'reject': this.#settle(effect.id, new SnapcopyError(effect.code as never, effect.message)); break;
     }
@@ -166,11 +169,12 @@ export class Sender {
     try {
       const bytes = await this.#stage(effect, stage);
       const results = await this.#transmit(effect, stage, bytes);
-      await this.dispatch({ type: 'sent', now: this.#now(), to: effect.to, bytes, seconds: (this.#now() - started) / 1000, results });
+      await this.dispatch({ type: 'sent', now: this.#now(), id: effect.id, to: effect.to, bytes, seconds: (this.#now() - started) / 1000, results });
     } catch (error) {
       const e = error as SnapcopyError;
-      await this.dispatch({ type: 'send-failed', now: this.#now(), code: e.code ?? 'ERR_IO', message: e.message });
+      await this.dispatch({ type: 'send-failed', now: this.#now(), id: effect.id, code: e.code ?? 'ERR_IO', message: e.message });
     } finally {
+      if (this.#current?.id === effect.id) this.#current = undefined;
       await fs.rm(stage, { force: true });
     }
   }
@@ -204,6 +208,7 @@ export class Sender {
       destinations: effect.destinations, targets: effect.targets,
     };
     const session = this.#ctx.rcp.openSession({ group: this.#state.group, app: REPLICATION_APP, meta: meta as unknown as Record<string, unknown> });
+    this.#current = { id: effect.id, session };
     const handle = await fs.open(path, 'r');
     const qos = this.#state.options.qos * 1000; // bytes per second
     const started = this.#now();
@@ -216,7 +221,7 @@ export class Sender {
         if (bytesRead !== frame.body.byteLength) throw new SnapcopyError('ERR_IO', 'the staged delta set shrank while it was sent');
         await session.sendAllocated(frame);
         sent += bytesRead;
-        void this.dispatch({ type: 'progress', now: this.#now(), bytes: sent });
+        void this.dispatch({ type: 'progress', now: this.#now(), id: effect.id, bytes: sent });
         if (qos > 0) await pace(sent, qos, started, () => this.#now());
       }
       const result = await session.end({ set: effect.to, bytes: total });
