@@ -7,11 +7,11 @@ import { countDelta, scanDelta } from '../arena/delta-scan.js';
 import { makeDir, removeTree, syncDir } from '../storage/file.js';
 import { blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from '../volume/core.js';
 import { type CheckpointRecord, newId, volumePaths } from '../volume/layout.js';
-import { commitRecord, compactLogIfPossible, foldLogIfBig } from '../volume/record.js';
+import { commitRecord, compactLogIfPossible, foldLogBeforeUnlogged, foldLogIfBig } from '../volume/record.js';
 import { Checkpoint } from './checkpoint.js';
 import { encodeMap } from './map-file.js';
 import { readImage } from './read-path.js';
-import { writeBlocks, writeMeta } from './write-path.js';
+import { claimSpace, countBeforeImages, saveBeforeImages, writeMeta } from './write-path.js';
 
 export function geometryOf(core: VolumeCore) {
   const r = core.record;
@@ -84,8 +84,13 @@ function allInUse(core: VolumeCore): PagedBitmap {
   return map;
 }
 
-/** Makes the live image equal to `ckpt`'s; safe to redo after a crash (pending.restore). */
+/**
+ * Makes the live image equal to `ckpt`'s; safe to redo after a crash (pending.restore).
+ * The space it needs is claimed before the commit, so a full disk changes nothing.
+ */
 export async function restoreCheckpoint(core: VolumeCore, ckpt: Checkpoint, onProgress?: (bytes: number, total: number) => void): Promise<void> {
+  const saves = await claimRestoreSpace(core, ckpt);
+  if (saves > 0) await tailOf(core)!.reserve(saves);
   await commitRecord(core, { ...core.record, pending: { ...core.record.pending, restore: ckpt.record.id } });
   await redoRestore(core, ckpt, onProgress);
   const { restore: _done, ...pending } = core.record.pending ?? {};
@@ -95,14 +100,15 @@ export async function restoreCheckpoint(core: VolumeCore, ckpt: Checkpoint, onPr
   await foldLogIfBig(core);
 }
 
-export async function redoRestore(
-  core: VolumeCore, ckpt: Checkpoint, onProgress?: (bytes: number, total: number) => void,
-): Promise<void> {
+/**
+ * The runs of blocks a restore to `ckpt` writes, at most a step long: blocks that may
+ * differ from the checkpoint (saved since it, or not in use then) and that it had in use.
+ */
+async function* restoreRuns(core: VolumeCore, ckpt: Checkpoint): AsyncGenerator<{ start: number; count: number; total: number }> {
   const from = core.checkpoints.indexOf(ckpt);
-  const queue = core.checkpoints.slice(from);
   const bitmaps = [];
   const metas = [];
-  for (const c of queue) {
+  for (const c of core.checkpoints.slice(from)) {
     bitmaps.push((await c.maps()).bitmap);
     metas.push(await c.meta());
   }
@@ -111,39 +117,64 @@ export async function redoRestore(
   const target = await ckpt.meta();
   const step = stepBlocks(core);
   try {
-    // Every block that may differ from the checkpoint: saved since it, or not in use then.
     const scan = { bitmaps, meta: { metas, live: inUse, granularity: g } };
-    const total = countDelta(scan) * blockSizeOf(core);
+    const total = countDelta(scan);
     for (const batch of scanDelta(scan)) {
       for (let e = 0; e < batch.length; e += 2) {
         const end = batch[e]! + batch[e + 1]!;
-        for (let at = batch[e]!; at < end; at += step) {
-          const n = Math.min(step, end - at);
-          await writeInUse(core, ckpt, target, at, n);
-          onProgress?.(n * blockSizeOf(core), total);
+        for (let b = batch[e]!; b < end;) {
+          if (!target.get(b >>> g)) {
+            b++;
+            continue;
+          }
+          let r = b + 1;
+          while (r < end && r - b < step && target.get(r >>> g)) r++;
+          yield { start: b, count: r - b, total };
+          b = r;
         }
       }
     }
   } finally {
     inUse.free();
   }
-  // The map goes into the log whole: the record must replay even after the checkpoint is deleted.
-  await writeMeta(core, [{ type: 'meta-restore', map: encodeMap(target) }]);
 }
 
-/** Writes the checkpoint's content of the blocks of [start, start + n) it had in use. */
-async function writeInUse(core: VolumeCore, ckpt: Checkpoint, meta: PagedBitmap, start: number, n: number): Promise<void> {
-  const g = granularityOf(core);
-  const image = await readImage(core, ckpt, start, n);
-  const size = blockSizeOf(core);
-  for (let b = start; b < start + n;) {
-    if (!meta.get(b >>> g)) {
-      b++;
-      continue;
-    }
-    let e = b + 1;
-    while (e < start + n && meta.get(e >>> g)) e++;
-    await writeBlocks(core, b, e - b, image.subarray((b - start) * size, (e - start) * size));
-    b = e;
+/** Claims the volume file space a restore to `ckpt` writes; returns how many before-images it may save. */
+export async function claimRestoreSpace(core: VolumeCore, ckpt: Checkpoint): Promise<number> {
+  let saves = 0;
+  for await (const run of restoreRuns(core, ckpt)) {
+    await claimSpace(core, run.start, run.count);
+    saves += await countBeforeImages(core, run.start, run.count);
   }
+  return saves;
+}
+
+/**
+ * Writes the checkpoint's image back, without the write-ahead log: every before-image
+ * first, synced once (they must be durable before a block is overwritten), then the
+ * data, synced once; the meta map last, through the log. A crash anywhere is redone
+ * from the checkpoint's image, which none of this changes.
+ */
+export async function redoRestore(
+  core: VolumeCore, ckpt: Checkpoint, onProgress?: (bytes: number, total: number) => void,
+): Promise<void> {
+  try {
+    await foldLogBeforeUnlogged(core);
+    let saved = false;
+    for await (const run of restoreRuns(core, ckpt)) saved = (await saveBeforeImages(core, run.start, run.count)) || saved;
+    if (saved) await tailOf(core)!.syncSaved();
+    const size = blockSizeOf(core);
+    const buffer = new Uint8Array(stepBlocks(core) * size);
+    for await (const run of restoreRuns(core, ckpt)) {
+      const image = await readImage(core, ckpt, run.start, run.count, buffer);
+      await core.data.write(image, run.start * size);
+      onProgress?.(run.count * size, run.total * size);
+    }
+    await core.data.sync();
+  } catch (error) {
+    core.failed ??= error;
+    throw error;
+  }
+  // The map goes into the log whole: the record must replay even after the checkpoint is deleted.
+  await writeMeta(core, [{ type: 'meta-restore', map: encodeMap(await ckpt.meta()) }]);
 }

@@ -83,6 +83,18 @@ export async function writeBlocksUnlogged(core: VolumeCore, start: number, count
   await core.data.write(data, start * blockSizeOf(core));
 }
 
+/**
+ * Appends to the tail's save volume the before-images blocks [start, start + count)
+ * need, not yet durable (the tail's syncSaved makes them so, and must come before the
+ * blocks are overwritten); returns whether there were any. An import or restore saves
+ * all of its before-images first and syncs once, rather than once per step. Idempotent.
+ */
+export async function saveBeforeImages(core: VolumeCore, start: number, count: number): Promise<boolean> {
+  const save = await beforeImages(core, start, count);
+  if (save) await applyCommitted(core, [save]);
+  return save !== undefined;
+}
+
 /** Most bytes claimed with one read and write-back. */
 const CLAIM_RUN_BYTES = 1 << 20;
 

@@ -50,3 +50,12 @@ const FOLD_AFTER_BYTES = 1 << 20;
 export async function foldLogIfBig(core: VolumeCore): Promise<void> {
   if (core.wal.bytes > FOLD_AFTER_BYTES) await compactLogIfPossible(core, { shrink: true });
 }
+
+/**
+ * Folds the log before blocks are written around it (an import, a restore): a write
+ * the log still holds would otherwise be replayed, after a crash, over the newer
+ * bytes written without it.
+ */
+export async function foldLogBeforeUnlogged(core: VolumeCore): Promise<void> {
+  if (core.wal.bytes > 0) await compactLog(core);
+}
