@@ -7,6 +7,7 @@
 //   POST /v1/replication/stop     {pfs, node?}
 //   GET  /v1/replication/info?fs=<fs>             -info of a primary or a replica
 //   GET  /v1/replication/status?pfs=&node=        -status: blocks differing, each side's delta set
+//   POST /v1/replication/copy     {newer, older, node, sfs}   fs_copy to a volume on another node
 //   POST /v1/replication/incoming {pfs, sfs, primary, group}   (node to node) register a replica here
 
 import { invalidArgument } from '../errors.js';
@@ -50,6 +51,10 @@ export function replicationApi(replication: Replication) {
     {
       method: 'GET', pattern: /^\/v1\/replication\/status$/,
       reply: json((_b, url) => replication.status(param(url, 'pfs') ?? '', param(url, 'node') ?? '')),
+    },
+    {
+      method: 'POST', pattern: /^\/v1\/replication\/copy$/,
+      reply: json((body) => replication.copyTo(text(body, 'newer'), text(body, 'older'), text(body, 'node'), text(body, 'sfs'))),
     },
     {
       method: 'POST', pattern: /^\/v1\/replication\/incoming$/,

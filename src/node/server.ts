@@ -24,6 +24,7 @@ import { volumeApi } from './volume-api.js';
 import { Replication, type ReplicationHost } from '../replication/service.js';
 import { replicationApi } from './replication-api.js';
 import { callNode } from './client.js';
+import { RemoteStore } from './volume-client.js';
 import { socketConn, tcpDial } from './tcp.js';
 
 /** How long a new connection has to send its first line. */
@@ -154,6 +155,11 @@ export class NodeServer {
         const target = this.#resolve(node, peers);
         if (!target) throw new SnapcopyError('ERR_NOT_FOUND', `node ${node} is not a known peer`);
         return callNode({ label: node, address: target.address, token }, method, path, body);
+      },
+      peerStore: (node) => {
+        const target = this.#resolve(node, peers);
+        if (!target) throw new SnapcopyError('ERR_NOT_FOUND', `node ${node} is not a known peer`);
+        return new RemoteStore({ label: node, address: target.address, token });
       },
       log: this.#log,
     };

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { SnapcopyError, invalidArgument, notFound } from '../errors.js';
 import type { RcpService } from '../rcp/service.js';
 import type { DataDir } from '../volume/data-dir.js';
+import type { ImportOutcome, VolumeStore } from '../volume/store.js';
 import { checkName } from '../volume/layout.js';
 import { type ReplicationOptions } from './options.js';
 import { baseOf, initialState, newestOf, phaseOf, type PrimaryState } from './primary.js';
@@ -27,6 +28,8 @@ export interface ReplicationHost {
   knows(node: string): boolean;
   /** Calls a peer node's HTTP API. */
   callPeer(node: string, method: string, path: string, body?: unknown): Promise<unknown>;
+  /** A peer node's volumes (its volume API), to stream a delta into. */
+  peerStore(node: string): VolumeStore;
   log?: (line: string) => void;
   now?: () => number;
 }
@@ -110,6 +113,27 @@ export class Replication {
     const state = initialState(pfs, group, options, map, this.#now());
     await this.#out.write(pfs, state);
     return this.#run(state).state;
+  }
+
+  /**
+   * fs_copy to another node (`-start <ckpt2> <sfs>:cel=<node> -fromfs <ckpt1>`): streams
+   * delta(ckpt1, ckpt2) into the remote volume, which refuses it unless it holds
+   * ckpt1's image (a remote volume that does not exist is made from a full copy).
+   */
+  async copyTo(newer: string, older: string, node: string, sfs: string): Promise<ImportOutcome & { full: boolean }> {
+    checkName('volume', sfs);
+    if (!this.#host.knows(node)) throw notFound(`node ${node} is not a known peer (peers file or RCP_config)`);
+    const { volume, checkpoint: newerName } = await this.#host.dir.volumeOfCheckpoint(newer);
+    const { checkpoint: olderName } = await this.#host.dir.volumeOfCheckpoint(older, volume.name);
+    await volume.diffSize(olderName, newerName); // ERR_NOT_YOUNGER before anything moves
+    const remote = this.#host.peerStore(node);
+    try {
+      const full = !(await remote.list()).some((v) => v.name === sfs);
+      const stream = volume.exportDiff(full ? null : olderName, newerName);
+      return { ...(await remote.importDiff(sfs, stream, {})), full };
+    } finally {
+      await remote.close();
+    }
   }
 
   /** fs_replicate -refresh: cuts a set now; resolves once every destination has played it. */
