@@ -17,7 +17,7 @@ describe('README examples', () => {
   test('has the examples this test runs', () => {
     expect(blocks('js').length).toBeGreaterThanOrEqual(2);
     expect(blocks('sh').length).toBe(1);
-    expect(blocks('bash').length).toBe(1);
+    expect(blocks('bash').length).toBe(2);
   });
 
   blocks('js').forEach((code, i) => {
@@ -49,6 +49,18 @@ describe('README examples', () => {
 });
 
 /** Runs a README shell block in a fresh directory, with `snapcopy` on the PATH; its standard output. */
+describe('README replication walkthrough', () => {
+  test.runIf(backend === 'wasm')('two nodes: start, write, refresh, the replica equals the primary', () => {
+    const out = runShell(blocks('bash')[1]!, {});
+    expect(out).toContain('sfs equals pfs');
+    expect(out).toContain('copy equals pfs@wednesday');
+    expect(out).toMatch(/^0 blocks differ between pfs and sfs:cel=n2$/m);
+    expect(out).toContain('type = playback');
+    expect(out).toContain('the replica is read-only');
+    expect(out).toMatch(/^stopped replicating pfs to n2$/m);
+  }, 90_000);
+});
+
 function runShell(script: string, env: Record<string, string>): string {
   const dir = mkdtempSync(join(work, 'sh-'));
   const shim = join(dir, 'bin');
