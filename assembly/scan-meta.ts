@@ -13,9 +13,9 @@
 //      out, capacity, cursor, acc   as in scanPlain
 // Out: the number of extents written.
 
-import { accumulateMeta, maskInUse } from "./lib/accumulate";
+import { gatherMeta, metaEntry, resolveToAcc } from "./lib/accumulate";
 import { beginExtents, finishScan, runsInPage, stopScan } from "./lib/extents";
-import { PAGE_BLOCKS, PAGE_SHIFT } from "./lib/layout";
+import { ACC_ZERO, PAGE_BLOCKS, PAGE_SHIFT, ZERO_PAGE } from "./lib/layout";
 
 export function scanMeta(
   tables: usize, metas: usize, count: u32, live: usize, g: u32, from: u32, to: u32,
@@ -26,8 +26,9 @@ export function scanMeta(
     let page = lo >> PAGE_SHIFT;
     let pageStart = page << PAGE_SHIFT;
     let hi = min(to, pageStart + PAGE_BLOCKS);
-    let state = maskInUse(accumulateMeta(tables, metas, count, g, page, acc), live, g, page, acc);
-    if (!runsInPage(state, acc, pageStart, lo, hi)) return stopScan(cursor, to);
+    let mask = metaEntry(live, page, g);
+    let state = mask == ZERO_PAGE ? ACC_ZERO : gatherMeta(tables, metas, count, g, page, acc);
+    if (!runsInPage(resolveToAcc(state, acc, mask, <i32>g), acc, pageStart, lo, hi)) return stopScan(cursor, to);
     lo = hi;
   }
   return finishScan(cursor, to);

@@ -9,24 +9,35 @@
 //      out      8 * capacity bytes, 4-byte aligned
 //      cursor   4 bytes, 4-byte aligned: receives where the scan stopped (`to` when done, else the
 //               start of the first extent not written; call again from there)
-//      acc      one 4 KiB accumulator page, 16-byte aligned
+//      acc      ACC_BYTES (two 4 KiB pages) of scratch, 16-byte aligned
 // Out: the number of extents written.
-// Cost follows the stored pages: a page that is zero in every map costs `count` loads.
+// Cost follows the stored pages: pages that are zero in every map are skipped four
+// page-table entries at a time.
 
-import { accumulatePlain } from "./lib/accumulate";
-import { beginExtents, finishScan, runsInPage, stopScan } from "./lib/extents";
-import { PAGE_BLOCKS, PAGE_SHIFT } from "./lib/layout";
+import { gatherPlain, resolveToAcc } from "./lib/accumulate";
+import { beginExtents, closeRun, finishScan, runsInPage, stopScan } from "./lib/extents";
+import { ONES_PAGE, PAGE_BLOCKS, PAGE_SHIFT } from "./lib/layout";
+import { zeroPages } from "./lib/skip";
 
 export function scanPlain(
   tables: usize, count: u32, from: u32, to: u32,
   out: usize, capacity: u32, cursor: usize, acc: usize,
 ): u32 {
   beginExtents(out, capacity);
+  let limit = to >> PAGE_SHIFT;
   for (let lo = from; lo < to; ) {
     let page = lo >> PAGE_SHIFT;
     let pageStart = page << PAGE_SHIFT;
+    if ((page & 3) == 0 && lo == pageStart) {
+      let skip = zeroPages(tables, count, page, limit);
+      if (skip != 0) {
+        if (!closeRun(lo)) return stopScan(cursor, to);
+        lo = (page + skip) << PAGE_SHIFT;
+        continue;
+      }
+    }
     let hi = min(to, pageStart + PAGE_BLOCKS);
-    let state = accumulatePlain(tables, count, page, acc);
+    let state = resolveToAcc(gatherPlain(tables, count, page, acc), acc, ONES_PAGE, -1);
     if (!runsInPage(state, acc, pageStart, lo, hi)) return stopScan(cursor, to);
     lo = hi;
   }

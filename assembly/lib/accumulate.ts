@@ -1,129 +1,196 @@
-// Building one page of the delta (FIG. 34/35, 39/40) in an accumulator page:
-// the inner loop over checkpoints runs over whole pages, 16 bytes at a time, and
-// sentinel pages cost nothing. The result says ACC_ZERO / ACC_ONES without
-// touching the accumulator, or ACC_MIXED with the page in it.
+// Building one page of the delta (FIG. 34/35, 39/40): changed = live & OR over I of
+// (bits_I | ~meta_I), 64 bytes (512 blocks) at a time with the OR kept in registers.
+//
+// A page goes in two steps. gather* walks the checkpoints' page-table entries once:
+// sentinels decide without reading anything (a ONES bit map page or a ZERO meta page
+// makes the whole OR ones; ZERO bit map pages with all-ones meta drop out), and what
+// has to be read goes to a list behind the accumulator page: (bits, meta) offsets,
+// 0 for "none" / "all in use". Then resolve* runs over the page once, chunks outside
+// and list entries inside, so the accumulator is written at most once (for extents)
+// or not at all (for counts), instead of a read-modify-write pass per checkpoint.
+// A list holds GROUP entries; more checkpoints than that OR a group into the
+// accumulator first (`partial`), which only very long checkpoint ranges pay for.
 
 import { expandChunk, expandInto } from "./expand-chunk";
-import { ACC_MIXED, ACC_ONES, ACC_ZERO, ONES_PAGE, PAGE_BYTES, ZERO_PAGE, pageEntry, tableAt } from "./layout";
+import { ACC_MIXED, ACC_ONES, ACC_ZERO, ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, ZERO_PAGE, pageEntry, tableAt } from "./layout";
 
-/** acc = (first ? 0 : acc) | a | b | c | d, over one page, 32 bytes a step. */
-function orPages(acc: usize, a: usize, b: usize, c: usize, d: usize, first: bool): void {
-  if (first) {
-    for (let i: usize = 0; i < PAGE_BYTES; i += 32) {
-      let x = v128.or(v128.or(v128.load(a + i), v128.load(b + i)), v128.or(v128.load(c + i), v128.load(d + i)));
-      let y = v128.or(v128.or(v128.load(a + i, 16), v128.load(b + i, 16)), v128.or(v128.load(c + i, 16), v128.load(d + i, 16)));
-      v128.store(acc + i, x);
-      v128.store(acc + i, y, 16);
-    }
-  } else {
-    for (let i: usize = 0; i < PAGE_BYTES; i += 32) {
-      let x = v128.or(v128.or(v128.load(a + i), v128.load(b + i)), v128.or(v128.load(c + i), v128.load(d + i)));
-      let y = v128.or(v128.or(v128.load(a + i, 16), v128.load(b + i, 16)), v128.or(v128.load(c + i, 16), v128.load(d + i, 16)));
-      v128.store(acc + i, v128.or(v128.load(acc + i), x));
-      v128.store(acc + i, v128.or(v128.load(acc + i, 16), y), 16);
-    }
-  }
-}
+/** The page is the OR the list describes (and the accumulator, when partial). */
+// @ts-ignore: decorator
+@inline export const ACC_LISTED: u32 = 3;
+/** List entries: (bits, meta) u32 pairs in the page after the accumulator. */
+// @ts-ignore: decorator
+@inline const GROUP: u32 = PAGE_BYTES >> 3;
 
-// Stored pages waiting to be ORed into the accumulator, four at a time.
-let state: u32 = ACC_ZERO;
-let pending: u32 = 0;
-let pendingA: usize = 0;
-let pendingB: usize = 0;
-let pendingC: usize = 0;
+let listed: u32 = 0;
+let partial: bool = false;
 
 // @ts-ignore: decorator
-@inline function beginPage(): void {
-  state = ACC_ZERO;
-  pending = 0;
+@inline function listAt(acc: usize): usize {
+  return acc + PAGE_BYTES;
 }
 
-/** Queues a stored page; every fourth one ORs the group into the accumulator. */
-function addPage(acc: usize, page: usize): void {
-  if (pending == 0) pendingA = page;
-  else if (pending == 1) pendingB = page;
-  else if (pending == 2) pendingC = page;
-  else {
-    orPages(acc, pendingA, pendingB, pendingC, page, state == ACC_ZERO);
-    state = ACC_MIXED;
-    pending = 0;
-    return;
+const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+
+/** Part `part` (16 output bytes) of the g = 3 expansion of 8 meta bytes splatted in m: 0xff per set bit. */
+// @ts-ignore: decorator
+@inline function g3Lanes(m: v128, part: i32): v128 {
+  let v: v128;
+  if (part == 0) v = i8x16.shuffle(m, m, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  else if (part == 1) v = i8x16.shuffle(m, m, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  else if (part == 2) v = i8x16.shuffle(m, m, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5);
+  else v = i8x16.shuffle(m, m, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7);
+  return v128.and(v, G3_BITS);
+}
+
+/** ~expand(meta) for output chunk `chunk` (16 bytes): the blocks not in use. */
+// @ts-ignore: decorator
+@inline function unusedChunk(meta: usize, chunk: u32, g: i32, m: v128, part: i32): v128 {
+  if (g == 3) return i8x16.eq(g3Lanes(m, part), i8x16.splat(0));
+  return v128.not(expandChunk(meta, chunk, <u32>g));
+}
+
+/** expand(meta) for output chunk `chunk`: the blocks in use. */
+// @ts-ignore: decorator
+@inline function inUseChunk(meta: usize, chunk: u32, g: i32, m: v128, part: i32): v128 {
+  if (g == 3) return i8x16.eq(g3Lanes(m, part), G3_BITS);
+  return expandChunk(meta, chunk, <u32>g);
+}
+
+/** The 8 meta bytes of a 64-byte output step at g = 3, splatted (other g: unused). */
+// @ts-ignore: decorator
+@inline function g3Load(meta: usize, off: usize, g: i32): v128 {
+  if (g == 3) return i64x2.splat(load<u64>(meta + (off >> 3)));
+  return i8x16.splat(0);
+}
+
+/**
+ * One pass over the page for a constant g (-1: plain, no meta) and a constant
+ * output: `store` writes the page to acc and returns 0; else it returns the set bits.
+ * `mask` is the live meta slice, 0 when every block is in use.
+ */
+// @ts-ignore: decorator
+@inline function resolveAt(acc: usize, n: u32, part0: bool, mask: usize, g: i32, store: bool): u32 {
+  let list = listAt(acc);
+  let sums = i16x8.splat(0);
+  let zero = i8x16.splat(0);
+  for (let off: usize = 0; off < <usize>PAGE_BYTES; off += 64) {
+    let x0 = zero, x1 = zero, x2 = zero, x3 = zero;
+    if (part0) {
+      x0 = v128.load(acc + off); x1 = v128.load(acc + off, 16);
+      x2 = v128.load(acc + off, 32); x3 = v128.load(acc + off, 48);
+    }
+    let chunk = <u32>(off >> 4);
+    for (let e = list, end = list + (<usize>n << 3); e < end; e += 8) {
+      let bits = <usize>load<u32>(e);
+      if (bits != 0) {
+        x0 = v128.or(x0, v128.load(bits + off)); x1 = v128.or(x1, v128.load(bits + off, 16));
+        x2 = v128.or(x2, v128.load(bits + off, 32)); x3 = v128.or(x3, v128.load(bits + off, 48));
+      }
+      if (g >= 0) {
+        let meta = <usize>load<u32>(e, 4);
+        if (meta != 0) {
+          let m = g3Load(meta, off, g);
+          x0 = v128.or(x0, unusedChunk(meta, chunk, g, m, 0)); x1 = v128.or(x1, unusedChunk(meta, chunk + 1, g, m, 1));
+          x2 = v128.or(x2, unusedChunk(meta, chunk + 2, g, m, 2)); x3 = v128.or(x3, unusedChunk(meta, chunk + 3, g, m, 3));
+        }
+      }
+    }
+    if (g >= 0 && mask != 0) {
+      let m = g3Load(mask, off, g);
+      x0 = v128.and(x0, inUseChunk(mask, chunk, g, m, 0)); x1 = v128.and(x1, inUseChunk(mask, chunk + 1, g, m, 1));
+      x2 = v128.and(x2, inUseChunk(mask, chunk + 2, g, m, 2)); x3 = v128.and(x3, inUseChunk(mask, chunk + 3, g, m, 3));
+    }
+    if (store) {
+      v128.store(acc + off, x0); v128.store(acc + off, x1, 16);
+      v128.store(acc + off, x2, 32); v128.store(acc + off, x3, 48);
+    } else {
+      // At most 32 per byte lane here, 64 steps a page: u16 lanes cannot overflow.
+      let c = i8x16.add(i8x16.add(i8x16.popcnt(x0), i8x16.popcnt(x1)), i8x16.add(i8x16.popcnt(x2), i8x16.popcnt(x3)));
+      sums = i16x8.add(sums, i16x8.extadd_pairwise_i8x16_u(c));
+    }
   }
-  pending++;
+  if (store) return 0;
+  let wide = i32x4.extadd_pairwise_i16x8_u(sums);
+  return i32x4.extract_lane(wide, 0) + i32x4.extract_lane(wide, 1)
+    + i32x4.extract_lane(wide, 2) + i32x4.extract_lane(wide, 3);
 }
 
-/** ORs what is still queued (a missing page of the group repeats the last). */
-function flushPages(acc: usize): u32 {
-  if (pending == 0) return state;
-  if (pending == 1) pendingB = pendingA;
-  if (pending <= 2) pendingC = pendingB;
-  orPages(acc, pendingA, pendingB, pendingC, pendingC, state == ACC_ZERO);
-  pending = 0;
-  state = ACC_MIXED;
-  return state;
+// One function per g and output, so each loop is compiled (and its registers
+// allocated) on its own rather than as one case of a large function.
+function storePlain(acc: usize, n: u32, part0: bool, mask: usize): u32 { return resolveAt(acc, n, part0, 0, -1, true); }
+function storeG0(acc: usize, n: u32, part0: bool, mask: usize): u32 { return resolveAt(acc, n, part0, mask, 0, true); }
+function storeG1(acc: usize, n: u32, part0: bool, mask: usize): u32 { return resolveAt(acc, n, part0, mask, 1, true); }
+function storeG2(acc: usize, n: u32, part0: bool, mask: usize): u32 { return resolveAt(acc, n, part0, mask, 2, true); }
+function storeG3(acc: usize, n: u32, part0: bool, mask: usize): u32 { return resolveAt(acc, n, part0, mask, 3, true); }
+function storeG4(acc: usize, n: u32, part0: bool, mask: usize): u32 { return resolveAt(acc, n, part0, mask, 4, true); }
+function storeG5(acc: usize, n: u32, part0: bool, mask: usize): u32 { return resolveAt(acc, n, part0, mask, 5, true); }
+function storeG6(acc: usize, n: u32, part0: bool, mask: usize): u32 { return resolveAt(acc, n, part0, mask, 6, true); }
+function countPlain(acc: usize, n: u32, part0: bool, mask: usize): u32 { return resolveAt(acc, n, part0, 0, -1, false); }
+function countG0(acc: usize, n: u32, part0: bool, mask: usize): u32 { return resolveAt(acc, n, part0, mask, 0, false); }
+function countG1(acc: usize, n: u32, part0: bool, mask: usize): u32 { return resolveAt(acc, n, part0, mask, 1, false); }
+function countG2(acc: usize, n: u32, part0: bool, mask: usize): u32 { return resolveAt(acc, n, part0, mask, 2, false); }
+function countG3(acc: usize, n: u32, part0: bool, mask: usize): u32 { return resolveAt(acc, n, part0, mask, 3, false); }
+function countG4(acc: usize, n: u32, part0: bool, mask: usize): u32 { return resolveAt(acc, n, part0, mask, 4, false); }
+function countG5(acc: usize, n: u32, part0: bool, mask: usize): u32 { return resolveAt(acc, n, part0, mask, 5, false); }
+function countG6(acc: usize, n: u32, part0: bool, mask: usize): u32 { return resolveAt(acc, n, part0, mask, 6, false); }
+
+/** resolveAt for g (-1: plain): writes the page to acc (`store`), else returns its set bits. */
+function resolvePass(acc: usize, n: u32, part0: bool, mask: usize, g: i32, store: bool): u32 {
+  if (store) {
+    switch (g) {
+      case -1: return storePlain(acc, n, part0, mask);
+      case 0: return storeG0(acc, n, part0, mask);
+      case 1: return storeG1(acc, n, part0, mask);
+      case 2: return storeG2(acc, n, part0, mask);
+      case 3: return storeG3(acc, n, part0, mask);
+      case 4: return storeG4(acc, n, part0, mask);
+      case 5: return storeG5(acc, n, part0, mask);
+      default: return storeG6(acc, n, part0, mask);
+    }
+  }
+  switch (g) {
+    case -1: return countPlain(acc, n, part0, mask);
+    case 0: return countG0(acc, n, part0, mask);
+    case 1: return countG1(acc, n, part0, mask);
+    case 2: return countG2(acc, n, part0, mask);
+    case 3: return countG3(acc, n, part0, mask);
+    case 4: return countG4(acc, n, part0, mask);
+    case 5: return countG5(acc, n, part0, mask);
+    default: return countG6(acc, n, part0, mask);
+  }
 }
 
-/** Page `page` of OR over the bit maps whose page tables are listed at `tables`. */
-export function accumulatePlain(tables: usize, count: u32, page: u32, acc: usize): u32 {
-  beginPage();
+/** Adds (bits, meta) to the list; a full list is ORed into the accumulator first. */
+// @ts-ignore: decorator
+@inline function addEntry(acc: usize, bits: u32, meta: u32, g: i32): void {
+  if (listed == GROUP) {
+    resolvePass(acc, listed, partial, 0, g, true);
+    partial = true;
+    listed = 0;
+  }
+  let at = listAt(acc) + (<usize>listed << 3);
+  store<u32>(at, bits);
+  store<u32>(at, meta, 4);
+  listed++;
+}
+
+/** Page `page` of OR over the bit maps whose page tables are listed at `tables`: ZERO, ONES or LISTED. */
+export function gatherPlain(tables: usize, count: u32, page: u32, acc: usize): u32 {
+  listed = 0;
+  partial = false;
   for (let i: u32 = 0; i < count; i++) {
     let entry = pageEntry(tableAt(tables, i), page);
     if (entry == ZERO_PAGE) continue;
     if (entry == ONES_PAGE) return ACC_ONES;
-    addPage(acc, <usize>entry);
+    addEntry(acc, entry, 0, -1);
   }
-  return flushPages(acc);
-}
-
-/** acc = (first ? 0 : acc) | bits | ~expand(meta), for a constant g the switch folds away. */
-// @ts-ignore: decorator
-@inline function orBitsAndUnusedAt(acc: usize, bits: usize, meta: usize, first: bool, g: u32): void {
-  for (let chunk: u32 = 0; chunk < PAGE_BYTES >> 4; chunk++) {
-    let at = acc + (<usize>chunk << 4);
-    let x = v128.not(expandChunk(meta, chunk, g));
-    if (bits != 0) x = v128.or(x, v128.load(bits + (<usize>chunk << 4)));
-    v128.store(at, first ? x : v128.or(v128.load(at), x));
-  }
-}
-
-/** acc = (first ? 0 : acc) | bits | ~expand(meta), over one page; bits may be 0 (none). */
-function orBitsAndUnused(acc: usize, bits: usize, meta: usize, g: u32, first: bool): void {
-  switch (g) {
-    case 0: orBitsAndUnusedAt(acc, bits, meta, first, 0); break;
-    case 1: orBitsAndUnusedAt(acc, bits, meta, first, 1); break;
-    case 2: orBitsAndUnusedAt(acc, bits, meta, first, 2); break;
-    case 3: orBitsAndUnusedAt(acc, bits, meta, first, 3); break;
-    case 4: orBitsAndUnusedAt(acc, bits, meta, first, 4); break;
-    case 5: orBitsAndUnusedAt(acc, bits, meta, first, 5); break;
-    default: orBitsAndUnusedAt(acc, bits, meta, first, 6); break;
-  }
-}
-
-/** acc &= expand(meta), for a constant g. */
-// @ts-ignore: decorator
-@inline function andInUseAt(acc: usize, meta: usize, g: u32): void {
-  for (let chunk: u32 = 0; chunk < PAGE_BYTES >> 4; chunk++) {
-    let at = acc + (<usize>chunk << 4);
-    v128.store(at, v128.and(v128.load(at), expandChunk(meta, chunk, g)));
-  }
-}
-
-/** acc &= expand(meta), over one page. */
-function andInUse(acc: usize, meta: usize, g: u32): void {
-  switch (g) {
-    case 0: andInUseAt(acc, meta, 0); break;
-    case 1: andInUseAt(acc, meta, 1); break;
-    case 2: andInUseAt(acc, meta, 2); break;
-    case 3: andInUseAt(acc, meta, 3); break;
-    case 4: andInUseAt(acc, meta, 4); break;
-    case 5: andInUseAt(acc, meta, 5); break;
-    default: andInUseAt(acc, meta, 6); break;
-  }
+  return listed == 0 && !partial ? ACC_ZERO : ACC_LISTED;
 }
 
 /**
  * A meta slice of `bytes` that is all zeros or all ones reads as the sentinel, so
- * the common cases (nothing or everything in use) skip the expansion.
+ * the common cases (nothing or everything in use) skip the expansion. A mixed slice
+ * usually shows both within its first bytes, and the test stops there.
  */
 function sliceEntry(slice: usize, bytes: u32): u32 {
   let any = i8x16.splat(0);
@@ -132,17 +199,11 @@ function sliceEntry(slice: usize, bytes: u32): u32 {
     let x = v128.load(slice + i);
     any = v128.or(any, x);
     all = v128.and(all, x);
+    if ((i & 63) == 48 && v128.any_true(any) && v128.any_true(v128.not(all))) return <u32>slice;
   }
   if (!v128.any_true(any)) return ZERO_PAGE;
   if (!v128.any_true(v128.not(all))) return ONES_PAGE;
   return <u32>slice;
-}
-
-/** The meta bits of block page `page`, as a slice offset or a sentinel. */
-function metaEntry(table: usize, page: u32, g: u32): u32 {
-  let entry = pageEntry(table, page >> g);
-  if (entry <= ONES_PAGE) return entry;
-  return sliceEntry(metaSlice(entry, page, g), PAGE_BYTES >> g);
 }
 
 /** Where the meta bits of block page `page` start: a slice of PAGE_BYTES >> g bytes. */
@@ -151,37 +212,59 @@ function metaEntry(table: usize, page: u32, g: u32): u32 {
   return <usize>entry + <usize>((page & ((1 << g) - 1)) * (PAGE_BYTES >> g));
 }
 
-/**
- * Page `page` of OR over I of (bitmap_I | ~meta_I) (FIG. 40, steps 667-668): a block
- * counts as changed after checkpoint I when I saved it or did not have it in use.
- * Meta maps hold one bit per 2^g blocks.
- */
-export function accumulateMeta(tables: usize, metas: usize, count: u32, g: u32, page: u32, acc: usize): u32 {
-  beginPage();
-  for (let i: u32 = 0; i < count; i++) {
-    let bits = pageEntry(tableAt(tables, i), page);
-    let meta = metaEntry(tableAt(metas, i), page, g);
-    if (bits == ONES_PAGE || meta == ZERO_PAGE) return ACC_ONES;
-    if (meta == ONES_PAGE) {
-      if (bits != ZERO_PAGE) addPage(acc, <usize>bits);
-    } else {
-      orBitsAndUnused(acc, bits == ZERO_PAGE ? 0 : <usize>bits, <usize>meta, g, state == ACC_ZERO);
-      state = ACC_MIXED;
-    }
-  }
-  return flushPages(acc);
+/** The meta bits of block page `page`, as a slice offset or a sentinel. */
+export function metaEntry(table: usize, page: u32, g: u32): u32 {
+  let entry = pageEntry(table, page >> g);
+  if (entry <= ONES_PAGE) return entry;
+  return sliceEntry(metaSlice(entry, page, g), PAGE_BYTES >> g);
 }
 
 /**
- * Keeps only the blocks in use in the younger image (metaM in FIG. 40): `live` is
- * the page table of its meta map, at granularity g. Returns the new page state.
+ * Page `page` of OR over I of (bitmap_I | ~meta_I) (FIG. 40, steps 667-668): a block
+ * counts as changed after checkpoint I when I saved it or did not have it in use.
+ * Meta maps hold one bit per 2^g blocks. ZERO, ONES or LISTED.
  */
-export function maskInUse(state: u32, live: usize, g: u32, page: u32, acc: usize): u32 {
-  if (state == ACC_ZERO) return state;
-  let slice = metaEntry(live, page, g);
-  if (slice == ZERO_PAGE) return ACC_ZERO;
-  if (slice == ONES_PAGE) return state;
-  if (state == ACC_ONES) expandInto(<usize>slice, acc, PAGE_BYTES, g);
-  else andInUse(acc, <usize>slice, g);
+export function gatherMeta(tables: usize, metas: usize, count: u32, g: u32, page: u32, acc: usize): u32 {
+  listed = 0;
+  partial = false;
+  for (let i: u32 = 0; i < count; i++) {
+    let bits = pageEntry(tableAt(tables, i), page);
+    if (bits == ONES_PAGE) return ACC_ONES;
+    let meta = metaEntry(tableAt(metas, i), page, g);
+    if (meta == ZERO_PAGE) return ACC_ONES;
+    if (meta == ONES_PAGE) {
+      if (bits != ZERO_PAGE) addEntry(acc, bits, 0, <i32>g);
+    } else {
+      addEntry(acc, bits, meta, <i32>g);
+    }
+  }
+  return listed == 0 && !partial ? ACC_ZERO : ACC_LISTED;
+}
+
+/**
+ * The page in the accumulator (for extents): ZERO, ONES or MIXED. `mask` is the live
+ * meta entry (a slice, or a sentinel; ONES_PAGE for plain scans), g is -1 for plain.
+ */
+export function resolveToAcc(state: u32, acc: usize, mask: u32, g: i32): u32 {
+  if (state == ACC_ZERO || mask == ZERO_PAGE) return ACC_ZERO;
+  if (state == ACC_ONES) {
+    if (mask == ONES_PAGE) return ACC_ONES;
+    expandInto(<usize>mask, acc, PAGE_BYTES, <u32>g);
+    return ACC_MIXED;
+  }
+  resolvePass(acc, listed, partial, mask == ONES_PAGE ? 0 : <usize>mask, g, true);
   return ACC_MIXED;
+}
+
+/** The set bits of the whole page, without writing it anywhere when it can. */
+export function resolveCount(state: u32, acc: usize, mask: u32, g: i32): u32 {
+  if (state == ACC_ZERO || mask == ZERO_PAGE) return 0;
+  if (state == ACC_ONES) {
+    if (mask == ONES_PAGE) return PAGE_BLOCKS;
+    let ones: u64 = 0;
+    let bytes = <usize>(PAGE_BYTES >> <u32>g);
+    for (let i: usize = 0; i < bytes; i += 8) ones += popcnt(load<u64>(<usize>mask + i));
+    return <u32>(ones << g);
+  }
+  return resolvePass(acc, listed, partial, mask == ONES_PAGE ? 0 : <usize>mask, g, false);
 }

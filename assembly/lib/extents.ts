@@ -75,6 +75,34 @@ export function runsInPage(state: u32, acc: usize, pageStart: u32, lo: u32, hi: 
     if (bit0 < first) w &= <u64>-1 << (first - bit0);
     if (bit0 + 64 > end) w &= (<u64>1 << (end - bit0)) - 1;
     let base = pageStart + bit0;
+    if (capacity - n > 64) {
+      // Room for every run of the word: runs start where a 1 follows a 0 and end where
+      // a 0 follows a 1 (the carry says whether one was open). Starts are written
+      // first, then each end turns its start into a length: two loops of popcount
+      // trips each, no branch per bit. An open run is only ever carried into a word
+      // at its bit 0 (ranges start mid-word only on a fresh call, with no run open).
+      let shifted = (w << 1) | <u64>isOpen;
+      let starts = w & ~shifted;
+      let ends = ~w & shifted;
+      if (isOpen) store<u32>(out + (<usize>n << 3), start);
+      let at = out + ((<usize>n + <usize>isOpen) << 3);
+      while (starts != 0) {
+        store<u32>(at, base + <u32>ctz(starts));
+        at += 8;
+        starts &= starts - 1;
+      }
+      at = out + (<usize>n << 3);
+      while (ends != 0) {
+        store<u32>(at, base + <u32>ctz(ends) - load<u32>(at), 4);
+        at += 8;
+        ends &= ends - 1;
+      }
+      n = <u32>((at - out) >> 3);
+      isOpen = (w >> 63) != 0;
+      if (isOpen) start = load<u32>(at);
+      word++;
+      continue;
+    }
     while (true) {
       if (!isOpen) {
         if (w == 0) break;

@@ -3,7 +3,7 @@
 // is all zeros / all ones and so is neither stored nor read.
 
 import { invalidArgument, outOfRange, SnapcopyError } from '../errors.js';
-import { MAX_BLOCKS, ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, PAGE_SHIFT, ZERO_PAGE } from '../kernels/api.js';
+import { ACC_BYTES, MAX_BLOCKS, ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, PAGE_SHIFT, ZERO_PAGE } from '../kernels/api.js';
 import type { Arena } from './arena.js';
 
 export class PagedBitmap {
@@ -112,12 +112,14 @@ export class PagedBitmap {
   /** The number of set bits, counted by the kernels. */
   popcount(): number {
     const arena = this.arena;
-    const list = arena.alloc(4 + PAGE_BYTES);
+    // The one-entry table list, then the kernels' scratch 16-byte aligned after it.
+    const bytes = 16 + ACC_BYTES;
+    const list = arena.alloc(bytes);
     try {
       arena.u32[list >>> 2] = this.table;
-      return arena.kernels.popcountPlain(list, 1, 0, this.bits, list + PAGE_BYTES);
+      return arena.kernels.popcountPlain(list, 1, 0, this.bits, list + 16);
     } finally {
-      arena.free(list, 4 + PAGE_BYTES);
+      arena.free(list, bytes);
     }
   }
 

@@ -247,6 +247,9 @@ function checkScanCase(c: ScanCase, rngSeed: number): void {
     // The kernels called directly, with a tiny capacity and a dirty accumulator.
     const direct = directScan(arena, mine, c, c.cap, new Prng(rngSeed));
     expectSameExtents(direct, ref.extents, 'direct kernel calls vs reference');
+    // And with room for many extents (the wasm scan then emits whole words of runs at once).
+    const roomy = directScan(arena, mine, c, 100 + (rngSeed % 300), new Prng(rngSeed ^ 1));
+    expectSameExtents(roomy, ref.extents, 'direct kernel calls with a large buffer vs reference');
 
     // The other backend, on identical maps: the same extents and counts, exactly.
     const otherOpts = { bitmaps: theirs.bitmaps, meta: theirs.meta, from: c.from, to: c.to, batch };
@@ -318,6 +321,24 @@ describe(`delta scan (${backend} vs reference and ${otherBackend})`, () => {
       };
       checkScanCase(c, r.seed);
     }), params('meta-few', 80));
+  });
+
+  test('more checkpoints than one list of the wasm kernels holds (K = 513..1100): the OR goes through the accumulator between groups', () => {
+    fc.assert(fc.property(scanRecipe, fc.integer({ min: 513, max: 1100 }), fc.boolean(), (r, k, withMeta) => {
+      const rng = new Prng(r.seed);
+      const blocks = PAGE_BLOCKS + 1 + (r.tail % 2000);
+      const [from, to] = pickRange(rng, blocks, r.range);
+      const nearly = (density: number) => ({ density, pattern: 'few' as const, sentinels: 0.1, uniform: 0.1 });
+      const metaBits = Math.ceil(blocks / 2 ** r.g);
+      const c: ScanCase = {
+        blocks, from, to, cap: r.cap,
+        bitmaps: Array.from({ length: k }, () => randomMapSpec(rng, blocks, nearly(0))),
+        meta: withMeta
+          ? { g: r.g, metas: Array.from({ length: k }, () => randomMapSpec(rng, metaBits, nearly(1))), live: randomMapSpec(rng, metaBits, nearly(1)) }
+          : undefined,
+      };
+      checkScanCase(c, r.seed);
+    }), params('many-checkpoints', 4));
   });
 
   test('hand-picked edges: runs across pages, words and chunks; runs ending at the range end', () => {
