@@ -326,8 +326,9 @@ export class StreamReader {
     const payload = whole.subarray(headBytes);
     const sum = getSum(f, view, 16);
     if (sum !== f.sum([whole.subarray(0, 16), payload])) this.#fail(`record at block ${start}: checksum mismatch`);
-    // The payload must outlive the buffers it may share: copy when it is a view of them.
-    const data = tag === TAG_DATA ? payload.slice() : undefined;
+    // The payload must outlive the buffers it may share: copy when it is a view of them
+    // (a record that spanned pieces was put together in a buffer of its own already).
+    const data = tag === TAG_DATA ? (this.#buffered[0]!.length >= whole.length ? payload.slice() : payload) : undefined;
     this.#consume(headBytes + payloadBytes);
     this.#chain = f.chain(this.#chain, sum);
     this.#records++;
