@@ -29,9 +29,10 @@ function time(ms: number | null | undefined): string {
 interface PrimaryInfo {
   type: 'replication'; name: string; group: string; state: string; currentDeltaSet: number | null;
   pendingSets: number; pendingBytes: number; pendingBlocks: number;
+  currentBlockNumber: number; currentTransferRate: number; avgTransferRate: number;
   destinations: { node: string; sfs: string; currentDeltaSet: number | null; lagSeconds: number | null; state: string;
     lastSuccess: { at: number; bytes: number; seconds: number } | null; lastError: { code: string; message: string } | null }[];
-  sets: { n: number; created: number; blocks: number; bytes: number }[];
+  sets: { n: number; created: number; cutMs: number; blocks: number; bytes: number; played: Record<string, { at: number; ms: number; blocks: number }> }[];
 }
 
 interface ReplicaInfo {
@@ -52,6 +53,9 @@ function infoLines(info: PrimaryInfo | ReplicaInfo): string[] {
   const lines = [
     `name = ${info.name}`, 'type = replication', `group = ${info.group}`, `state = ${info.state}`,
     `current_delta_set = ${info.currentDeltaSet ?? '-'}`,
+    `current_block_number = ${info.currentBlockNumber}`,
+    `current_transfer_rate = ${info.currentTransferRate.toFixed(4)} blocks/second`,
+    `avg_transfer_rate = ${info.avgTransferRate.toFixed(4)} blocks/second`,
     `pending = ${info.pendingSets} delta sets, ${info.pendingBlocks} blocks (${formatBytes(info.pendingBytes)})`,
   ];
   for (const d of info.destinations) {
@@ -63,8 +67,14 @@ function infoLines(info: PrimaryInfo | ReplicaInfo): string[] {
       ...(d.lastError ? [`  last_error = ${d.lastError.message} [${d.lastError.code}]`] : []),
     );
   }
-  lines.push('', 'Delta  Create_time     Blocks  Bytes');
-  for (const s of [...info.sets].reverse()) lines.push(`${String(s.n).padEnd(6)} ${time(s.created)}  ${String(s.blocks).padEnd(7)} ${formatBytes(s.bytes)}`);
+  // The seed's table: the source side of each set, and where it was played back.
+  lines.push('', 'Source                                  Destination', 'Delta  Create_time     Dur(s)  Blocks    Playback_time   Dur(s)  Blocks  Node');
+  for (const s of [...info.sets].reverse()) {
+    const source = `${String(s.n).padEnd(6)} ${time(s.created)}  ${(s.cutMs / 1000).toFixed(1).padEnd(7)} ${String(s.blocks).padEnd(9)}`;
+    const plays = Object.entries(s.played);
+    if (plays.length === 0) lines.push(source);
+    for (const [node, p] of plays) lines.push(`${source} ${time(p.at)}  ${(p.ms / 1000).toFixed(1).padEnd(7)} ${String(p.blocks).padEnd(7)} ${node}`);
+  }
   return lines;
 }
 

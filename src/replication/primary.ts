@@ -23,6 +23,10 @@ export interface DeltaSetRecord {
   /** Blocks and bytes in the set (the delta from the previous cut). */
   blocks: number;
   bytes: number;
+  /** How long the cut took (ms). */
+  cutMs?: number;
+  /** Where it was played: node → when, how long the send and playback took, blocks sent. */
+  played?: Record<string, { at: number; ms: number; blocks: number }>;
 }
 
 export interface DestinationRecord {
@@ -64,10 +68,15 @@ export interface PrimaryState {
 export type PrimaryEvent =
   | { type: 'tick'; now: number; modifiedBytes: number }
   | { type: 'refresh'; now: number; id: string; modifiedBytes: number }
-  | { type: 'cut-done'; now: number; n: number; image: string; blocks: number; bytes: number }
+  | { type: 'cut-done'; now: number; n: number; image: string; blocks: number; bytes: number; ms?: number }
   | { type: 'cut-failed'; now: number; code: string; message: string }
   | { type: 'progress'; now: number; id: number; bytes: number }
-  | { type: 'sent'; now: number; id: number; to: number; bytes: number; seconds: number; results: Record<string, { ok: boolean; code?: string; message?: string }> }
+  | {
+    type: 'sent'; now: number; id: number; to: number; bytes: number; seconds: number;
+    /** Data blocks the stream carried. */
+    blocks?: number;
+    results: Record<string, { ok: boolean; code?: string; message?: string }>;
+  }
   | { type: 'send-failed'; now: number; id: number; code: string; message: string }
   | { type: 'modify'; options: ReplicationOptions }
   | { type: 'remove-destination'; node: string };
@@ -189,7 +198,9 @@ function schedule(state: PrimaryState, now: number, modifiedBytes: number, refre
 }
 
 function cutDone(state: PrimaryState, event: Extract<PrimaryEvent, { type: 'cut-done' }>): StepResult {
-  const record: DeltaSetRecord = { n: event.n, image: event.image, created: event.now, blocks: event.blocks, bytes: event.bytes };
+  const record: DeltaSetRecord = {
+    n: event.n, image: event.image, created: event.now, blocks: event.blocks, bytes: event.bytes, cutMs: event.ms ?? 0, played: {},
+  };
   const next: PrimaryState = {
     ...state,
     cutting: false,
@@ -250,7 +261,14 @@ function sent(state: PrimaryState, event: Extract<PrimaryEvent, { type: 'sent' }
     }
   }
   const anyFailed = Object.values(destinations).some((d) => d.failures > 0);
-  const next: PrimaryState = { ...state, destinations, sending: null, retryAt: anyFailed ? event.now + RETRY_MS : 0 };
+  const playedBy = targets.filter((node) => event.results[node]?.ok);
+  const sets = state.sets.map((set) => {
+    if (set.n !== event.to || playedBy.length === 0) return set;
+    const played = { ...set.played };
+    for (const node of playedBy) played[node] = { at: event.now, ms: event.seconds * 1000, blocks: event.blocks ?? 0 };
+    return { ...set, played };
+  });
+  const next: PrimaryState = { ...state, destinations, sets, sending: null, retryAt: anyFailed ? event.now + RETRY_MS : 0 };
   const pruned = prune(next);
   const settled = settleWaiters(pruned.state);
   const again = maybeSend(settled.state, event.now);

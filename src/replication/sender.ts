@@ -144,10 +144,11 @@ export class Sender {
       const volume = await this.#volume();
       // A cut made before a crash that the state never heard of is taken as it is.
       const existing = volume.listCheckpoints().find((c) => c.name === cutName(n));
+      const began = this.#now();
       const info = existing ?? await volume.createCheckpoint(cutName(n));
       const previous = newestOf(this.#state);
       const size = await volume.diffSize(previous === null ? null : cutName(previous), cutName(n));
-      await this.dispatch({ type: 'cut-done', now: this.#now(), n, image: info.image, blocks: size.dataBlocks, bytes: size.dataBytes });
+      await this.dispatch({ type: 'cut-done', now: this.#now(), n, image: info.image, blocks: size.dataBlocks, bytes: size.dataBytes, ms: this.#now() - began });
     } catch (error) {
       const e = error as SnapcopyError;
       await this.dispatch({ type: 'cut-failed', now: this.#now(), code: e.code ?? 'ERR_IO', message: e.message });
@@ -167,9 +168,9 @@ export class Sender {
     const started = this.#now();
     const stage = join(this.#ctx.stageDir, `${this.#state.pfs}.${effect.to}.stream`);
     try {
-      const bytes = await this.#stage(effect, stage);
+      const { bytes, blocks } = await this.#stage(effect, stage);
       const results = await this.#transmit(effect, stage, bytes);
-      await this.dispatch({ type: 'sent', now: this.#now(), id: effect.id, to: effect.to, bytes, seconds: (this.#now() - started) / 1000, results });
+      await this.dispatch({ type: 'sent', now: this.#now(), id: effect.id, to: effect.to, bytes, blocks, seconds: (this.#now() - started) / 1000, results });
     } catch (error) {
       const e = error as SnapcopyError;
       await this.dispatch({ type: 'send-failed', now: this.#now(), id: effect.id, code: e.code ?? 'ERR_IO', message: e.message });
@@ -180,13 +181,14 @@ export class Sender {
   }
 
   /** Copies the set's delta stream to a stage file (the volume is locked only while it is read). */
-  async #stage(effect: Extract<PrimaryEffect, { type: 'send' }>, path: string): Promise<number> {
+  async #stage(effect: Extract<PrimaryEffect, { type: 'send' }>, path: string): Promise<{ bytes: number; blocks: number }> {
     await fs.mkdir(this.#ctx.stageDir, { recursive: true });
     const volume = await this.#volume();
     const handle = await fs.open(path, 'w');
     let bytes = 0;
+    const older = effect.from === null ? null : cutName(effect.from);
+    const blocks = (await volume.diffSize(older, cutName(effect.to))).dataBlocks;
     try {
-      const older = effect.from === null ? null : cutName(effect.from);
       for await (const piece of volume.exportDiff(older, cutName(effect.to), { transient: true })) {
         await handle.write(piece);
         bytes += piece.length;
@@ -194,7 +196,7 @@ export class Sender {
     } finally {
       await handle.close();
     }
-    return bytes;
+    return { bytes, blocks };
   }
 
   /** Sends the staged stream over one session to the group; each destination's outcome. */

@@ -45,6 +45,8 @@ export class Replication {
   readonly #senders = new Map<string, Sender>();
   readonly #out: RecordDir<PrimaryState>;
   readonly #in: RecordDir<IncomingRecord>;
+  /** Block sizes of the primaries, for rates in blocks per second. */
+  readonly #blockSizes = new Map<string, number>();
 
   private constructor(host: ReplicationHost) {
     this.#host = host;
@@ -58,7 +60,10 @@ export class Replication {
     const replication = new Replication(host);
     for (const pfs of await replication.#out.names()) {
       const state = await replication.#out.read(pfs);
-      if (state) replication.#run(state);
+      if (!state) continue;
+      const volume = await host.dir.volume(pfs).catch(() => undefined);
+      if (volume) replication.#blockSizes.set(pfs, volume.blockSize);
+      replication.#run(state);
     }
     return replication;
   }
@@ -85,7 +90,8 @@ export class Replication {
   async start(pfs: string, destinations: Destination[], options: ReplicationOptions): Promise<PrimaryState> {
     checkName('volume', pfs);
     if (destinations.length === 0) throw invalidArgument('fs_replicate -start needs at least one <sfs>:cel=<node>');
-    await this.#host.dir.volume(pfs); // exists, and is ours to open
+    const primary = await this.#host.dir.volume(pfs); // exists, and is ours to open
+    this.#blockSizes.set(pfs, primary.blockSize);
     for (const d of destinations) {
       checkName('volume', d.sfs);
       if (d.node === this.#host.self) throw invalidArgument(`${d.sfs}:cel=${d.node}: a replica goes to another node`);
@@ -227,8 +233,31 @@ export class Replication {
       pendingBytes: pendingSets.reduce((n, s) => n + s.bytes, 0),
       pendingBlocks: pendingSets.reduce((n, s) => n + s.blocks, 0),
       sending: state.sending && { from: state.sending.from, to: state.sending.to, bytes: state.sending.bytes, since: state.sending.startedAt },
+      ...this.#rates(state, now),
       destinations,
-      sets: state.sets.map((s) => ({ n: s.n, created: s.created, blocks: s.blocks, bytes: s.bytes })),
+      sets: state.sets.map((s) => ({
+        n: s.n, created: s.created, cutMs: s.cutMs ?? 0, blocks: s.blocks, bytes: s.bytes, played: s.played ?? {},
+      })),
+    };
+  }
+
+  /**
+   * The seed's current_block_number (blocks of the set in flight sent so far),
+   * current_transfer_rate (of that send) and avg_transfer_rate (over the sets played),
+   * in blocks per second.
+   */
+  #rates(state: PrimaryState, now: number) {
+    const blockSize = this.#blockSizes.get(state.pfs) ?? 0;
+    const sending = state.sending;
+    const currentBlockNumber = sending && blockSize ? Math.floor(sending.bytes / blockSize) : 0;
+    const seconds = sending ? Math.max(0.001, (now - sending.startedAt) / 1000) : 0;
+    const plays = state.sets.flatMap((s) => Object.values(s.played ?? {}));
+    const blocks = plays.reduce((n, p) => n + p.blocks, 0);
+    const ms = plays.reduce((n, p) => n + p.ms, 0);
+    return {
+      currentBlockNumber,
+      currentTransferRate: sending ? currentBlockNumber / seconds : 0,
+      avgTransferRate: ms > 0 ? blocks / (ms / 1000) : 0,
     };
   }
 
