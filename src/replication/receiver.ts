@@ -12,7 +12,7 @@ import { jsonOf } from '../rcp/messages.js';
 import type { SessionParams } from '../rcp/session.js';
 import type { DataDir } from '../volume/data-dir.js';
 import { PushImport } from '../volume/push-import.js';
-import type { Volume, VolumeImportResult } from '../volume/volume.js';
+import type { Volume } from '../volume/volume.js';
 import type { RecordDir } from './records.js';
 
 export const REPLICATION_APP = 'replication';
@@ -32,6 +32,8 @@ export interface SetMeta {
   created: number;
   destinations: Record<string, string>;
   targets: string[];
+  /** The destination's own playback triggers (dto seconds, dhwm MB); 0, 0: as soon as whole. */
+  playback?: { dto: number; dhwm: number };
 }
 
 /** A replica's record (in/<sfs>.json). */
@@ -63,6 +65,8 @@ export interface ReceiverContext {
   self: string;
   dir: DataDir;
   incoming: RecordDir<IncomingRecord>;
+  /** Where sets wait when the replication plays back by its own dto/dhwm (playback-queue.ts). */
+  queue?: { receiver(meta: SetMeta, sfs: string): SessionApp };
   now?: () => number;
 }
 
@@ -74,45 +78,43 @@ export function replicationReceiver(ctx: ReceiverContext): (session: Readonly<Se
     if (sfs === undefined) throw new SnapcopyError('ERR_NOT_FOUND', `replication of ${meta.pfs}: node ${ctx.self} is not one of its destinations`);
     // A destination with a copy already passes a new destination's full copy by.
     if (!meta.targets.includes(ctx.self)) return {};
-    return new Playback(ctx, meta, sfs);
+    const delayed = (meta.playback?.dto ?? 0) > 0 || (meta.playback?.dhwm ?? 0) > 0;
+    return delayed && ctx.queue ? ctx.queue.receiver(meta, sfs) : new Receipt(ctx, meta, sfs);
   };
 }
 
-class Playback implements SessionApp {
-  #import: PushImport<VolumeImportResult> | undefined;
-  #starting: Promise<void> | undefined;
+/** A set played back as it arrives (the default: "as soon as whole"). */
+class Receipt implements SessionApp {
+  #import: PushImport<void> | undefined;
 
   constructor(readonly ctx: ReceiverContext, readonly meta: SetMeta, readonly sfs: string) {}
 
   onControl(): void {}
 
   async onData(body: Uint8Array): Promise<void> {
-    this.#starting ??= this.#begin();
-    await this.#starting;
-    await this.#import!.write(body);
+    this.#import ??= new PushImport((source) => playSet(this.ctx, this.meta, this.sfs, source));
+    await this.#import.write(body);
   }
 
   async onEnd(body: Uint8Array): Promise<void> {
     jsonOf(body, 'the delta set end');
-    this.#starting ??= this.#begin();
-    await this.#starting;
-    let result: VolumeImportResult;
-    try {
-      result = await this.#import!.commit();
-    } catch (error) {
-      await this.#note(error);
-      throw error;
-    }
-    await this.#played(result);
+    this.#import ??= new PushImport((source) => playSet(this.ctx, this.meta, this.sfs, source));
+    await this.#import.commit();
   }
 
   async onAbort(reason: string): Promise<void> {
     await this.#import?.abort(`replication of ${this.meta.pfs}: ${reason}`);
   }
+}
 
-  /** Checks the replica is this primary's copy (or absent for a full copy) and starts the import. */
-  async #begin(): Promise<void> {
-    const { ctx, meta, sfs } = this;
+/**
+ * Plays one set back into the replica: checks it is this primary's replica (or absent,
+ * for a full copy), imports the stream atomically (read-only replicas take playback
+ * only), keeps the set as the replica's checkpoint and records it. A failure is noted
+ * in the replica's record and thrown (the primary hears of it as this destination's error).
+ */
+export async function playSet(ctx: ReceiverContext, meta: SetMeta, sfs: string, source: AsyncIterable<Uint8Array>): Promise<void> {
+  try {
     const record = await ctx.incoming.read(sfs);
     if (!record || record.pfs !== meta.pfs || record.primary !== meta.primary) {
       throw new SnapcopyError('ERR_EXISTS', `${sfs} on ${ctx.self} is not registered as the replica of ${meta.primary}:${meta.pfs}`);
@@ -122,39 +124,34 @@ class Playback implements SessionApp {
       throw new SnapcopyError('ERR_WRONG_BASE', `${sfs} on ${ctx.self} does not exist, and delta set ${meta.to} is not a full copy`);
     }
     if (!exists) {
-      this.#import = new PushImport(async (source) => {
-        const { header, stream } = await peekHeader(source);
-        const volume = await ctx.dir.createFromStream(sfs, header, stream);
-        await volume.setMode('ro');
-        return { header, dataBlocks: header.dataBlocks, unusedBlocks: header.unusedBlocks };
-      });
-      return;
+      const { header, stream } = await peekHeader(source);
+      const created = await ctx.dir.createFromStream(sfs, header, stream);
+      await created.setMode('ro');
+    } else {
+      const volume = await ctx.dir.volume(sfs);
+      const bases = [...meta.between, ...(meta.fromImage ? [meta.fromImage] : [])];
+      await volume.importDiff(source, { replica: true, bases });
     }
     const volume = await ctx.dir.volume(sfs);
-    const bases = [...meta.between, ...(meta.fromImage ? [meta.fromImage] : [])];
-    this.#import = new PushImport((source) => volume.importDiff(source, { replica: true, bases }));
-  }
-
-  /** Keeps the played set as the replica's checkpoint (the newest only) and records it. */
-  async #played(_result: VolumeImportResult): Promise<void> {
-    const { ctx, meta, sfs } = this;
-    const volume = await ctx.dir.volume(sfs);
     await keepNewestCut(volume, meta.to);
-    const record = (await ctx.incoming.read(sfs))!;
+    const now = (ctx.now ?? Date.now)();
     await ctx.incoming.write(sfs, {
-      ...record, played: meta.to, playedImage: meta.toImage, playedAt: (ctx.now ?? Date.now)(),
+      ...(await ctx.incoming.read(sfs))!, played: meta.to, playedImage: meta.toImage, playedAt: now,
       playedCreated: meta.created, lastError: undefined,
     });
+  } catch (error) {
+    await noteError(ctx, sfs, error);
+    throw error;
   }
+}
 
-  async #note(error: unknown): Promise<void> {
-    const record = await this.ctx.incoming.read(this.sfs);
-    if (!record) return;
-    const e = error as { code?: string; message?: string };
-    await this.ctx.incoming.write(this.sfs, {
-      ...record, lastError: { code: e.code ?? 'ERR_IO', message: e.message ?? String(error), at: (this.ctx.now ?? Date.now)() },
-    });
-  }
+async function noteError(ctx: ReceiverContext, sfs: string, error: unknown): Promise<void> {
+  const record = await ctx.incoming.read(sfs).catch(() => undefined);
+  if (!record) return;
+  const e = error as { code?: string; message?: string };
+  await ctx.incoming.write(sfs, {
+    ...record, lastError: { code: e.code ?? 'ERR_IO', message: e.message ?? String(error), at: (ctx.now ?? Date.now)() },
+  }).catch(() => undefined);
 }
 
 /** The replica's checkpoint rep-<n> (its image is the set's), and no older rep-* ones. */

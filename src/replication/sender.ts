@@ -208,6 +208,7 @@ export class Sender {
       pfs: this.#state.pfs, primary: this.#ctx.self, from: effect.from, to: effect.to,
       fromImage: effect.fromImage, toImage: effect.toImage, between: effect.between, created,
       destinations: effect.destinations, targets: effect.targets,
+      playback: { dto: this.#state.options.dto, dhwm: this.#state.options.dhwm },
     };
     const session = this.#ctx.rcp.openSession({ group: this.#state.group, app: REPLICATION_APP, meta: meta as unknown as Record<string, unknown> });
     this.#current = { id: effect.id, session };

@@ -11,7 +11,8 @@ import type { ImportOutcome, VolumeStore } from '../volume/store.js';
 import { checkName } from '../volume/layout.js';
 import { type ReplicationOptions } from './options.js';
 import { baseOf, initialState, newestOf, phaseOf, type PrimaryState } from './primary.js';
-import { cutName, type IncomingRecord, REPLICATION_APP, replicationReceiver } from './receiver.js';
+import { PlaybackQueue } from './playback-queue.js';
+import { cutName, type IncomingRecord, type ReceiverContext, REPLICATION_APP, replicationReceiver } from './receiver.js';
 import { RecordDir } from './records.js';
 import { Sender } from './sender.js';
 
@@ -45,6 +46,7 @@ export class Replication {
   readonly #senders = new Map<string, Sender>();
   readonly #out: RecordDir<PrimaryState>;
   readonly #in: RecordDir<IncomingRecord>;
+  readonly #queue: PlaybackQueue;
   /** Block sizes of the primaries, for rates in blocks per second. */
   readonly #blockSizes = new Map<string, number>();
 
@@ -52,7 +54,10 @@ export class Replication {
     this.#host = host;
     this.#out = RecordDir.under(host.dataPath, 'out');
     this.#in = RecordDir.under(host.dataPath, 'in');
-    host.rcp.handle(REPLICATION_APP, replicationReceiver({ self: host.self, dir: host.dir, incoming: this.#in, now: host.now }));
+    const receiving: ReceiverContext = { self: host.self, dir: host.dir, incoming: this.#in, now: host.now };
+    this.#queue = new PlaybackQueue(join(host.dataPath, 'replication', 'queue'), receiving);
+    receiving.queue = this.#queue;
+    host.rcp.handle(REPLICATION_APP, replicationReceiver(receiving));
   }
 
   /** Registers the application and resumes every replication this node is the primary of. */
@@ -294,6 +299,7 @@ export class Replication {
   async close(): Promise<void> {
     for (const sender of this.#senders.values()) await sender.stop();
     this.#senders.clear();
+    await this.#queue.close();
   }
 
   #sender(pfs: string): Sender {
