@@ -222,6 +222,11 @@ export class StreamReader {
       this.#failed = true;
       throw error;
     }
+    // What is kept for the next push must not be a view of the caller's buffer: callers
+    // (RCP sessions among them) reuse their buffers once push returns. Only the tail of
+    // this chunk can be left over; earlier leftovers were copied by earlier pushes.
+    const last = this.#buffered.length - 1;
+    if (last >= 0 && this.#buffered[last]!.buffer === chunk.buffer) this.#buffered[last] = this.#buffered[last]!.slice();
     return events;
   }
 

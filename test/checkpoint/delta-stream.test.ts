@@ -96,3 +96,59 @@ function sampleHeader(): DeltaHeader {
     blockSize: BLOCK, blocks: 1, granularity: 0, dataBlocks: 0, unusedBlocks: 0,
   };
 }
+
+/** Records as plain values, to compare two readings. */
+function recordsOf(events: StreamEvent[]): unknown[] {
+  return events.filter((e) => e.type === 'record').map((e) => {
+    const r = (e as Extract<StreamEvent, { type: 'record' }>).record;
+    return { kind: r.kind, start: r.start, count: r.count, data: r.data ? Buffer.from(r.data).toString('hex') : undefined };
+  });
+}
+
+describe('delta stream reader at every byte split (as the frame parser is tested)', () => {
+  beforeAll(() => useChecksumKernels(backend));
+
+  test('every split point into two pieces reads the same records, and a cut at any point is ERR_CORRUPT', () => {
+    const prng = new Prng(SEED ^ 0x51);
+    const { bytes, chunks } = sampleStream(prng, 2);
+    const whole = recordsOf(readAll(bytes, new Prng(SEED)));
+    expect(whole.length).toBe(chunks.length);
+    for (let split = 1; split < bytes.length; split++) {
+      const reader = new StreamReader();
+      const events = [...reader.push(bytes.slice(0, split)), ...reader.push(bytes.slice(split))];
+      reader.end();
+      expect(recordsOf(events), `split at ${split}`).toEqual(whole);
+      const cut = new StreamReader();
+      cut.push(bytes.slice(0, split));
+      expect(codeOf(() => cut.end()), `cut at ${split}`).toBe('ERR_CORRUPT');
+    }
+  });
+
+  test('one byte at a time reads the same records', () => {
+    const { bytes } = sampleStream(new Prng(SEED ^ 0x52), 2);
+    const reader = new StreamReader();
+    const events: StreamEvent[] = [];
+    for (let at = 0; at < bytes.length; at++) events.push(...reader.push(bytes.slice(at, at + 1)));
+    reader.end();
+    expect(recordsOf(events)).toEqual(recordsOf(readAll(bytes, new Prng(SEED))));
+  });
+
+  test('pieces in one reused buffer (as RCP frames are) read the same: the reader copies what it keeps', () => {
+    const prng = new Prng(SEED ^ 0x53);
+    const { bytes } = sampleStream(prng, 2);
+    const expected = recordsOf(readAll(bytes, new Prng(SEED)));
+    for (const size of [1, 7, 100, 513, 1000]) {
+      const reused = new Uint8Array(size);
+      const reader = new StreamReader();
+      const events: StreamEvent[] = [];
+      for (let at = 0; at < bytes.length; at += size) {
+        const n = Math.min(size, bytes.length - at);
+        reused.set(bytes.subarray(at, at + n));
+        events.push(...reader.push(reused.subarray(0, n))); // records' data must be the reader's own too
+        reused.fill(0xee); // the caller reuses its buffer at once
+      }
+      reader.end();
+      expect(recordsOf(events), `pieces of ${size}`).toEqual(expected);
+    }
+  });
+});
