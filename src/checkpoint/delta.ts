@@ -158,8 +158,11 @@ export interface ChunkOptions {
 export async function* deltaChunks(core: VolumeCore, plan: DeltaPlan, options: ChunkOptions = {}): AsyncGenerator<DeltaChunk> {
   const step = stepBlocks(core);
   const buffer = options.transient ? new Uint8Array(step * blockSizeOf(core)) : undefined;
+  // A checkpoint whose image the live volume still holds (a clone of the newest
+  // checkpoint, an export after a restore) reads from the volume file alone.
+  const newer = plan.newer && plan.newer.record.image === core.record.base ? null : plan.newer;
   for (const piece of pieces(plan, step)) {
     if (piece.kind === 'unused') yield piece;
-    else yield { ...piece, data: await readImage(core, plan.newer, piece.start, piece.count, buffer) };
+    else yield { ...piece, data: await readImage(core, newer, piece.start, piece.count, buffer) };
   }
 }
