@@ -9,7 +9,7 @@
 //   A         rcptest o -> d                       (one destination)
 //   B         rcptest o -> f1, f2; f1 -> l1, l2; f2 -> l3, l4   (4 leaves through 2 forwarders)
 //   tree      context, no target: the plain TCP copy in B's shape (sender -> 2 relays -> 4 receivers)
-// Targets (the issue): A >= 0.7 x baseline throughput, B >= 0.5 x baseline throughput.
+// Targets (the issue): A >= 0.8 x baseline throughput (issue 12; 0.7 before), B >= 0.5 x baseline throughput.
 //
 // Full: a 1 GiB file, 5 repetitions. --quick: 32 MiB, 1 repetition (proves it works).
 // The file is made from a seeded generator in a temporary directory and deleted at the
@@ -67,7 +67,7 @@ const FILE_NAME = 'rcp-bench.bin';
 
 const CASES = {
   baseline: { label: 'baseline: plain TCP copy', processes: 2 },
-  A: { label: 'A: rcptest o → d', group: 'gA', leaves: ['d'], nodes: ['o', 'd'], processes: 2, target: 0.7 },
+  A: { label: 'A: rcptest o → d', group: 'gA', leaves: ['d'], nodes: ['o', 'd'], processes: 2, target: 0.8 },
   B: { label: 'B: rcptest o → f1, f2 → l1-l4', group: 'gB', leaves: ['l1', 'l2', 'l3', 'l4'], nodes: ['o', 'f1', 'f2', 'l1', 'l2', 'l3', 'l4'], processes: 7, target: 0.5 },
   tree: { label: 'tree: plain TCP, B\'s shape (context)', processes: 7 },
 };
