@@ -41,14 +41,18 @@ async function readVolumeFile(core: VolumeCore, start: number, count: number): P
   return bytes;
 }
 
-/** The before-images the blocks of [start, start + count) need, as a log record (none: undefined). */
-async function beforeImages(core: VolumeCore, start: number, count: number): Promise<WalRecord | undefined> {
+/**
+ * The before-images the blocks of [start, start + count) need, as a log record (none:
+ * undefined). A block flagged in `unchanged` (one byte per block, nop-write) keeps its
+ * content, so it needs none.
+ */
+async function beforeImages(core: VolumeCore, start: number, count: number, unchanged?: Uint8Array): Promise<WalRecord | undefined> {
   const tail = tailOf(core);
   if (!tail) return undefined;
   const walk = await walkMaps(core);
   const g = granularityOf(core);
   const blocks: number[] = [];
-  for (let b = start; b < start + count; b++) if (needsBeforeImage(walk, b, g)) blocks.push(b);
+  for (let b = start; b < start + count; b++) if (!unchanged?.[b - start] && needsBeforeImage(walk, b, g)) blocks.push(b);
   if (blocks.length === 0) return undefined;
   const size = blockSizeOf(core);
   const current = await readVolumeFile(core, start, count);
@@ -74,13 +78,30 @@ export async function countBeforeImages(core: VolumeCore, start: number, count: 
  * them); the data goes to the volume file, durable at the caller's next sync. Space
  * must have been claimed before the commit. Idempotent.
  */
-export async function writeBlocksUnlogged(core: VolumeCore, start: number, count: number, data: Uint8Array): Promise<void> {
-  const save = await beforeImages(core, start, count);
+export async function writeBlocksUnlogged(
+  core: VolumeCore, start: number, count: number, data: Uint8Array, unchanged?: Uint8Array,
+): Promise<void> {
+  const save = await beforeImages(core, start, count, unchanged);
   if (save) {
     await applyCommitted(core, [save]);
     await tailOf(core)!.syncSaved();
   }
-  await core.data.write(data, start * blockSizeOf(core));
+  const size = blockSizeOf(core);
+  if (!unchanged) {
+    await core.data.write(data, start * size);
+    return;
+  }
+  // Only the runs of blocks that change (nop-write).
+  for (let b = 0; b < count;) {
+    if (unchanged[b]) {
+      b++;
+      continue;
+    }
+    let e = b + 1;
+    while (e < count && !unchanged[e]) e++;
+    await core.data.write(data.subarray(b * size, e * size), (start + b) * size);
+    b = e;
+  }
 }
 
 /**
@@ -130,16 +151,19 @@ export async function claimSpace(core: VolumeCore, start: number, count: number)
 /**
  * Writes blocks [start, start + count): `data` holds their new content, or null for
  * zeros. `alongside` are log records committed atomically with the write (meta bit
- * changes). Large writes go in steps; each step is atomic and durable on return.
+ * changes). Blocks flagged in `unchanged` (nop-write: the data holds what they hold
+ * already) are rewritten as they are but need no before-image. Large writes go in
+ * steps; each step is atomic and durable on return.
  */
 export async function writeBlocks(
   core: VolumeCore, start: number, count: number, data: Uint8Array | null, alongside: WalRecord[] = [],
+  unchanged?: Uint8Array,
 ): Promise<void> {
   const size = blockSizeOf(core);
   const step = stepBlocks(core);
   for (let at = start; at < start + count; at += step) {
     const n = Math.min(step, start + count - at);
-    const save = await beforeImages(core, at, n);
+    const save = await beforeImages(core, at, n, unchanged?.subarray(at - start, at - start + n));
     const bytes = data ? data.subarray((at - start) * size, (at - start + n) * size) : null;
     const record: WalRecord = bytes ? { type: 'write', start: at, count: n, data: bytes } : { type: 'zero', start: at, count: n };
     const last = at + step >= start + count;

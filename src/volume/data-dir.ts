@@ -26,6 +26,13 @@ export interface DataDirOptions extends ArenaOptions {
    * running node owns is refused: its volumes are reached through the node.
    */
   ownedByNode?: boolean;
+  /**
+   * Nop-write (default true): writes compare each block with what the volume holds and
+   * skip the unchanged ones (neither saved, marked nor written), so rewriting a whole
+   * file gives a delta of the blocks that really differ. Off, a write of unchanged data
+   * costs a durable write instead of a read.
+   */
+  compareBeforeWrite?: boolean;
 }
 
 export interface VolumeOptions {
@@ -73,17 +80,22 @@ const DESTROYING = '.destroy-';
 export class DataDir {
   readonly arena: Arena;
   readonly #wait: number;
+  readonly #compareBeforeWrite: boolean;
   #open = true;
   #volumes = new Map<string, Volume>();
 
-  private constructor(readonly path: string, arena: Arena, wait: number) {
+  private constructor(readonly path: string, arena: Arena, wait: number, compareBeforeWrite: boolean) {
     this.arena = arena;
     this.#wait = wait;
+    this.#compareBeforeWrite = compareBeforeWrite;
   }
 
   static async open(path: string, options: DataDirOptions = {}): Promise<DataDir> {
     if (typeof path !== 'string' || path === '') throw invalidArgument('a data directory path is needed');
     const wait = options.wait ?? 0;
+    if (options.compareBeforeWrite !== undefined && typeof options.compareBeforeWrite !== 'boolean') {
+      throw invalidArgument('compareBeforeWrite must be true or false');
+    }
     if (!Number.isFinite(wait) || wait < 0) throw invalidArgument(`wait must be a number of seconds, not ${wait}`);
     if (!(await exists(path))) {
       if (options.create === false) throw notFound(`data directory ${path} does not exist`);
@@ -97,7 +109,7 @@ export class DataDir {
       }
     }
     await removeDestroyed(join(path, 'volumes'));
-    return new DataDir(path, new Arena(options), wait);
+    return new DataDir(path, new Arena(options), wait, options.compareBeforeWrite ?? true);
   }
 
   get #volumesDir(): string {
@@ -194,7 +206,7 @@ export class DataDir {
         this.#volumes.delete(name);
         await lock.release();
       },
-    });
+    }, { compareBeforeWrite: this.#compareBeforeWrite });
     this.#volumes.set(name, volume);
     return volume;
   }

@@ -12,6 +12,7 @@ import { type BlockFile, openFile, openFileReadOnly, removeFile } from '../stora
 import { claimSpace, countBeforeImages, writeBlocksUnlogged, writeMeta } from '../checkpoint/write-path.js';
 import { readImage } from '../checkpoint/read-path.js';
 import { blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from './core.js';
+import { changedSpan, unchangedBlocks } from './nop-write.js';
 import { commitRecord, foldLogIfBig } from './record.js';
 
 export interface WriteFromOptions {
@@ -19,6 +20,12 @@ export interface WriteFromOptions {
   size?: number;
   /** Hears of the bytes taken in as they are staged, and the total when `size` is given (else 0). */
   onProgress?: (bytes: number, total: number) => void;
+  /**
+   * Nop-write (default: the volume's setting, on unless the DataDir was opened with
+   * compareBeforeWrite false): blocks whose content the write leaves as it is are
+   * neither saved, marked nor written.
+   */
+  compare?: boolean;
 }
 
 /** Blocks [start, start + count) that a staged write replaces. */
@@ -118,14 +125,14 @@ export async function stagedWrite(
     return 0;
   }
   await commitRecord(core, { ...core.record, base: null, pending: { ...core.record.pending, write: span } });
-  await applyStagedWrite(core, span);
+  await applyStagedWrite(core, span, options.compare ?? true);
   return total;
 }
 
 /** Applies a committed stage (again, after a crash) and finishes the write; the volume must be reopened if this fails. */
-export async function applyStagedWrite(core: VolumeCore, span: WriteSpan): Promise<void> {
+export async function applyStagedWrite(core: VolumeCore, span: WriteSpan, compare = true): Promise<void> {
   try {
-    await copyStage(core, span);
+    await copyStage(core, span, compare);
     await core.data.sync();
     const g = granularityOf(core);
     const g0 = Math.floor(span.start / 2 ** g);
@@ -141,17 +148,31 @@ export async function applyStagedWrite(core: VolumeCore, span: WriteSpan): Promi
   await foldLogIfBig(core);
 }
 
-async function copyStage(core: VolumeCore, span: WriteSpan): Promise<void> {
+/**
+ * Copies the stage into the volume a step at a time. With `compare`, each step is
+ * compared with the volume first and only the blocks that change are saved and
+ * written (nop-write); a redo after a crash finds the blocks already written unchanged.
+ */
+async function copyStage(core: VolumeCore, span: WriteSpan, compare: boolean): Promise<void> {
   const size = blockSizeOf(core);
   const step = stepBlocks(core);
   const stage = await openFileReadOnly(writeStagePath(core.dir));
   try {
     const buffer = new Uint8Array(Math.min(step, span.count) * size);
+    const current = compare ? new Uint8Array(buffer.length) : undefined;
     for (let at = span.start; at < span.start + span.count; at += step) {
       const n = Math.min(step, span.start + span.count - at);
       const bytes = buffer.subarray(0, n * size);
       await stage.read(bytes, (at - span.start) * size);
-      await writeBlocksUnlogged(core, at, n, bytes);
+      if (!compare) {
+        await writeBlocksUnlogged(core, at, n, bytes);
+        continue;
+      }
+      const unchanged = unchangedBlocks(core, at, n, await readImage(core, null, at, n, current), bytes, at * size);
+      const changed = changedSpan(unchanged);
+      if (!changed) continue;
+      const [lo, hi] = changed;
+      await writeBlocksUnlogged(core, at + lo, hi - lo, bytes.subarray(lo * size, hi * size), unchanged.subarray(lo, hi));
     }
   } finally {
     await stage.close();

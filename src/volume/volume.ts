@@ -19,6 +19,7 @@ import { EMPTY_IMAGE, newId } from './layout.js';
 import { parseCheckpointSpec } from './names.js';
 import { Mutex } from './mutex.js';
 import { resizeVolume } from './resize.js';
+import { changedSpan, unchangedBlocks } from './nop-write.js';
 import { stagedWrite, type WriteFromOptions } from './staged-write.js';
 import { commitRecord, compactLogIfPossible } from './record.js';
 
@@ -46,10 +47,13 @@ export class Volume {
   /** Checkpoint names taken by calls still in flight (names are unique in the volume). */
   readonly #reserved = new Set<string>();
   #closed = false;
+  /** Nop-write: compare each block with what the volume holds and skip the unchanged ones. */
+  readonly #compare: boolean;
 
-  constructor(core: VolumeCore, hooks: VolumeHooks) {
+  constructor(core: VolumeCore, hooks: VolumeHooks, options: { compareBeforeWrite?: boolean } = {}) {
     this.#core = core;
     this.#hooks = hooks;
+    this.#compare = options.compareBeforeWrite ?? true;
   }
 
   get name(): string {
@@ -342,13 +346,23 @@ export class Volume {
 
   async #write(offset: number, data: Uint8Array): Promise<void> {
     if (data.length === 0) return;
-    // More than one step goes through a stage, so it is still one atomic change.
-    if (data.length > stepBlocks(this.#core) * this.blockSize) {
-      await stagedWrite(this.#core, offset, (async function* () { yield data; })());
-      return;
-    }
+    // Any write forgets the known image, even one that changes no block: what a caller
+    // wrote is news to it (and a stream from the live volume then names a fresh image).
     await this.#forgetBase();
     const size = this.blockSize;
+    const step = stepBlocks(this.#core);
+    if (this.#compare && data.length > step * size) {
+      // Only the bytes from the first to the last block that changes go on (nop-write).
+      const changed = await this.#changedRange(offset, data);
+      if (!changed) return;
+      data = data.subarray(changed[0] - offset, changed[1] - offset);
+      offset = changed[0];
+    }
+    // More than one step goes through a stage, so it is still one atomic change.
+    if (data.length > step * size) {
+      await stagedWrite(this.#core, offset, (async function* () { yield data; })(), { compare: this.#compare });
+      return;
+    }
     const core = this.#core;
     let first = Math.floor(offset / size);
     let end = Math.ceil((offset + data.length) / size);
@@ -359,35 +373,70 @@ export class Volume {
     if (!core.liveMeta.get(Math.floor((end - 1) / granule))) {
       end = Math.min(this.blocks, (Math.floor((end - 1) / granule) + 1) * granule);
     }
-    const step = stepBlocks(core);
     for (let at = first; at < end; at += step) {
       const n = Math.min(step, end - at);
-      const bytes = await this.#stepImage(at, n, offset, data);
-      const g0 = Math.floor(at / granule);
-      const g1 = Math.floor((at + n - 1) / granule) + 1;
-      await writeBlocks(core, at, n, bytes, [{ type: 'meta-set', start: g0, count: g1 - g0 }]);
+      const { bytes, unchanged } = await this.#stepImage(at, n, offset, data);
+      // One log record from the first to the last block that changes; unchanged blocks
+      // between them are rewritten as they are, with no before-image (so no bit).
+      const [lo, hi] = unchanged ? changedSpan(unchanged) ?? [0, 0] : [0, n];
+      if (lo === hi) continue;
+      const g0 = Math.floor((at + lo) / granule);
+      const g1 = Math.floor((at + hi - 1) / granule) + 1;
+      await writeBlocks(core, at + lo, hi - lo, bytes.subarray(lo * size, hi * size),
+        [{ type: 'meta-set', start: g0, count: g1 - g0 }], unchanged?.subarray(lo, hi));
     }
     await this.#maybeCompact();
   }
 
-  /** New content of blocks [at, at + n): the old content of partly written blocks, the data over it. */
-  async #stepImage(at: number, n: number, offset: number, data: Uint8Array): Promise<Uint8Array> {
+  /**
+   * New content of blocks [at, at + n): the old content of partly written blocks, the
+   * data over it; with nop-write on, which of them the write leaves as they are (the
+   * whole step is read to compare, else only partly written blocks).
+   */
+  async #stepImage(at: number, n: number, offset: number, data: Uint8Array): Promise<{ bytes: Uint8Array; unchanged?: Uint8Array }> {
     const size = this.blockSize;
-    const bytes = new Uint8Array(n * size);
     const lo = at * size;
-    const hi = lo + bytes.length;
+    const hi = lo + n * size;
     const dataEnd = offset + data.length;
-    // Old content only where the new data covers part of a block.
-    for (const edge of [Math.floor(offset / size), Math.floor((dataEnd - 1) / size)]) {
-      const edgeLo = edge * size;
-      if (edgeLo < lo || edgeLo >= hi) continue;
-      if (offset <= edgeLo && dataEnd >= edgeLo + size) continue;
-      bytes.set(await readImage(this.#core, null, edge, 1), edgeLo - lo);
+    let bytes: Uint8Array;
+    let unchanged: Uint8Array | undefined;
+    if (this.#compare) {
+      bytes = await readImage(this.#core, null, at, n);
+      unchanged = unchangedBlocks(this.#core, at, n, bytes, data, offset);
+    } else {
+      bytes = new Uint8Array(n * size);
+      // Old content only where the new data covers part of a block.
+      for (const edge of [Math.floor(offset / size), Math.floor((dataEnd - 1) / size)]) {
+        const edgeLo = edge * size;
+        if (edgeLo < lo || edgeLo >= hi) continue;
+        if (offset <= edgeLo && dataEnd >= edgeLo + size) continue;
+        bytes.set(await readImage(this.#core, null, edge, 1), edgeLo - lo);
+      }
     }
     const from = Math.max(lo, offset);
     const to = Math.min(hi, dataEnd);
     if (from < to) bytes.set(data.subarray(from - offset, to - offset), from - lo);
-    return bytes;
+    return { bytes, unchanged };
+  }
+
+  /** Bytes [lo, hi) of the write from the first to the last block it changes, or undefined when it changes none. */
+  async #changedRange(offset: number, data: Uint8Array): Promise<[number, number] | undefined> {
+    const size = this.blockSize;
+    const step = stepBlocks(this.#core);
+    const first = Math.floor(offset / size);
+    const end = Math.ceil((offset + data.length) / size);
+    let lo: number | undefined;
+    let hi = 0;
+    for (let at = first; at < end; at += step) {
+      const n = Math.min(step, end - at);
+      const current = await readImage(this.#core, null, at, n);
+      const span = changedSpan(unchangedBlocks(this.#core, at, n, current, data, offset));
+      if (!span) continue;
+      lo ??= at + span[0];
+      hi = at + span[1];
+    }
+    if (lo === undefined) return undefined;
+    return [Math.max(offset, lo * size), Math.min(offset + data.length, hi * size)];
   }
 
   async #read(offset: number, length: number, ckpt: Checkpoint | null): Promise<Uint8Array> {
@@ -584,13 +633,14 @@ export class Volume {
     if (source === null || typeof (source as AsyncIterable<Uint8Array>)?.[Symbol.asyncIterator] !== 'function') {
       throw invalidArgument('source must be an async iterable of Uint8Array pieces');
     }
-    const { size, onProgress } = options;
+    const { size, onProgress, compare } = options;
+    if (compare !== undefined && typeof compare !== 'boolean') throw invalidArgument('compare must be true or false');
     if (size !== undefined && (!Number.isSafeInteger(size) || size < 0)) {
       throw invalidArgument(`size must be a whole number of bytes, not ${size}`);
     }
     if (onProgress !== undefined && typeof onProgress !== 'function') throw invalidArgument('onProgress must be a function');
     this.#checkRange(offset, size ?? 0);
-    return this.#change(() => stagedWrite(this.#core, offset, source, { size, onProgress }));
+    return this.#change(() => stagedWrite(this.#core, offset, source, { size, onProgress, compare: compare ?? this.#compare }));
   }
 
   /**
