@@ -9,7 +9,7 @@
 //      out      8 * capacity bytes, 4-byte aligned
 //      cursor   4 bytes, 4-byte aligned: receives where the scan stopped (`to` when done, else the
 //               start of the first extent not written; call again from there)
-//      acc      ACC_BYTES (two 4 KiB pages) of scratch, 16-byte aligned
+//      acc      ACC_BYTES (three 4 KiB pages) of scratch, 16-byte aligned
 // Out: the number of extents written.
 // Cost follows the stored pages: pages that are zero in every map are skipped four
 // page-table entries at a time.

@@ -5,9 +5,11 @@
 // sentinels decide without reading anything (a ONES bit map page or a ZERO meta page
 // makes the whole OR ones; ZERO bit map pages with all-ones meta drop out), and what
 // has to be read goes to a list behind the accumulator page: (bits, meta) offsets,
-// 0 for "none" / "all in use". Then resolve* runs over the page once, chunks outside
-// and list entries inside, so the accumulator is written at most once (for extents)
-// or not at all (for counts), instead of a read-modify-write pass per checkpoint.
+// 0 for "none" / "all in use". Then resolve* computes the meta half at meta level
+// (X = live & OR of ~meta, on the meta bytes as stored: all maps share g) and runs
+// over the page once, chunks outside and bit map pages inside, expanding only live
+// and X: the accumulator is written at most once (for extents) or not at all (for
+// counts), instead of a read-modify-write pass and an expansion per checkpoint.
 // A list holds GROUP entries; more checkpoints than that OR a group into the
 // accumulator first (`partial`), which only very long checkpoint ranges pay for.
 
@@ -31,7 +33,7 @@ let partial: bool = false;
 
 const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
 
-/** Part `part` (16 output bytes) of the g = 3 expansion of 8 meta bytes splatted in m: 0xff per set bit. */
+/** Part `part` (16 output bytes) of the g = 3 expansion of 8 meta bytes splatted in m: each byte's own bit. */
 // @ts-ignore: decorator
 @inline function g3Lanes(m: v128, part: i32): v128 {
   let v: v128;
@@ -42,16 +44,9 @@ const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64
   return v128.and(v, G3_BITS);
 }
 
-/** ~expand(meta) for output chunk `chunk` (16 bytes): the blocks not in use. */
+/** expand(meta) for output chunk `chunk` (16 bytes, part `part` of a 64-byte step; m from g3Load). */
 // @ts-ignore: decorator
-@inline function unusedChunk(meta: usize, chunk: u32, g: i32, m: v128, part: i32): v128 {
-  if (g == 3) return i8x16.eq(g3Lanes(m, part), i8x16.splat(0));
-  return v128.not(expandChunk(meta, chunk, <u32>g));
-}
-
-/** expand(meta) for output chunk `chunk`: the blocks in use. */
-// @ts-ignore: decorator
-@inline function inUseChunk(meta: usize, chunk: u32, g: i32, m: v128, part: i32): v128 {
+@inline function expandPart(meta: usize, chunk: u32, g: i32, m: v128, part: i32): v128 {
   if (g == 3) return i8x16.eq(g3Lanes(m, part), G3_BITS);
   return expandChunk(meta, chunk, <u32>g);
 }
@@ -63,14 +58,78 @@ const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64
   return i8x16.splat(0);
 }
 
+/** Scratch for the meta-level part of a page: the third page of the accumulator. */
+// @ts-ignore: decorator
+@inline function unusedAt(acc: usize): usize {
+  return acc + 2 * PAGE_BYTES;
+}
+
 /**
- * One pass over the page for a constant g (-1: plain, no meta) and a constant
- * output: `store` writes the page to acc and returns 0; else it returns the set bits.
- * `mask` is the live meta slice, 0 when every block is in use.
+ * The meta-level half of FIG. 40, before any expansion: X = live & OR over the listed
+ * meta slices of ~meta, over PAGE_BYTES >> g bytes, into the scratch page. All maps
+ * share one granularity, so this runs on the meta bytes as they are (8x fewer at
+ * g = 3) and reads each one once. `mask` 0: every block in use in M. Returns false
+ * when no listed entry has a meta slice (X is then all zeros and not written).
+ */
+// @ts-ignore: decorator
+@inline function unusedPass(acc: usize, n: u32, mask: usize, g: i32): bool {
+  let list = listAt(acc);
+  let end = list + (<usize>n << 3);
+  let any = false;
+  for (let e = list; e < end; e += 8) any = any || load<u32>(e, 4) != 0;
+  if (!any) return false;
+  let x = unusedAt(acc);
+  let bytes = <usize>(PAGE_BYTES >> <u32>g);
+  let zero = i8x16.splat(0);
+  for (let off: usize = 0; off < bytes; off += 32) {
+    let u0 = zero, u1 = zero;
+    for (let e = list; e < end; e += 8) {
+      let meta = <usize>load<u32>(e, 4);
+      if (meta != 0) {
+        u0 = v128.or(u0, v128.not(v128.load(meta + off)));
+        u1 = v128.or(u1, v128.not(v128.load(meta + off, 16)));
+      }
+    }
+    if (mask != 0) {
+      u0 = v128.and(u0, v128.load(mask + off));
+      u1 = v128.and(u1, v128.load(mask + off, 16));
+    }
+    v128.store(x + off, u0);
+    v128.store(x + off, u1, 16);
+  }
+  return true;
+}
+
+/**
+ * One pass over the page for a constant g (-1: plain, no meta) and a constant output:
+ * `store` writes the page to acc and returns 0; else it returns the set bits. Per
+ * 64 bytes: B = OR of the listed bit map pages (and the accumulator, when part0),
+ * then changed = (B & expand(live)) | expand(X) with X from unusedPass, so a step
+ * expands at most two slices, however many checkpoints there are.
  */
 // @ts-ignore: decorator
 @inline function resolveAt(acc: usize, n: u32, part0: bool, mask: usize, g: i32, store: bool): u32 {
   let list = listAt(acc);
+  let end = list + (<usize>n << 3);
+  let unused = g >= 0 && unusedPass(acc, n, mask, g);
+  let x = unusedAt(acc);
+  let anyBits = part0;
+  for (let e = list; e < end; e += 8) anyBits = anyBits || load<u32>(e) != 0;
+  if (!anyBits && g >= 0) {
+    // Only meta slices: the page is expand(X), counted without expanding.
+    if (!unused) {
+      if (store) memory.fill(acc, 0, PAGE_BYTES);
+      return 0;
+    }
+    if (store) {
+      expandInto(x, acc, PAGE_BYTES, <u32>g);
+      return 0;
+    }
+    let ones: u64 = 0;
+    let bytes = <usize>(PAGE_BYTES >> <u32>g);
+    for (let i: usize = 0; i < bytes; i += 8) ones += popcnt(load<u64>(x + i));
+    return <u32>(ones << <u64>g);
+  }
   let sums = i16x8.splat(0);
   let zero = i8x16.splat(0);
   for (let off: usize = 0; off < <usize>PAGE_BYTES; off += 64) {
@@ -80,25 +139,22 @@ const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64
       x2 = v128.load(acc + off, 32); x3 = v128.load(acc + off, 48);
     }
     let chunk = <u32>(off >> 4);
-    for (let e = list, end = list + (<usize>n << 3); e < end; e += 8) {
+    for (let e = list; e < end; e += 8) {
       let bits = <usize>load<u32>(e);
       if (bits != 0) {
         x0 = v128.or(x0, v128.load(bits + off)); x1 = v128.or(x1, v128.load(bits + off, 16));
         x2 = v128.or(x2, v128.load(bits + off, 32)); x3 = v128.or(x3, v128.load(bits + off, 48));
       }
-      if (g >= 0) {
-        let meta = <usize>load<u32>(e, 4);
-        if (meta != 0) {
-          let m = g3Load(meta, off, g);
-          x0 = v128.or(x0, unusedChunk(meta, chunk, g, m, 0)); x1 = v128.or(x1, unusedChunk(meta, chunk + 1, g, m, 1));
-          x2 = v128.or(x2, unusedChunk(meta, chunk + 2, g, m, 2)); x3 = v128.or(x3, unusedChunk(meta, chunk + 3, g, m, 3));
-        }
-      }
     }
     if (g >= 0 && mask != 0) {
       let m = g3Load(mask, off, g);
-      x0 = v128.and(x0, inUseChunk(mask, chunk, g, m, 0)); x1 = v128.and(x1, inUseChunk(mask, chunk + 1, g, m, 1));
-      x2 = v128.and(x2, inUseChunk(mask, chunk + 2, g, m, 2)); x3 = v128.and(x3, inUseChunk(mask, chunk + 3, g, m, 3));
+      x0 = v128.and(x0, expandPart(mask, chunk, g, m, 0)); x1 = v128.and(x1, expandPart(mask, chunk + 1, g, m, 1));
+      x2 = v128.and(x2, expandPart(mask, chunk + 2, g, m, 2)); x3 = v128.and(x3, expandPart(mask, chunk + 3, g, m, 3));
+    }
+    if (g >= 0 && unused) {
+      let m = g3Load(x, off, g);
+      x0 = v128.or(x0, expandPart(x, chunk, g, m, 0)); x1 = v128.or(x1, expandPart(x, chunk + 1, g, m, 1));
+      x2 = v128.or(x2, expandPart(x, chunk + 2, g, m, 2)); x3 = v128.or(x3, expandPart(x, chunk + 3, g, m, 3));
     }
     if (store) {
       v128.store(acc + off, x0); v128.store(acc + off, x1, 16);

@@ -24,8 +24,8 @@ export const ARENA_BASE = 65536;
 /** Block numbers are u32 in the kernels; ranges end at most here. */
 export const MAX_BLOCKS = 2 ** 31;
 export const MAX_GRANULARITY = 6;
-/** Bytes of scratch a scan or count needs: the accumulator page and a page listing what to OR. */
-export const ACC_BYTES = 2 * PAGE_BYTES;
+/** Bytes of scratch a scan or count needs: the accumulator page, a page listing what to OR, a page for meta-level work. */
+export const ACC_BYTES = 3 * PAGE_BYTES;
 
 export type Backend = 'wasm' | 'ts';
 export type BackendChoice = Backend | 'auto';
