@@ -16,7 +16,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { backend } from '../helpers/backend.js';
 import { ensureBuilt } from '../helpers/built.js';
 import { Cluster } from '../helpers/cluster.js';
@@ -56,6 +56,15 @@ describe.runIf(backend === 'wasm')('replication end to end: P → D1, P → F �
     // from making it the primary of the group (server_config rep, below).
     await cluster.routes({ P: [], F: [[GROUP, 'D2']], D1: [], D2: [] });
   }, 300_000);
+
+  // A failure says what the nodes said (their logs go to stderr), for the report.
+  afterEach(({ task }) => {
+    if (task.result?.state !== 'fail') return;
+    for (const name of NODES) {
+      const log = cluster.nodes.get(name)?.stderr.trim();
+      if (log) console.log(`[replication-e2e] ${name} stderr (last 3000 characters):\n${log.slice(-3000)}`);
+    }
+  });
 
   afterAll(() => cluster.stop());
 
@@ -207,6 +216,7 @@ describe.runIf(backend === 'wasm')('replication end to end: P → D1, P → F �
     }
     // D2 is reached through F only: the volmcast group's routes are the operator's.
     expect(await json<Record<string, string[]>>('P', 'rcproute', 'display')).toEqual({ [GROUP]: ['D1', 'F'] });
+    expect(await json<unknown[]>('F', 'list'), 'the forwarder keeps no copy').toEqual([]);
     // Only the newest played set is kept on a replica, as its read-only view.
     const info = await json<{ currentDeltaSet: number }>('P', 'fs_replicate', '-info', 'work');
     console.log(`[replication-e2e] workload: set ${info.currentDeltaSet}, database ${dbBytes} bytes, ${rows} rows`);
