@@ -14,7 +14,9 @@
 // accumulator first (`partial`), which only very long checkpoint ranges pay for.
 
 import { expandChunk, expandInto } from "./expand-chunk";
-import { ACC_MIXED, ACC_ONES, ACC_ZERO, ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, ZERO_PAGE, pageEntry, tableAt } from "./layout";
+import {
+  ACC_MIXED, ACC_ONES, ACC_ZERO, ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, SPARSE_TAG, ZERO_PAGE, isSparse, pageEntry, tableAt,
+} from "./layout";
 
 /** The page is the OR the list describes (and the accumulator, when partial). */
 // @ts-ignore: decorator
@@ -101,6 +103,31 @@ const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64
 }
 
 /**
+ * ORs the listed sparse pages into the accumulator (zeroed first unless it already
+ * holds part of the page) and drops them from the list. Returns whether the
+ * accumulator now holds part of the page.
+ */
+function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
+  for (let e = list; e < end; e += 8) {
+    let entry = load<u32>(e);
+    if (!isSparse(entry)) continue;
+    if (!part0) {
+      memory.fill(acc, 0, PAGE_BYTES);
+      part0 = true;
+    }
+    let sparse = <usize>(entry - SPARSE_TAG);
+    let bitsEnd = sparse + 2 + (<usize>load<u16>(sparse) << 1);
+    for (let at = sparse + 2; at < bitsEnd; at += 2) {
+      let bit = <usize>load<u16>(at);
+      let word = acc + ((bit >> 6) << 3);
+      store<u64>(word, load<u64>(word) | (<u64>1 << <u64>(bit & 63)));
+    }
+    store<u32>(e, 0);
+  }
+  return part0;
+}
+
+/**
  * One pass over the page for a constant g (-1: plain, no meta) and a constant output:
  * `store` writes the page to acc and returns 0; else it returns the set bits. Per
  * 64 bytes: B = OR of the listed bit map pages (and the accumulator, when part0),
@@ -111,6 +138,7 @@ const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64
 @inline function resolveAt(acc: usize, n: u32, part0: bool, mask: usize, g: i32, store: bool): u32 {
   let list = listAt(acc);
   let end = list + (<usize>n << 3);
+  part0 = applySparse(acc, list, end, part0);
   let unused = g >= 0 && unusedPass(acc, n, mask, g);
   let x = unusedAt(acc);
   let anyBits = part0;

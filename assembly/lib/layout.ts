@@ -18,6 +18,23 @@
 // @ts-ignore: decorator
 @inline export const ONES_PAGE: u32 = 1;
 
+// A bit map page with few bits set can instead be a sparse page (as Roaring's array
+// containers): entry = offset | SPARSE_TAG, the offset 16-byte aligned; at it a u16
+// count n (at most SPARSE_MAX) and n u16 bit numbers within the page. Page offsets
+// are 4 KiB aligned and sentinels below 16, so the low four bits tell them apart.
+// Only the delta scan and count kernels read sparse pages, and only in bit maps
+// (meta maps and the other kernels take plain pages).
+// @ts-ignore: decorator
+@inline export const SPARSE_TAG: u32 = 2;
+// @ts-ignore: decorator
+@inline export const SPARSE_MAX: u32 = 2047;
+
+/** True when a page-table entry names a sparse page. */
+// @ts-ignore: decorator
+@inline export function isSparse(entry: u32): bool {
+  return (entry & 15) == SPARSE_TAG;
+}
+
 /** What an accumulated page holds: nothing, everything, or a mix (in the accumulator). */
 // @ts-ignore: decorator
 @inline export const ACC_ZERO: u32 = 0;

@@ -19,6 +19,14 @@ export const PAGE_SHIFT = 15;
 export const PAGE_BLOCKS = 1 << PAGE_SHIFT;
 export const ZERO_PAGE = 0;
 export const ONES_PAGE = 1;
+/**
+ * A sparse bit map page (as Roaring's array containers): entry = offset | SPARSE_TAG,
+ * the offset 16-byte aligned, holding a u16 count n <= SPARSE_MAX and n u16 bit numbers
+ * within the page. Only the delta scan and count kernels read it, in bit maps (not meta
+ * maps); PagedBitmap does not write it yet.
+ */
+export const SPARSE_TAG = 2;
+export const SPARSE_MAX = 2047;
 /** Offsets below this are never pages; they hold nothing. */
 export const ARENA_BASE = 65536;
 /** Block numbers are u32 in the kernels; ranges end at most here. */

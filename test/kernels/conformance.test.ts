@@ -11,6 +11,7 @@ import {
   ACC_BYTES, Arena, type Backend, ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, type PagedBitmap, ZERO_PAGE,
   countDelta, deltaExtents, scanDelta,
 } from '../../src/index.js';
+import { SPARSE_MAX, SPARSE_TAG } from '../../src/kernels/api.js';
 import { backend, newArena } from '../helpers/backend.js';
 import {
   type MapSpec, buildMap, extremeStyle, mapSpecOf, pagesFor, randomMapSpec, randomStyle, readMapBits, readMapPages,
@@ -224,10 +225,51 @@ function directScan(a: Arena, built: BuiltScan, c: ScanCase, capacity: number, r
   }
 }
 
-function checkScanCase(c: ScanCase, rngSeed: number): void {
+/**
+ * Rewrites stored bit map pages with at most `max` bits as sparse pages (SPARSE_TAG
+ * entries, bits in random order, at 16-byte aligned offsets that are mostly not page
+ * aligned), each with probability 0.7. Returns what puts the plain pages back.
+ */
+let sparsePagesMade = 0;
+
+function sparsify(a: Arena, maps: readonly PagedBitmap[], seed: number, max: number): () => void {
+  const rng = new Prng(seed);
+  const saved: Array<[PagedBitmap, number, number, number]> = [];
+  for (const map of new Set(maps)) {
+    for (let p = 0; p < map.pages; p++) {
+      const entry = map.entry(p);
+      if (entry <= ONES_PAGE) continue;
+      const bits: number[] = [];
+      for (let b = 0; b < PAGE_BLOCKS && bits.length <= max; b++) if (a.u8[entry + (b >>> 3)]! & (1 << (b & 7))) bits.push(b);
+      if (bits.length > max || !rng.chance(0.7)) continue;
+      for (let i = bits.length - 1; i > 0; i--) {
+        const j = rng.int(0, i);
+        [bits[i], bits[j]] = [bits[j]!, bits[i]!];
+      }
+      const block = a.alloc(2 * PAGE_BYTES);
+      const at = block + 16 * rng.int(0, (PAGE_BYTES - 16) / 16);
+      new DataView(a.u8.buffer).setUint16(at, bits.length, true);
+      bits.forEach((b, i) => new DataView(a.u8.buffer).setUint16(at + 2 + 2 * i, b, true));
+      map.setEntry(p, at + SPARSE_TAG);
+      saved.push([map, p, entry, block]);
+      sparsePagesMade++;
+    }
+  }
+  return () => {
+    for (const [map, p, entry, block] of saved) {
+      map.setEntry(p, entry);
+      a.free(block, 2 * PAGE_BYTES);
+    }
+  };
+}
+
+function checkScanCase(c: ScanCase, rngSeed: number, sparse?: { max: number }): void {
   const ref = reference(c);
   const mine = buildScan(arena, c);
   const theirs = buildScan(other, c);
+  const unsparse = sparse
+    ? [sparsify(arena, mine.bitmaps, rngSeed, sparse.max), sparsify(other, theirs.bitmaps, rngSeed, sparse.max)]
+    : [];
   try {
     const batch = batchFor(c, ref.extents.length);
     const opts = { bitmaps: mine.bitmaps, meta: mine.meta, from: c.from, to: c.to, batch };
@@ -256,6 +298,7 @@ function checkScanCase(c: ScanCase, rngSeed: number): void {
     expectSameExtents(deltaExtents(otherOpts), streamed, `${otherBackend} vs ${backend}`);
     expect(countDelta(otherOpts)).toBe(ref.count);
   } finally {
+    for (const undo of unsparse) undo();
     mine.free();
     theirs.free();
   }
@@ -321,6 +364,13 @@ describe(`delta scan (${backend} vs reference and ${otherBackend})`, () => {
       };
       checkScanCase(c, r.seed);
     }), params('meta-few', 80));
+  });
+
+  test('sparse bit map pages (u16 bit lists behind SPARSE_TAG entries) mixed with stored pages and sentinels, plain and meta', () => {
+    fc.assert(fc.property(scanRecipe, fc.boolean(), fc.constantFrom(1, 16, 300, SPARSE_MAX), (r, withMeta, max) => {
+      checkScanCase(makeScanCase(r, withMeta), r.seed, { max });
+    }), params('sparse-pages', 40));
+    expect(sparsePagesMade, 'the cases had pages to make sparse').toBeGreaterThan(40);
   });
 
   test('more checkpoints than one list of the wasm kernels holds (K = 513..1100): the OR goes through the accumulator between groups', () => {

@@ -3,7 +3,7 @@
 
 import { expandWord } from './expand-chunk.js';
 import {
-  ACC_MIXED, ACC_ONES, ACC_ZERO, type Heap, ONES_PAGE, PAGE_BYTES, ZERO_PAGE, pageEntry, tableAt,
+  ACC_MIXED, ACC_ONES, ACC_ZERO, type Heap, ONES_PAGE, PAGE_BYTES, SPARSE_TAG, ZERO_PAGE, isSparse, pageEntry, tableAt,
 } from './layout.js';
 
 const PAGE_WORDS = PAGE_BYTES >>> 2;
@@ -56,6 +56,28 @@ function flushPages(heap: Heap, acc: number): number {
   return state;
 }
 
+/** ORs the bits of a sparse page into the accumulator. */
+function orSparse(heap: Heap, acc: number, entry: number): void {
+  const sparse = entry - SPARSE_TAG;
+  const u8 = heap.u8;
+  const u32 = heap.u32;
+  const n = u8[sparse]! | (u8[sparse + 1]! << 8);
+  for (let at = sparse + 2, end = at + 2 * n; at < end; at += 2) {
+    const bit = u8[at]! | (u8[at + 1]! << 8);
+    u32[(acc >>> 2) + (bit >>> 5)]! |= 1 << (bit & 31);
+  }
+}
+
+/** Adds a sparse page: the queued pages go in first, so the accumulator holds the page so far. */
+function addSparse(heap: Heap, acc: number, entry: number): void {
+  flushPages(heap, acc);
+  if (state === ACC_ZERO) {
+    heap.u32.fill(0, acc >>> 2, (acc >>> 2) + PAGE_WORDS);
+    state = ACC_MIXED;
+  }
+  orSparse(heap, acc, entry);
+}
+
 /** Page `page` of OR over the bit maps whose page tables are listed at `tables`. */
 export function accumulatePlain(heap: Heap, tables: number, count: number, page: number, acc: number): number {
   beginPage();
@@ -63,7 +85,8 @@ export function accumulatePlain(heap: Heap, tables: number, count: number, page:
     const entry = pageEntry(heap, tableAt(heap, tables, i), page);
     if (entry === ZERO_PAGE) continue;
     if (entry === ONES_PAGE) return ACC_ONES;
-    addPage(heap, acc, entry);
+    if (isSparse(entry)) addSparse(heap, acc, entry);
+    else addPage(heap, acc, entry);
   }
   return flushPages(heap, acc);
 }
@@ -126,11 +149,14 @@ export function accumulateMeta(
     const bits = pageEntry(heap, tableAt(heap, tables, i), page);
     const meta = metaEntry(heap, tableAt(heap, metas, i), page, g);
     if (bits === ONES_PAGE || meta === ZERO_PAGE) return ACC_ONES;
+    const sparse = isSparse(bits);
     if (meta === ONES_PAGE) {
-      if (bits !== ZERO_PAGE) addPage(heap, acc, bits);
+      if (sparse) addSparse(heap, acc, bits);
+      else if (bits !== ZERO_PAGE) addPage(heap, acc, bits);
     } else {
-      orBitsAndUnused(heap, acc, bits === ZERO_PAGE ? 0 : bits, meta, g, state === ACC_ZERO);
+      orBitsAndUnused(heap, acc, bits === ZERO_PAGE || sparse ? 0 : bits, meta, g, state === ACC_ZERO);
       state = ACC_MIXED;
+      if (sparse) orSparse(heap, acc, bits);
     }
   }
   return flushPages(heap, acc);

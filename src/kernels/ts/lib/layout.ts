@@ -1,6 +1,12 @@
 // The arena layout, as assembly/lib/layout.ts has it, on views of one ArrayBuffer.
 
-export { ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, PAGE_SHIFT, ZERO_PAGE } from '../../api.js';
+export { ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, PAGE_SHIFT, SPARSE_TAG, ZERO_PAGE } from '../../api.js';
+import { SPARSE_TAG } from '../../api.js';
+
+/** True when a page-table entry names a sparse page (assembly/lib/layout.ts). */
+export function isSparse(entry: number): boolean {
+  return (entry & 15) === SPARSE_TAG;
+}
 
 /** What an accumulated page holds: nothing, everything, or a mix (in the accumulator). */
 export const ACC_ZERO = 0;
