@@ -18,6 +18,11 @@ export {
   type CopyOutcome, type ExportStream, type ImportOutcome, LocalStore, type SizedStream, type VolumeStore,
 } from './volume/store.js';
 export { RemoteStore } from './node/volume-client.js';
+export { PushImport, type PushImportOptions } from './volume/push-import.js';
+export { type PeekedStream, peekHeader } from './checkpoint/stream-peek.js';
+export { DEFAULT_APPS, type NodeApp, type NodeAppHost, rcptestApp, replicationApp, type RunningApp } from './node/apps.js';
+export { type Destination, Replication } from './replication/service.js';
+export { DEFAULT_OPTIONS as DEFAULT_REPLICATION_OPTIONS, parseOptions as parseReplicationOptions, type ReplicationOptions } from './replication/options.js';
 export { resolveNode, type NodeTarget } from './node/client.js';
 export type { DeltaChunk, DeltaExtent, DeltaSize, ExtentKind } from './checkpoint/delta.js';
 export { type DeltaHeader, StreamReader, type StreamEvent, StreamWriter } from './checkpoint/delta-stream.js';

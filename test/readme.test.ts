@@ -67,7 +67,9 @@ function runShell(script: string, env: Record<string, string>): string {
   execFileSync('mkdir', ['-p', shim]);
   writeFileSync(join(shim, 'snapcopy'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(join(root, 'bin/snapcopy.mjs'))} "$@"\n`);
   chmodSync(join(shim, 'snapcopy'), 0o755);
-  return execFileSync('bash', ['-euo', 'pipefail', '-c', script], {
+  // Background nodes are stopped however the script ends (a failure must not leave them running).
+  const guarded = `trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n${script}`;
+  return execFileSync('bash', ['-euo', 'pipefail', '-c', guarded], {
     cwd: dir,
     env: { ...process.env, PATH: `${shim}:${process.env.PATH}`, CI: '1', ...env },
     stdio: 'pipe',

@@ -10,6 +10,7 @@
 // checksum.ts); version 1 (still read): every sum is a u32 CRC-32.
 // All integers are little-endian. Records come in ascending, non-overlapping block order.
 
+import { copyBytes } from '../storage/bytes.js';
 import { corrupt, invalidArgument } from '../errors.js';
 import { checksum64, crc32 } from '../storage/checksum.js';
 import type { DeltaChunk } from './delta.js';
@@ -226,7 +227,7 @@ export class StreamReader {
     // (RCP sessions among them) reuse their buffers once push returns. Only the tail of
     // this chunk can be left over; earlier leftovers were copied by earlier pushes.
     const last = this.#buffered.length - 1;
-    if (last >= 0 && this.#buffered[last]!.buffer === chunk.buffer) this.#buffered[last] = this.#buffered[last]!.slice();
+    if (last >= 0 && this.#buffered[last]!.buffer === chunk.buffer) this.#buffered[last] = copyBytes(this.#buffered[last]!);
     return events;
   }
 
@@ -333,7 +334,7 @@ export class StreamReader {
     if (sum !== f.sum([whole.subarray(0, 16), payload])) this.#fail(`record at block ${start}: checksum mismatch`);
     // The payload must outlive the buffers it may share: copy when it is a view of them
     // (a record that spanned pieces was put together in a buffer of its own already).
-    const data = tag === TAG_DATA ? (this.#buffered[0]!.length >= whole.length ? payload.slice() : payload) : undefined;
+    const data = tag === TAG_DATA ? (this.#buffered[0]!.length >= whole.length ? copyBytes(payload) : payload) : undefined;
     this.#consume(headBytes + payloadBytes);
     this.#chain = f.chain(this.#chain, sum);
     this.#records++;

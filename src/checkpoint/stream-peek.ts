@@ -2,6 +2,7 @@
 // the target, roll it back, or say it is already there), without losing a byte.
 
 import { corrupt } from '../errors.js';
+import { copyBytes } from '../storage/bytes.js';
 import { type DeltaHeader, StreamReader } from './delta-stream.js';
 
 export interface PeekedStream {
@@ -26,7 +27,7 @@ export async function peekHeader(source: AsyncIterable<Uint8Array>): Promise<Pee
       reader.end(); // throws: truncated before the header ended
       throw corrupt('delta stream: truncated (no header)');
     }
-    const copy = next.value.slice();
+    const copy = copyBytes(next.value);
     seen.push(copy);
     reader.push(copy);
   }

@@ -137,7 +137,7 @@ export function httpApi(node: NodeServer, token: string): (request: IncomingMess
         return;
       }
       if (node.volumeApi(request, response, url)) return;
-      if (node.replicationApi(request, response, url)) return;
+      if (node.apps.some((app) => app.http?.(request, response, url))) return;
       const matches = ROUTES.filter((r) => r.pattern.test(url.pathname));
       const route = matches.find((r) => r.method === request.method);
       if (!route) {

@@ -15,14 +15,13 @@ import { formatAddress, isAddress, parseAddress } from './address.js';
 import { NodeConfig } from './config.js';
 import { httpApi } from './http-api.js';
 import type { Peers } from './peers.js';
-import { RCPTEST_APP, rcptestReceiver, type RcptestResult, type RcptestUpload, sendStream } from './rcptest.js';
+import { type RcptestResult, type RcptestUpload, sendStream } from './rcptest.js';
 import { sniff } from './sniff.js';
 import { DataDir } from '../volume/data-dir.js';
 import { LocalStore } from '../volume/store.js';
 import type { BackendChoice } from '../kernels/api.js';
 import { volumeApi } from './volume-api.js';
-import { Replication, type ReplicationHost } from '../replication/service.js';
-import { replicationApi } from './replication-api.js';
+import { DEFAULT_APPS, type NodeApp, type NodeAppHost, type RunningApp } from './apps.js';
 import { callNode } from './client.js';
 import { RemoteStore } from './volume-client.js';
 import { socketConn, tcpDial } from './tcp.js';
@@ -45,6 +44,8 @@ export interface NodeOptions {
   tuning?: Partial<RcpTuning>;
   /** The kernel backend of the node's volumes (default auto). */
   kernels?: BackendChoice;
+  /** The applications to host (default: rcptest and replication). */
+  apps?: readonly NodeApp[];
   /** One line per event worth an operator's attention. */
   log?: (line: string) => void;
 }
@@ -78,9 +79,8 @@ export class NodeServer {
   readonly volumes: LocalStore;
   /** Answers the volume API's paths (src/node/volume-api.ts); false for other paths. */
   readonly volumeApi: ReturnType<typeof volumeApi>;
-  /** The replication application (src/replication/), and its HTTP paths. */
-  replication!: Replication;
-  replicationApi!: ReturnType<typeof replicationApi>;
+  /** The applications the node hosts, started (src/node/apps.ts). */
+  readonly apps: RunningApp[] = [];
   #address = '';
   readonly #tcp: net.Server;
   readonly #http: http.Server;
@@ -106,7 +106,6 @@ export class NodeServer {
       resolve: (hop) => this.#resolve(hop, peers),
       tuning: options.tuning,
     });
-    this.rcp.handle(RCPTEST_APP, rcptestReceiver(join(options.dataDir, 'rcptest')));
     this.#http = http.createServer({ requestTimeout: 0 }, httpApi(this, token));
     this.#http.on('request', (request: http.IncomingMessage, response: http.ServerResponse) => this.#headersArrived(request, response));
     this.#tcp = net.createServer((socket) => this.#route(socket));
@@ -125,12 +124,12 @@ export class NodeServer {
       volumes = await DataDir.open(options.dataDir, { ownedByNode: true, kernels: options.kernels, wait: 5 });
       const token = await httpTokenOf(options.peers.secret);
       node = new NodeServer(options, config, lock, token, volumes);
-      node.replication = await Replication.start(node.#replicationHost(options, volumes, token));
-      node.replicationApi = replicationApi(node.replication);
+      const host = node.#appHost(options, volumes, token);
+      for (const app of options.apps ?? DEFAULT_APPS) node.apps.push(await app.start(host));
       await node.#listen(listen.host, listen.port);
       return node;
     } catch (error) {
-      await node?.replication?.close();
+      for (const app of node?.apps ?? []) await app.close().catch(() => undefined);
       node?.rcp.close();
       await volumes?.close();
       await lock.release();
@@ -138,8 +137,8 @@ export class NodeServer {
     }
   }
 
-  /** What the replication application may use of this node: routes, peers, its volumes. */
-  #replicationHost(options: NodeOptions, volumes: DataDir, token: string): ReplicationHost {
+  /** What the node's applications may use of it: its volumes, RCP, routes and peers. */
+  #appHost(options: NodeOptions, volumes: DataDir, token: string): NodeAppHost {
     const peers = options.peers;
     return {
       self: this.name,
@@ -196,7 +195,7 @@ export class NodeServer {
       this.rcp.close();
       for (const socket of this.#sockets) socket.destroy();
       await closed;
-      await this.replication.close();
+      for (const app of this.apps) await app.close();
       await this.volumes.close();
       await this.#lock.release();
     })();

@@ -104,6 +104,15 @@ export interface StepResult {
 export const RETRIES = 5;
 /** How long to wait before trying a failed send again. */
 export const RETRY_MS = 1000;
+/** Retries back off, doubling from RETRY_MS up to this, so a destination that is away costs little. */
+export const MAX_RETRY_MS = 30_000;
+
+/** When to try again after `failures` failures in a row. */
+function retryAfter(now: number, failures: number): number {
+  return now + Math.min(MAX_RETRY_MS, RETRY_MS * 2 ** Math.max(0, failures - 1));
+}
+
+const mostFailures = (destinations: Record<string, DestinationRecord>) => Math.max(0, ...Object.values(destinations).map((d) => d.failures));
 /** A send that moves no byte for this long is stalled: the watchdog gives it up (default; -option watchdog=<s>). */
 export const STALL_MS = 30_000;
 const stallMs = (state: PrimaryState) => (state.options.watchdog > 0 ? state.options.watchdog * 1000 : STALL_MS);
@@ -146,7 +155,8 @@ export function step(state: PrimaryState, event: PrimaryEvent): StepResult {
       return { state: scheduled.state, effects: [...watched.effects, ...scheduled.effects] };
     }
     case 'refresh': {
-      const waiting = { ...state, waiters: [...state.waiters, { id: event.id, set: null }] };
+      // An operator asked: a send waiting out its back-off is tried at once.
+      const waiting = { ...state, retryAt: 0, waiters: [...state.waiters, { id: event.id, set: null }] };
       return schedule(waiting, event.now, event.modifiedBytes, true);
     }
     case 'cut-done': return cutDone(state, event);
@@ -268,7 +278,9 @@ function sent(state: PrimaryState, event: Extract<PrimaryEvent, { type: 'sent' }
     for (const node of playedBy) played[node] = { at: event.now, ms: event.seconds * 1000, blocks: event.blocks ?? 0 };
     return { ...set, played };
   });
-  const next: PrimaryState = { ...state, destinations, sets, sending: null, retryAt: anyFailed ? event.now + RETRY_MS : 0 };
+  const next: PrimaryState = {
+    ...state, destinations, sets, sending: null, retryAt: anyFailed ? retryAfter(event.now, mostFailures(destinations)) : 0,
+  };
   const pruned = prune(next);
   const settled = settleWaiters(pruned.state);
   const again = maybeSend(settled.state, event.now);
@@ -281,14 +293,18 @@ function sendFailed(state: PrimaryState, now: number, code: string, message: str
   for (const [node, d] of Object.entries(state.destinations)) {
     destinations[node] = targets.includes(node) ? { ...d, failures: d.failures + 1, error: { code, message, at: now } } : d;
   }
-  return settleWaiters({ ...state, destinations, sending: null, retryAt: now + RETRY_MS });
+  return settleWaiters({ ...state, destinations, sending: null, retryAt: retryAfter(now, mostFailures(destinations)) });
 }
 
 /** Deletes cuts no destination needs (older than the base, and between it and the newest); trims records. */
 function prune(state: PrimaryState): StepResult {
   const base = baseOf(state);
   const newest = newestOf(state);
-  const keep = (n: number) => n === newest || n === base || (state.sending !== null && (n === state.sending.from || n === state.sending.to));
+  // A cut some destination stands on is kept, not only the base: when the destinations
+  // ahead of it catch up elsewhere, it becomes the base (delta from it to the newest).
+  const standing = new Set(Object.values(state.destinations).map((d) => d.played));
+  const keep = (n: number) => n === newest || n === base || standing.has(n)
+    || (state.sending !== null && (n === state.sending.from || n === state.sending.to));
   const effects: PrimaryEffect[] = state.cuts.filter((n) => !keep(n)).map((n) => ({ type: 'delete-cut', n }));
   const cuts = state.cuts.filter(keep);
   const oldestKept = Math.min(...cuts, base ?? Infinity);

@@ -16,6 +16,7 @@ import { cutName, type IncomingRecord, type ReceiverContext, REPLICATION_APP, re
 import { RecordDir } from './records.js';
 import { Sender } from './sender.js';
 
+/** What replication needs of the node hosting it (src/node/apps.ts lends it). */
 export interface ReplicationHost {
   self: string;
   dataPath: string;

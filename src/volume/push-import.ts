@@ -4,6 +4,7 @@
 // bounded: write() waits while more than `maxQueuedBytes` wait to be consumed.
 
 import { SnapcopyError } from '../errors.js';
+import { copyBytes } from '../storage/bytes.js';
 
 export interface PushImportOptions {
   /** Bytes that may wait for the importer before write() waits (default 8 MiB). */
@@ -36,7 +37,7 @@ export class PushImport<R> {
     this.#check();
     if (this.#ended) throw new SnapcopyError('ERR_CLOSED', 'write after commit or abort');
     if (piece.length === 0) return;
-    this.#queue.push(piece.slice());
+    this.#queue.push(copyBytes(piece));
     this.#queued += piece.length;
     this.#wakeConsumer?.();
     while (this.#queued > this.#max && this.#failed === undefined) {

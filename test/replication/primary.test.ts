@@ -4,7 +4,8 @@
 import { describe, expect, test } from 'vitest';
 import { DEFAULT_OPTIONS } from '../../src/replication/options.js';
 import {
-  baseOf, initialState, newestOf, phaseOf, type PrimaryEffect, type PrimaryEvent, type PrimaryState, RETRIES, step,
+  baseOf, initialState, MAX_RETRY_MS, newestOf, phaseOf, type PrimaryEffect, type PrimaryEvent, type PrimaryState, RETRIES,
+  RETRY_MS, step,
 } from '../../src/replication/primary.js';
 
 const OPTIONS = { ...DEFAULT_OPTIONS, to: 10, hwm: 1 };
@@ -172,11 +173,33 @@ describe('primary: refresh', () => {
     let effects: PrimaryEffect[] = [];
     for (let i = 0; i < RETRIES; i++) {
       effects = s.on(sent(now, s.state.sending!.id, 0, { n2: { ok: false, code: 'ERR_NO_SPACE', message: 'disk full' } }));
-      now += 2_000;
+      now += MAX_RETRY_MS;
       if (i < RETRIES - 1) expect(types(s.on(tick(now, 0)))).toEqual(['send']);
     }
     expect(effects).toEqual([{ type: 'reject', id: 'r1', code: 'ERR_NO_SPACE', message: 'n2: disk full' }]);
     expect(phaseOf(s.state, now)).toBe('error');
+  });
+});
+
+describe('primary: retries back off', () => {
+  test('after each failure the next try waits twice as long, up to MAX_RETRY_MS; a success resets it', () => {
+    const s = script();
+    s.on(tick(0));
+    s.on(cutDone(0, 0));
+    let now = 0;
+    const waits: number[] = [];
+    for (let failure = 1; failure <= 7; failure++) {
+      s.on(sent(now, s.state.sending!.id, 0, { n2: { ok: false, code: 'ERR_UNREACHABLE', message: 'down' } }));
+      const wait = s.state.retryAt - now;
+      waits.push(wait);
+      expect(s.on(tick(now + wait - 1, 0))).toEqual([]); // not before its time
+      now += wait;
+      expect(types(s.on(tick(now, 0)))).toEqual(['send']);
+    }
+    expect(waits).toEqual([1, 2, 4, 8, 16, 30, 30].map((x) => Math.min(MAX_RETRY_MS, x * RETRY_MS)));
+    s.on(sent(now, s.state.sending!.id, 0, ok('n2')));
+    expect(s.state.retryAt).toBe(0);
+    expect(s.state.destinations.n2!.failures).toBe(0);
   });
 });
 
@@ -194,6 +217,27 @@ describe('primary: the watchdog', () => {
     expect(s.on(sent(6_100, 0, 0, ok('n2')))).toEqual([]);
     expect(s.state.destinations.n2!.played).toBeNull();
     expect(s.on(tick(7_100, 0))).toEqual([expect.objectContaining({ type: 'send', id: 1, from: null, to: 0 })]);
+  });
+});
+
+describe('primary: cuts destinations stand on', () => {
+  test('a cut only the destination ahead has played is kept: it becomes the base once the other passes it', () => {
+    const s = script({ d1: 'r1', d2: 'r2' });
+    s.on(tick(0));
+    s.on(cutDone(0, 0));
+    s.on(sent(1, 0, 0, ok('d1', 'd2'))); // both at 0
+    s.on({ type: 'refresh', now: 2, id: 'a', modifiedBytes: 4096 });
+    s.on(cutDone(3, 1));
+    s.on(sent(4, 1, 1, { d1: { ok: false, code: 'ERR_UNREACHABLE' }, d2: { ok: true } })); // d2 at 1, d1 at 0
+    s.on(tick(20, 4096 * 300)); // over the high-water mark while d1 waits for its retry
+    s.on(cutDone(21, 2));
+    expect(s.state.cuts).toEqual([0, 1, 2]); // 1 stays: d2 stands on it
+    s.on(tick(5_000, 0)); // the retry: delta 0 → 2 to both
+    s.on(sent(5_003, s.state.sending!.id, 2, { d1: { ok: true }, d2: { ok: false, code: 'ERR_UNREACHABLE' } }));
+    expect(baseOf(s.state)).toBe(1); // d1 at 2, d2 at 1
+    expect(s.state.cuts).toEqual([1, 2]);
+    const retry = s.on(tick(60_000, 0));
+    expect(retry).toEqual([expect.objectContaining({ type: 'send', from: 1, to: 2, between: [] })]);
   });
 });
 

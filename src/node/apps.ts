@@ -1,0 +1,64 @@
+// Applications a node hosts: each starts on the node with what it may use of it (its
+// volumes, RCP, routes and peers: NodeAppHost), registers its RCP handlers, and may
+// answer HTTP paths of its own. The node knows them only through this interface, so
+// an application is added by listing it, not by changing the node.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import type { RcpService } from '../rcp/service.js';
+import { Replication } from '../replication/service.js';
+import type { DataDir } from '../volume/data-dir.js';
+import type { VolumeStore } from '../volume/store.js';
+import { RCPTEST_APP, rcptestReceiver } from './rcptest.js';
+import { replicationApi } from './replication-api.js';
+
+/** What a node lends its applications. */
+export interface NodeAppHost {
+  self: string;
+  dataPath: string;
+  dir: DataDir;
+  rcp: RcpService;
+  /** The group a `volmcast <group> -src <volume>` entry names for a volume, if any. */
+  groupOf(volume: string): string | undefined;
+  /** Adds a route (if missing) for `group` to `nextHop`, kept in the node's config. */
+  addRoute(group: string, nextHop: string): Promise<void>;
+  /** Whether `node` is a known peer (or this node). */
+  knows(node: string): boolean;
+  /** Calls a peer node's HTTP API (JSON). */
+  callPeer(node: string, method: string, path: string, body?: unknown): Promise<unknown>;
+  /** A peer node's volumes, through its volume API. */
+  peerStore(node: string): VolumeStore;
+  log?: (line: string) => void;
+  now?: () => number;
+}
+
+export interface RunningApp {
+  /** Answers the application's own HTTP paths (true), or leaves the request alone (false). */
+  http?(request: IncomingMessage, response: ServerResponse, url: URL): boolean;
+  close(): Promise<void>;
+}
+
+export interface NodeApp {
+  readonly name: string;
+  start(host: NodeAppHost): Promise<RunningApp>;
+}
+
+/** rcptest's destination side: files land in <data>/rcptest/. */
+export const rcptestApp: NodeApp = {
+  name: RCPTEST_APP,
+  async start(host) {
+    host.rcp.handle(RCPTEST_APP, rcptestReceiver(join(host.dataPath, 'rcptest')));
+    return { close: async () => undefined };
+  },
+};
+
+/** Replication (src/replication/) and its HTTP paths (fs_replicate through --node). */
+export const replicationApp: NodeApp = {
+  name: 'replication',
+  async start(host) {
+    const replication = await Replication.start(host);
+    return { http: replicationApi(replication), close: () => replication.close() };
+  },
+};
+
+export const DEFAULT_APPS: readonly NodeApp[] = [rcptestApp, replicationApp];
