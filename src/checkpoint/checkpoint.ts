@@ -1,10 +1,14 @@
 // One checkpoint of a volume: its frozen meta bit map, and its save volume with the
 // bit map and block map that index it. A sealed checkpoint's maps stay on disk until
 // a read or a scan stages them in (FIG. 42); the tail's live in memory and are
-// written back (sealed) when the next checkpoint is made.
+// written back (sealed) when the next checkpoint is made. Staged maps are freed again,
+// least recently used first, once they hold more than the data directory's cap
+// (MapCache below), so memory does not grow with the checkpoints reads and scans touch.
 
 import { PagedBitmap } from '../arena/bitmap.js';
 import type { Arena } from '../arena/arena.js';
+import { PAGE_BYTES } from '../kernels/api.js';
+import type { VolumeCore } from '../volume/core.js';
 import { corrupt } from '../errors.js';
 import { crc32 } from '../storage/checksum.js';
 import { readFileOrUndefined, writeFileAtomic } from '../storage/file.js';
@@ -27,6 +31,122 @@ export interface StagedMaps {
   log: SaveLog;
   /** Block of each record, in log order (what the blocks file keeps). */
   recordBlocks: number[];
+}
+
+/** The default cap of staged checkpoint maps per data directory (its arena): 256 MiB. */
+export const DEFAULT_MAP_CACHE_BYTES = 256 << 20;
+
+export interface MapCacheStats {
+  capBytes: number;
+  /** Bytes the staged maps of checkpoints hold (arena pages, and the block maps' arrays). */
+  bytes: number;
+  /** Checkpoints with maps staged. */
+  checkpoints: number;
+  /** Checkpoints whose maps were freed to stay under the cap, since the cache was made. */
+  evicted: number;
+}
+
+/**
+ * The staged maps of the checkpoints of every volume on one arena, least recently
+ * used first. Maps are freed only between a volume's operations (never under a scan
+ * or a read that holds them: a volume's maps are pinned while it runs one), and never
+ * a tail's (they are live). One operation may stage more than the cap (a scan across
+ * many checkpoints needs all their maps at once); the cap holds again when it ends.
+ */
+export class MapCache {
+  capBytes = DEFAULT_MAP_CACHE_BYTES;
+  /** Checkpoint -> its staged bytes (as counted when staged or sealed); Map order is use order. */
+  readonly #staged = new Map<Checkpoint, number>();
+  /** Volume directory -> its core, and how many of its operations run now. */
+  readonly #volumes = new Map<string, { core: VolumeCore; running: number }>();
+  #bytes = 0;
+  #evicted = 0;
+
+  stats(): MapCacheStats {
+    return { capBytes: this.capBytes, bytes: this.#bytes, checkpoints: this.#staged.size, evicted: this.#evicted };
+  }
+
+  /** How many checkpoints of the volume in directory `volumeDir` have maps staged. */
+  stagedOf(volumeDir: string): number {
+    let n = 0;
+    for (const ckpt of this.#staged.keys()) if (ckpt.volumeDir === volumeDir) n++;
+    return n;
+  }
+
+  /** `ckpt`'s maps were used (with their size when just staged or changed). */
+  used(ckpt: Checkpoint, bytes?: number): void {
+    const old = this.#staged.get(ckpt);
+    if (old === undefined && bytes === undefined) return; // not staged through maps() or meta()
+    this.#staged.delete(ckpt);
+    const now = bytes ?? old!;
+    this.#staged.set(ckpt, now);
+    this.#bytes += now - (old ?? 0);
+  }
+
+  dropped(ckpt: Checkpoint): void {
+    const old = this.#staged.get(ckpt);
+    if (old === undefined) return;
+    this.#staged.delete(ckpt);
+    this.#bytes -= old;
+  }
+
+  /** An operation of the volume starts: its maps stay until it ends. */
+  begin(core: VolumeCore): void {
+    const entry = this.#volumes.get(core.dir);
+    if (entry && entry.core === core) entry.running++;
+    else this.#volumes.set(core.dir, { core, running: 1 });
+  }
+
+  /** An operation of the volume ended: back under the cap. */
+  async end(core: VolumeCore): Promise<void> {
+    const entry = this.#volumes.get(core.dir);
+    if (entry?.core === core) entry.running = Math.max(0, entry.running - 1);
+    await this.trim();
+  }
+
+  /** The volume is closed (its maps are unloaded): forget it. */
+  detach(core: VolumeCore): void {
+    if (this.#volumes.get(core.dir)?.core === core) this.#volumes.delete(core.dir);
+  }
+
+  /** Frees maps, least recently used first, until they hold at most the cap or none can go. */
+  async trim(): Promise<void> {
+    if (this.#bytes <= this.capBytes) return;
+    for (const ckpt of [...this.#staged.keys()]) {
+      if (this.#bytes <= this.capBytes) return;
+      if (!this.#evictable(ckpt)) continue;
+      // Its memory is back once unload starts; a log file that fails to close changes nothing saved.
+      await ckpt.unload().catch(() => undefined);
+      this.#evicted++;
+    }
+  }
+
+  #evictable(ckpt: Checkpoint): boolean {
+    const volume = this.#volumes.get(ckpt.volumeDir);
+    // A volume that never ran an operation here may be in the middle of opening: keep its maps.
+    if (!volume || volume.running > 0) return false;
+    const checkpoints = volume.core.checkpoints;
+    return checkpoints.includes(ckpt) && checkpoints[checkpoints.length - 1] !== ckpt;
+  }
+}
+
+const caches = new WeakMap<Arena, MapCache>();
+
+/** The map cache of the volumes on `arena` (one per data directory). */
+export function mapCacheOf(arena: Arena): MapCache {
+  let cache = caches.get(arena);
+  if (!cache) caches.set(arena, (cache = new MapCache()));
+  return cache;
+}
+
+/** Arena bytes of a bit map: its page table and stored pages. */
+function bitmapBytes(map: PagedBitmap): number {
+  return (map.storedPages() + Math.ceil((map.pages * 4) / PAGE_BYTES)) * PAGE_BYTES;
+}
+
+/** Bytes of a block map's arrays and the record list (estimated: 2 slots per entry, 8 bytes a slot, 8 a list entry). */
+function indexBytes(records: number): number {
+  return records * 24;
 }
 
 const BLOCKS_MAGIC = 'SCBLK001';
@@ -77,8 +197,22 @@ export class Checkpoint {
       this.#meta = decodeMap(this.arena, bytes, this.paths.meta).map;
       // A volume resized since the map was written: it covers what the volume has now.
       this.#meta.resize(this.#metaBits());
+      this.#cache.used(this, this.#stagedBytes());
+    } else {
+      this.#cache.used(this);
     }
     return this.#meta;
+  }
+
+  get #cache(): MapCache {
+    return mapCacheOf(this.arena);
+  }
+
+  /** What the staged maps hold now (counted when staged or sealed, not on every change). */
+  #stagedBytes(): number {
+    const maps = this.#maps;
+    const meta = this.#meta ? bitmapBytes(this.#meta) : 0;
+    return meta + (maps ? bitmapBytes(maps.bitmap) + indexBytes(maps.recordBlocks.length) : 0);
   }
 
   #metaBits(): number {
@@ -99,6 +233,7 @@ export class Checkpoint {
     const log = await SaveLog.create(ckpt.paths.saveLog, ckpt.#logInfo());
     ckpt.#meta = liveMeta.clone();
     ckpt.#maps = { bitmap: PagedBitmap.create(arena, geometry.blocks), blockMap: new BlockMap(), log, recordBlocks: [] };
+    ckpt.#cache.used(ckpt, ckpt.#stagedBytes());
     return ckpt;
   }
 
@@ -111,7 +246,10 @@ export class Checkpoint {
    * was sealed, then whatever the save volume holds past them (checked record by record).
    */
   async maps(): Promise<StagedMaps> {
-    if (this.#maps) return this.#maps;
+    if (this.#maps) {
+      this.#cache.used(this);
+      return this.#maps;
+    }
     const recordBlocks = decodeBlocks(await readFileOrUndefined(this.paths.blocks)) ?? [];
     const bitmapBytes = await readFileOrUndefined(this.paths.bitmap);
     let bitmap: PagedBitmap | undefined;
@@ -137,6 +275,7 @@ export class Checkpoint {
       if (block < this.geometry.blocks) map.set(block);
     });
     this.#maps = { bitmap: map, blockMap, log, recordBlocks };
+    this.#cache.used(this, this.#stagedBytes());
     return this.#maps;
   }
 
@@ -147,6 +286,7 @@ export class Checkpoint {
     await maps.log.trim();
     await writeFileAtomic(this.paths.blocks, encodeBlocks(maps.recordBlocks));
     await writeFileAtomic(this.paths.bitmap, encodeMap(maps.bitmap, maps.recordBlocks.length));
+    this.#cache.used(this, this.#stagedBytes());
   }
 
   /**
@@ -175,12 +315,14 @@ export class Checkpoint {
 
   /** Closes files and gives the maps back to the arena. */
   async unload(): Promise<void> {
-    if (this.#maps) {
-      await this.#maps.log.close();
-      this.#maps.bitmap.free();
-      this.#maps = undefined;
-    }
+    this.#cache.dropped(this);
+    const maps = this.#maps;
+    this.#maps = undefined;
     this.#meta?.free();
     this.#meta = undefined;
+    if (maps) {
+      maps.bitmap.free();
+      await maps.log.close();
+    }
   }
 }

@@ -5,6 +5,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { Arena, type ArenaOptions } from '../arena/arena.js';
+import { mapCacheOf } from '../checkpoint/checkpoint.js';
 import type { DeltaHeader } from '../checkpoint/delta-stream.js';
 import { SnapcopyError, corrupt, invalidArgument, notFound } from '../errors.js';
 import { MAX_BLOCKS, MAX_GRANULARITY } from '../kernels/api.js';
@@ -33,6 +34,12 @@ export interface DataDirOptions extends ArenaOptions {
    * costs a durable write instead of a read.
    */
   compareBeforeWrite?: boolean;
+  /**
+   * Bytes of staged checkpoint maps kept in memory across operations (default 256 MiB):
+   * past it, the least recently used are freed (tails' maps stay; one operation may
+   * need more while it runs).
+   */
+  mapCacheBytes?: number;
 }
 
 export interface VolumeOptions {
@@ -93,6 +100,10 @@ export class DataDir {
   static async open(path: string, options: DataDirOptions = {}): Promise<DataDir> {
     if (typeof path !== 'string' || path === '') throw invalidArgument('a data directory path is needed');
     const wait = options.wait ?? 0;
+    const cap = options.mapCacheBytes;
+    if (cap !== undefined && (!Number.isSafeInteger(cap) || cap < 0)) {
+      throw invalidArgument(`mapCacheBytes must be a whole number of bytes, not ${cap}`);
+    }
     if (options.compareBeforeWrite !== undefined && typeof options.compareBeforeWrite !== 'boolean') {
       throw invalidArgument('compareBeforeWrite must be true or false');
     }
@@ -109,7 +120,9 @@ export class DataDir {
       }
     }
     await removeDestroyed(join(path, 'volumes'));
-    return new DataDir(path, new Arena(options), wait, options.compareBeforeWrite ?? true);
+    const arena = new Arena(options);
+    if (options.mapCacheBytes !== undefined) mapCacheOf(arena).capBytes = options.mapCacheBytes;
+    return new DataDir(path, arena, wait, options.compareBeforeWrite ?? true);
   }
 
   get #volumesDir(): string {

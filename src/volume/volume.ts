@@ -2,7 +2,7 @@
 // public method validates its arguments (bad input changes nothing), then runs the
 // internal operation under the volume's lock, one at a time.
 
-import type { Checkpoint } from '../checkpoint/checkpoint.js';
+import { type Checkpoint, mapCacheOf } from '../checkpoint/checkpoint.js';
 import {
   type DeltaChunk, type DeltaExtent, type DeltaPlan, type DeltaSize, deltaChunks, deltaExtents, deltaSize, planDelta,
 } from '../checkpoint/delta.js';
@@ -336,6 +336,7 @@ export class Volume {
         await compactLogIfPossible(core, { shrink: true }).catch(() => undefined);
       }
       for (const ckpt of core.checkpoints) await ckpt.unload();
+      mapCacheOf(core.arena).detach(core);
       await core.wal.close();
       await core.data.close();
       core.liveMeta.free();
@@ -573,9 +574,16 @@ export class Volume {
   }
 
   #run<T>(operation: () => Promise<T>): Promise<T> {
-    const guarded = () => {
+    const guarded = async () => {
       this.#checkUsable();
-      return operation();
+      // The maps it stages stay pinned until it ends; then staged maps go back under the cap.
+      const maps = mapCacheOf(this.#core.arena);
+      maps.begin(this.#core);
+      try {
+        return await operation();
+      } finally {
+        await maps.end(this.#core);
+      }
     };
     return this.#lock.run(guarded).catch((error: unknown) => {
       throw storageError(error, this.name);
@@ -599,6 +607,8 @@ export class Volume {
     };
     return (async function* () {
       const release = await lock.acquire();
+      const maps = mapCacheOf(core.arena);
+      maps.begin(core);
       try {
         const plan = await planDelta(core, ...resolve());
         try {
@@ -607,7 +617,7 @@ export class Volume {
           plan.free();
         }
       } finally {
-        release();
+        await maps.end(core).finally(release);
       }
     })();
   }
