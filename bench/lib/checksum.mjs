@@ -8,11 +8,14 @@
 //   node bench/lib/checksum.mjs [--quick]   (this section alone, printed)
 
 import * as zlib from 'node:zlib';
-import { ARENA_BASE, loadKernels } from '../../dist/index.js';
-import { checksum64, useChecksumKernels } from '../../dist/storage/checksum.js';
+import { distModule, lib } from './dist.mjs';
+
 import { Rng } from './rng.mjs';
 import { markdown, sig } from './table.mjs';
 import { measure } from './timing.mjs';
+
+const { ARENA_BASE, loadKernels } = lib;
+const { checksum64, useChecksumKernels } = await distModule('storage/checksum.js');
 
 const KiB = 1024;
 const NEED = 3;

@@ -8,7 +8,9 @@
 
 import { readFileSync } from 'node:fs';
 import process from 'node:process';
-import { differingBlocks, MEMCMP_MIN_BLOCK, useBlockCompareKernels } from '../../dist/kernels/block-compare.js';
+import { distModule } from './dist.mjs';
+
+const { differingBlocks, MEMCMP_MIN_BLOCK, useBlockCompareKernels } = await distModule('kernels/block-compare.js');
 
 const MiB = 2 ** 20;
 

@@ -6,7 +6,9 @@
 // names (-1: ZERO_PAGE). It is computed once per configuration and applied to the
 // wasm and the ts arena alike, so both backends scan exactly the same bits.
 
-import { PagedBitmap, PAGE_BLOCKS, PAGE_BYTES, ZERO_PAGE } from '../../dist/index.js';
+import { lib } from './dist.mjs';
+
+const { PagedBitmap, PAGE_BLOCKS, PAGE_BYTES, ZERO_PAGE } = lib;
 
 export const PAGE_WORDS = PAGE_BYTES >>> 2;
 
@@ -105,6 +107,58 @@ export function fillClustered(u32, word0, pages, rng) {
     counts[p] = c;
   }
   return counts;
+}
+
+/** Runs of changed blocks in the 'runs' pattern: 16..1024 blocks (the shape of real deltas). */
+export const RUN_MIN = 16;
+export const RUN_MAX = 1024;
+const RUN_MEAN = (RUN_MIN + RUN_MAX) / 2;
+
+/** Runs per page for density d: runs land uniformly, so a page is touched with probability 1 - e^-lambda. */
+export function runsPerPage(d) {
+  return (d * PAGE_BLOCKS) / RUN_MEAN;
+}
+
+/**
+ * 'runs' pages: the pages a delta of runs of RUN_MIN..RUN_MAX blocks at random places
+ * touches, so each holds at least one run (a zero-truncated Poisson number of them, for
+ * density d overall). Runs that overlap merge. Returns the popcount of each page.
+ */
+export function fillRuns(u32, word0, pages, d, rng) {
+  const counts = new Uint32Array(pages);
+  u32.fill(0, word0, word0 + pages * PAGE_WORDS);
+  const lambda = runsPerPage(d);
+  for (let p = 0; p < pages; p++) {
+    const base = word0 + p * PAGE_WORDS;
+    let n = 0;
+    if (lambda > 64) n = Math.round(lambda);
+    else while (n === 0) n = rng.poisson(lambda);
+    for (let k = 0; k < n; k++) {
+      const length = RUN_MIN + rng.int(RUN_MAX - RUN_MIN + 1);
+      const at = rng.int(PAGE_BLOCKS);
+      setBits(u32, base, at, Math.min(PAGE_BLOCKS, at + length));
+    }
+    counts[p] = pagePopcount(u32, base);
+  }
+  return counts;
+}
+
+/** 'runs' layout: each page of each map is touched with probability 1 - e^-lambda and then names the next pool page. */
+export function runsLayout(count, pages, d, pool, rng, start = 0) {
+  const touched = 1 - Math.exp(-runsPerPage(d));
+  const maps = [];
+  let next = start;
+  for (let i = 0; i < count; i++) {
+    const entries = new Int32Array(pages).fill(-1);
+    for (let p = 0; p < pages; p++) {
+      if (rng.float() >= touched) continue;
+      entries[p] = next % pool.pages;
+      next++;
+    }
+    if (entries.every((e) => e < 0)) entries[rng.int(pages)] = next++ % pool.pages;
+    maps.push(entries);
+  }
+  return maps;
 }
 
 /** Meta pages: all bits set but a fraction `unset` of them (random positions). */

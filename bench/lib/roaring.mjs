@@ -4,7 +4,9 @@
 // containers above, as CRoaring itself would choose), then run-optimized, so each
 // map is in roaring's best representation before anything is timed.
 
-import { PAGE_BYTES } from '../../dist/index.js';
+import { lib } from './dist.mjs';
+
+const { PAGE_BYTES } = lib;
 
 const CONTAINER_BITS = 65536;
 const CONTAINER_WORDS = CONTAINER_BITS >>> 5;

@@ -1,0 +1,128 @@
+// The delta count and extent emission of the snapcopy kernels as plain C, compiled
+// natively (gcc -O3 -march=native), to show what this machine allows for the same
+// loops: bench/lib/native.mjs builds and runs it in the kernel benchmark's run.
+//
+// Same shapes as bench/run.mjs (scattered pattern): K bit maps of `blocks` blocks,
+// every page stored, density d; meta maps at g = 3 with 1% of bits clear, K of them
+// and the live one. Times (median of `reps`):
+//   count   changed = live & OR_i (bits_i | ~meta_i), popcount, 64 blocks a step
+//   memcmp  memcmp over as many bytes as the count reads
+//   extents (start, length) pairs from the changed bit map (computed once), u32 each
+// Prints one JSON line.
+//
+//   gcc -O3 -march=native -o kernels bench/native/kernels.c && ./kernels 268435456 4 0.01 5
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint64_t next(void) {
+  rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+  return rng;
+}
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static uint64_t expand3[256];
+
+static uint64_t count_changed(uint64_t **bits, uint8_t **metas, const uint8_t *live, int k, uint64_t words, uint64_t *out) {
+  uint64_t total = 0;
+  for (uint64_t w = 0; w < words; w++) {
+    uint64_t x = 0;
+    for (int i = 0; i < k; i++) x |= bits[i][w] | ~expand3[metas[i][w]];
+    x &= expand3[live[w]];
+    if (out) out[w] = x;
+    total += (uint64_t)__builtin_popcountll(x);
+  }
+  return total;
+}
+
+static uint64_t emit_extents(const uint64_t *map, uint64_t words, uint32_t *out) {
+  uint32_t *at = out;
+  uint64_t open = 0;
+  for (uint64_t w = 0; w < words; w++) {
+    uint64_t x = map[w];
+    uint64_t shifted = (x << 1) | open;
+    uint64_t starts = x & ~shifted, ends = ~x & shifted;
+    uint32_t base = (uint32_t)(w << 6);
+    uint32_t *s = at + (open ? 2 : 0);
+    if (open) at[0] = at[0];
+    while (starts) { *s = base + (uint32_t)__builtin_ctzll(starts); s += 2; starts &= starts - 1; }
+    while (ends) { at[1] = base + (uint32_t)__builtin_ctzll(ends) - at[0]; at += 2; ends &= ends - 1; }
+    open = x >> 63;
+  }
+  if (open) { at[1] = (uint32_t)(words << 6) - at[0]; at += 2; }
+  return (uint64_t)(at - out) / 2;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 5) { fprintf(stderr, "usage: kernels blocks K density reps\n"); return 2; }
+  uint64_t blocks = strtoull(argv[1], 0, 10);
+  int k = atoi(argv[2]);
+  double d = atof(argv[3]);
+  int reps = atoi(argv[4]);
+  uint64_t words = blocks / 64;
+  for (int m = 0; m < 256; m++) {
+    uint64_t e = 0;
+    for (int b = 0; b < 8; b++) if (m >> b & 1) e |= 0xffull << (8 * b);
+    expand3[m] = e;
+  }
+  uint64_t *bits[k];
+  uint8_t *metas[k + 1];
+  for (int i = 0; i < k; i++) {
+    bits[i] = aligned_alloc(64, words * 8);
+    if (d >= 0.5) for (uint64_t w = 0; w < words; w++) bits[i][w] = next();
+    else {
+      memset(bits[i], 0, words * 8);
+      uint64_t n = (uint64_t)(d * blocks);
+      for (uint64_t j = 0; j < n; j++) { uint64_t b = next() % blocks; bits[i][b >> 6] |= 1ull << (b & 63); }
+    }
+  }
+  for (int i = 0; i <= k; i++) {
+    metas[i] = aligned_alloc(64, words);
+    memset(metas[i], 0xff, words);
+    uint64_t n = words * 8 / 100;
+    for (uint64_t j = 0; j < n; j++) { uint64_t b = next() % (words * 8); metas[i][b >> 3] &= (uint8_t)~(1u << (b & 7)); }
+  }
+  uint64_t bytes = (uint64_t)k * words * 8 + (uint64_t)(k + 1) * words;
+  uint8_t *ma = aligned_alloc(64, bytes / 2 + 64), *mb = aligned_alloc(64, bytes / 2 + 64);
+  for (uint64_t i = 0; i < bytes / 2; i++) ma[i] = (uint8_t)next();
+  memcpy(mb, ma, bytes / 2);
+  uint64_t *changed = aligned_alloc(64, words * 8);
+  uint64_t total = count_changed(bits, metas, metas[k], k, words, changed);
+  uint32_t *out = malloc((words * 32 + 2) * 8);
+  double tc[64], tm[64], te[64];
+  uint64_t extents = 0, check = 0;
+  if (reps > 64) reps = 64;
+  for (int r = 0; r < reps; r++) {
+    double t = now_ms();
+    check += count_changed(bits, metas, metas[k], k, words, 0);
+    tc[r] = now_ms() - t;
+    t = now_ms();
+    check += memcmp(ma, mb, bytes / 2) != 0;
+    tm[r] = now_ms() - t;
+    t = now_ms();
+    extents = emit_extents(changed, words, out);
+    te[r] = now_ms() - t;
+  }
+  qsort(tc, reps, sizeof(double), cmp_double);
+  qsort(tm, reps, sizeof(double), cmp_double);
+  qsort(te, reps, sizeof(double), cmp_double);
+  printf("{\"blocks\":%llu,\"k\":%d,\"density\":%g,\"bytes\":%llu,\"changed\":%llu,\"extents\":%llu,"
+         "\"countMs\":%.4f,\"memcmpMs\":%.4f,\"extentsMs\":%.4f,\"check\":%llu}\n",
+         (unsigned long long)blocks, k, d, (unsigned long long)bytes, (unsigned long long)total,
+         (unsigned long long)extents, tc[reps / 2], tm[reps / 2], te[reps / 2], (unsigned long long)check);
+  return 0;
+}
