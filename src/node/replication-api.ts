@@ -8,7 +8,8 @@
 //   GET  /v1/replication/info?fs=<fs>             -info of a primary or a replica
 //   GET  /v1/replication/status?pfs=&node=        -status: blocks differing, each side's delta set
 //   POST /v1/replication/copy     {newer, older, node, sfs}   fs_copy to a volume on another node
-//   POST /v1/replication/incoming {pfs, sfs, primary, group}   (node to node) register a replica here
+//   POST /v1/replication/incoming {pfs, sfs, primary, group, check?}   (node to node) register a replica
+//                                                   here (check: only say whether it would be accepted)
 
 import { invalidArgument } from '../errors.js';
 import { checkOptions, DEFAULT_OPTIONS } from '../replication/options.js';
@@ -58,7 +59,9 @@ export function replicationApi(replication: Replication) {
     },
     {
       method: 'POST', pattern: /^\/v1\/replication\/incoming$/,
-      reply: json((body) => replication.registerIncoming(text(body, 'pfs'), text(body, 'sfs'), text(body, 'primary'), text(body, 'group'))),
+      reply: json((body) => replication.registerIncoming(text(body, 'pfs'), text(body, 'sfs'), text(body, 'primary'), text(body, 'group'), {
+        check: body.check === true,
+      })),
     },
   ]);
 }

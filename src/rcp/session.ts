@@ -79,11 +79,11 @@ export class Session {
     this.#targets = route.targets;
     this.#deliversHere = route.local !== undefined;
     if (route.local instanceof Error) {
-      this.acks.report('local', { acks: {}, failed: { [env.name]: route.local.message } }, Date.now());
+      this.acks.report('local', { acks: {}, failed: { [env.name]: reasonOf(route.local) } }, Date.now());
     } else if (route.local) {
       this.#local = new LocalDelivery(route.local, {
         delivered: (seq) => this.report('local', { acks: { [env.name]: seq }, failed: {} }),
-        failed: (error) => this.report('local', { acks: {}, failed: { [env.name]: error.message } }),
+        failed: (error) => this.report('local', { acks: {}, failed: { [env.name]: reasonOf(error) } }),
         drained: () => this.#relieve(),
       });
       this.acks.report('local', { acks: { [env.name]: 0 }, failed: {} }, Date.now());
@@ -312,4 +312,10 @@ export class Session {
 
 function isEnd(raw: Uint8Array): boolean {
   return raw[FRAME_HEADER_BYTES + SEQ_BYTES] === CONTROL_KIND.END;
+}
+
+/** A destination's failure as reported upstream: the message, and its stable code where it has one ("... [ERR_NO_SPACE]"). */
+function reasonOf(error: Error): string {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^ERR_[A-Z_]+$/.test(code) ? `${error.message} [${code}]` : error.message;
 }

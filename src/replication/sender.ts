@@ -253,5 +253,5 @@ async function pace(sent: number, bytesPerSecond: number, started: number, now: 
 
 /** The stable code in a destination's error text ("... [ERR_X]" or "ERR_X: ..."), if any. */
 function codeIn(text: string | undefined): string {
-  return /\b(ERR_[A-Z_]+)\b/.exec(text ?? '')?.[1] ?? 'ERR_UNREACHABLE';
+  return /\[(ERR_[A-Z_]+)\]\s*$/.exec(text ?? '')?.[1] ?? /\b(ERR_[A-Z_]+)\b/.exec(text ?? '')?.[1] ?? 'ERR_UNREACHABLE';
 }

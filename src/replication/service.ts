@@ -109,6 +109,10 @@ export class Replication {
       if (known[d.node]) throw new SnapcopyError('ERR_EXISTS', `${pfs} already replicates to ${known[d.node]!.sfs}:cel=${d.node}`);
     }
     const group = running?.state.group ?? this.#host.groupOf(pfs) ?? `rep-${pfs}`;
+    // Every destination is asked first, so one that refuses leaves the others unregistered.
+    for (const d of destinations) {
+      await this.#host.callPeer(d.node, 'POST', '/v1/replication/incoming', { pfs, sfs: d.sfs, primary: this.#host.self, group, check: true });
+    }
     for (const d of destinations) {
       await this.#host.callPeer(d.node, 'POST', '/v1/replication/incoming', { pfs, sfs: d.sfs, primary: this.#host.self, group });
       if (!this.#host.groupOf(pfs)) await this.#host.addRoute(group, d.node);
@@ -180,7 +184,7 @@ export class Replication {
   }
 
   /** Registers a replica on this node (called by the primary before its first set). */
-  async registerIncoming(pfs: string, sfs: string, primary: string, group: string): Promise<IncomingRecord> {
+  async registerIncoming(pfs: string, sfs: string, primary: string, group: string, options: { check?: boolean } = {}): Promise<IncomingRecord> {
     checkName('volume', sfs);
     const existing = await this.#in.read(sfs);
     if (existing && (existing.pfs !== pfs || existing.primary !== primary)) {
@@ -190,6 +194,7 @@ export class Replication {
       throw new SnapcopyError('ERR_EXISTS', `${sfs} exists on ${this.#host.self} and is not a replica of ${primary}:${pfs}: choose another name, or destroy it first`);
     }
     const record: IncomingRecord = existing ?? { sfs, pfs, primary, played: null };
+    if (options.check) return record;
     await this.#in.write(sfs, record);
     await this.#host.addRoute(group, this.#host.self);
     return record;

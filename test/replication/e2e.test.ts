@@ -402,10 +402,8 @@ describe.runIf(backend === 'wasm')('replication end to end: P → D1, P → F �
     expectSame(await image('D1', 'work-copy'), before.copy, 'D1:work-copy');
   });
 
-  // Known bug (reported): -start registers each destination on its node (and adds the
-  // group's route) one after the other, and a refusal by a later one leaves the earlier
-  // ones registered. Drop `.fails` once -start checks every destination before changing any.
-  test.fails('-start with one good and one refused destination registers neither', async () => {
+  // -start asks every destination before it registers any.
+  test('-start with one good and one refused destination registers neither', async () => {
     const before = { D2: await replications('D2'), routes: await ok('P', 'rcproute', 'display', '--json') };
     await refused('ERR_EXISTS', 'P', 'fs_replicate', '-start', 'lonely', 'lonely-copy:cel=D2', 'other:cel=D1');
     expect(await replications('D2')).toEqual(before.D2);
