@@ -262,6 +262,112 @@ async function importSection() {
   return section;
 }
 
+// E. Nop-write: a write of data the volume holds already, against reading it (same run).
+async function nopWriteSection() {
+  const blockSize = 8192;
+  const bytes = (QUICK ? 32 : 256) * MiB;
+  const step = 4 * MiB;
+  const path = join(work, 'nop');
+  const data = fill(new Uint8Array(bytes), 21);
+  let dir = await DataDir.open(path, { kernels: KERNELS });
+  let vol = await dir.createVolume('vol', { size: bytes, blockSize });
+  await vol.write(0, data);
+  await vol.createCheckpoint('c0');
+  const reps = QUICK ? 3 : 5;
+  const median = (times) => times.sort((a, b) => a - b)[times.length >> 1];
+  const run = async (fn) => {
+    const times = [];
+    for (let r = 0; r < reps; r++) times.push((await timed(fn)).ms);
+    return median(times);
+  };
+  const inSteps = (fn) => async () => {
+    for (let at = 0; at < bytes; at += step) await fn(at);
+  };
+  const rows = [];
+  const readSteps = await run(inSteps((at) => vol.read(at, step)));
+  rows.push({ label: `read, ${step / MiB} MiB at a time`, ms: readSteps });
+  rows.push({ label: `unchanged write, ${step / MiB} MiB at a time (one log record each)`, ms: await run(inSteps((at) => vol.write(at, data.subarray(at, at + step)))) });
+  rows.push({ label: `unchanged write of all ${bytes / MiB} MiB at once (staged path)`, ms: await run(() => vol.write(0, data)) });
+  rows.push({
+    label: `unchanged writeFrom, streamed in 1 MiB pieces (stage, commit, compare at apply)`,
+    ms: await run(() => vol.writeFrom(0, (async function* () { for (let at = 0; at < bytes; at += MiB) yield data.subarray(at, at + MiB); })())),
+  });
+  const changed = (await vol.diffSize('c0')).dataBlocks;
+  await dir.close();
+  dir = await DataDir.open(path, { kernels: KERNELS, compareBeforeWrite: false });
+  vol = await dir.volume('vol');
+  rows.push({ label: `the same write, ${step / MiB} MiB at a time, nop-write off`, ms: await run(inSteps((at) => vol.write(at, data.subarray(at, at + step)))) });
+  await dir.close();
+  for (const row of rows) row.overRead = row.ms / readSteps;
+  const section = { bytes, blockSize, rows, changedBlocksAfterNopWrites: changed, load: load() };
+  results.sections.nopWrite = section;
+  return section;
+}
+
+// F. Bounded map memory: deltas between neighbours across many checkpoints of a big volume.
+async function mapMemorySection() {
+  const { mapCacheOf } = await import(new URL('checkpoint/checkpoint.js', new URL(process.env.SNAPCOPY_DIST ?? '../dist/index.js', import.meta.url)).href);
+  const blockSize = 512;
+  const blocks = QUICK ? 16 * MiB : 256 * MiB;
+  const checkpoints = QUICK ? 100 : 1000;
+  const cap = (QUICK ? 4 : 64) * MiB;
+  const dir = await DataDir.open(join(work, 'maps'), { kernels: KERNELS, mapCacheBytes: cap });
+  const vol = await dir.createVolume('vol', { size: blocks * blockSize, blockSize });
+  const block = fill(new Uint8Array(blockSize), 5);
+  // Each interval writes one block in one of 64 regions, so each meta map stores up to 64 pages.
+  const regions = 64;
+  for (let c = 0; c < checkpoints; c++) {
+    const at = (c % regions) * Math.floor(blocks / regions) + Math.floor(c / regions) * 40_000;
+    await vol.write(at * blockSize, block);
+    await vol.createCheckpoint(`c${c}`);
+  }
+  const cache = mapCacheOf(dir.arena);
+  const rssBefore = process.memoryUsage().rss;
+  let rssMost = rssBefore;
+  let stagedMost = 0;
+  let extents = 0;
+  const t = performance.now();
+  for (let c = 0; c + 1 < checkpoints; c++) {
+    for await (const e of vol.diff(`c${c}`, `c${c + 1}`)) extents += e.count;
+    rssMost = Math.max(rssMost, process.memoryUsage().rss);
+    stagedMost = Math.max(stagedMost, cache.stats().bytes);
+  }
+  const ms = performance.now() - t;
+  const stats = cache.stats();
+  const arena = dir.arena.stats();
+  await dir.close();
+  const section = {
+    blocks, blockSize, checkpoints, capMiB: cap / MiB, deltas: checkpoints - 1, extents, ms,
+    rssBeforeMiB: rssBefore / MiB, rssMostMiB: rssMost / MiB, stagedMostMiB: stagedMost / MiB,
+    evicted: stats.evicted, arenaMiB: arena.memoryBytes / MiB, arenaInUseMiB: arena.bytesInUse / MiB, load: load(),
+  };
+  results.sections.mapMemory = section;
+  return section;
+}
+
+function nopWriteMarkdown(n) {
+  return [
+    `## nop-write: writing ${n.bytes / MiB} MiB the volume holds already (blocks of ${n.blockSize} B; load ${n.load})`,
+    '',
+    '| case | ms | / read (target <= 1) |', '|---|---|---|',
+    ...n.rows.map((row) => `| ${row.label} | ${f(row.ms, 1)} | ${f(row.overRead)} |`),
+    '',
+    `blocks in the delta after the unchanged writes (nop-write on): ${n.changedBlocksAfterNopWrites}`,
+  ];
+}
+
+function mapMemoryMarkdown(m) {
+  return [
+    `## bounded map memory: ${m.deltas} deltas between neighbours across ${m.checkpoints} checkpoints of ${m.blocks / MiB}M blocks (cap ${m.capMiB} MiB; load ${m.load})`,
+    '',
+    '| measure | value |', '|---|---|',
+    `| time | ${f(m.ms / 1000, 1)} s (${m.extents} blocks in all) |`,
+    `| staged maps, most after any delta | ${f(m.stagedMostMiB, 1)} MiB (cap ${m.capMiB} MiB; ${m.evicted} checkpoints' maps freed) |`,
+    `| process RSS | ${f(m.rssBeforeMiB, 0)} MiB before the scans, at most ${f(m.rssMostMiB, 0)} MiB during them |`,
+    `| arena | ${f(m.arenaMiB, 0)} MiB (${f(m.arenaInUseMiB, 1)} MiB in use at the end) |`,
+  ];
+}
+
 const f = (n, digits = 2) => n.toFixed(digits);
 
 function exportMarkdown(e) {
@@ -315,6 +421,7 @@ function markdownOf(r) {
   const parts = [
     [r.sections.export, exportMarkdown], [r.sections.writes, writesMarkdown],
     [r.sections.wideDelta, wideDeltaMarkdown], [r.sections.import, importMarkdown],
+    [r.sections.nopWrite, nopWriteMarkdown], [r.sections.mapMemory, mapMemoryMarkdown],
   ];
   return [
     `# snapcopy volume benchmark (${r.mode}, ${r.kernels} kernels, node ${r.node})`,
@@ -325,7 +432,8 @@ function markdownOf(r) {
 }
 
 try {
-  const sections = [['export', exportSection], ['writes', writeSection], ['wide delta', wideDeltaSection], ['import', importSection]];
+  const sections = [['export', exportSection], ['writes', writeSection], ['wide delta', wideDeltaSection], ['import', importSection],
+    ['nop write', nopWriteSection], ['maps memory', mapMemorySection]];
   // --only=export,import runs some sections (the report then shows only those).
   const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
   for (const [name, run] of sections) {

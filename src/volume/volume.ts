@@ -404,6 +404,7 @@ export class Volume {
     if (this.#compare) {
       bytes = await readImage(this.#core, null, at, n);
       unchanged = unchangedBlocks(this.#core, at, n, bytes, data, offset);
+      if (!changedSpan(unchanged)) return { bytes, unchanged }; // a nop: no need to lay the data over
     } else {
       bytes = new Uint8Array(n * size);
       // Old content only where the new data covers part of a block.
