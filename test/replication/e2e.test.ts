@@ -447,4 +447,36 @@ describe.runIf(backend === 'wasm')('replication end to end: P → D1, P → F �
     await randomRound(3);
     expectSame(await image('P', 'work'), model, 'P:work after -stop');
   });
+
+  // -----------------------------------------------------------------------------------
+  // Last (it kills D2): a destination left behind.
+
+  // Known bug (reported): while D2 is away, D1 is sent delta(D2's set, newest) and plays it
+  // on the set it holds, which the primary vouches for; a block written in a set D1 played
+  // and discarded afterwards is in use at neither end of that delta, so D1 keeps it.
+  // Drop `.fails` once such blocks reach D1 as unused (test/replication/receiver.test.ts has
+  // the same case in-process).
+  test.fails('a destination ahead of another one that is away still gets every discard', async () => {
+    await ok('P', 'create', 'vz', '--size', String(64 * BLOCK), '--block-size', String(BLOCK));
+    await writeAt('P', 'vz', 0, Buffer.alloc(BLOCK, 7));
+    await ok('P', 'fs_replicate', '-start', 'vz', 'vz-copy:cel=D1', 'vz-copy:cel=D2', '-option', 'to=1');
+    await ok('P', 'fs_replicate', '-refresh', 'vz');
+    const playedBy = async (node: NodeName) =>
+      (await json<PrimaryJson>('P', 'fs_replicate', '-info', 'vz')).destinations.find((d) => d.node === node)!.currentDeltaSet!;
+    /** Waits (bounded) until D1 plays a set newer than `set`, cut by the timeout. */
+    const d1PlaysPast = async (set: number) => {
+      for (let i = 0; i < 100 && (await playedBy('D1')) <= set; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await playedBy('D1'), 'D1 played a newer set').toBeGreaterThan(set);
+      return playedBy('D1');
+    };
+    const start = await playedBy('D1');
+    await cluster.node('D2').kill();
+    await writeAt('P', 'vz', 5 * BLOCK, Buffer.alloc(BLOCK, 9)); // in use in the next set only
+    const next = await d1PlaysPast(start);
+    await ok('P', 'discard', 'vz', '--offset', String(5 * BLOCK), '--length', String(BLOCK));
+    await writeAt('P', 'vz', 9 * BLOCK, Buffer.alloc(BLOCK, 3));
+    await d1PlaysPast(next);
+    expect(await playedBy('D2')).toBe(start);
+    expectSame(await image('D1', 'vz-copy'), await image('P', 'vz'), 'D1:vz-copy against P:vz');
+  });
 });
