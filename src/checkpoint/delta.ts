@@ -44,7 +44,18 @@ export interface DeltaPlan {
  * Stages the maps delta(L, M) scans; M null is the live volume, L null the empty
  * image (nothing in use: every block in use in M is data).
  */
-export async function planDelta(core: VolumeCore, older: Checkpoint | null, newer: Checkpoint | null): Promise<DeltaPlan> {
+export interface PlanOptions {
+  /**
+   * A delta that also applies to any image between its two ends (replicas at different
+   * sets): every block unused in M is sent as unused, not only those in use in L, so a
+   * block that came into use after L and went out of use before M is cleared too.
+   */
+  coverBetween?: boolean;
+}
+
+export async function planDelta(
+  core: VolumeCore, older: Checkpoint | null, newer: Checkpoint | null, options: PlanOptions = {},
+): Promise<DeltaPlan> {
   if (!older) return planFull(core, newer);
   const from = core.checkpoints.indexOf(older);
   const to = newer ? core.checkpoints.indexOf(newer) : core.checkpoints.length;
@@ -63,14 +74,20 @@ export async function planDelta(core: VolumeCore, older: Checkpoint | null, newe
   }
   const g = granularityOf(core);
   const newerMeta = newer ? await newer.meta() : core.liveMeta;
-  // Unused in M, in use in L: metaL & (0 | ~metaM), the same kernel over a map of zeros.
+  // Unused in M, in use in L: metaL & (0 | ~metaM), the same kernel over a map of zeros
+  // (with coverBetween: all & ~metaM, every block unused in M).
   const none = PagedBitmap.create(core.arena, core.record.blocks);
+  const all = options.coverBetween ? PagedBitmap.create(core.arena, newerMeta.bits) : undefined;
+  all?.setRange(0, all.bits);
   return {
     older,
     newer,
     data: { bitmaps, meta: { metas, live: newerMeta, granularity: g } },
-    unused: { bitmaps: [none], meta: { metas: [newerMeta], live: metas[0]!, granularity: g } },
-    free: () => none.free(),
+    unused: { bitmaps: [none], meta: { metas: [newerMeta], live: all ?? metas[0]!, granularity: g } },
+    free: () => {
+      none.free();
+      all?.free();
+    },
   };
 }
 

@@ -27,6 +27,7 @@ import { discard } from './discard.js';
 import { exportDiff } from './export-diff.js';
 import { fsCopy } from './fs-copy.js';
 import { fsReplicate } from './fs-replicate.js';
+import { serverMount } from './server-mount.js';
 import { answerWithoutCommand, findCommand, oneLine, usageLine, usageOf } from './help.js';
 import { importDiff } from './import-diff.js';
 import { rcpConfig } from './rcp-config.js';
@@ -38,7 +39,7 @@ import { status } from './status.js';
 import { write } from './write.js';
 
 export const COMMANDS: readonly Command[] = [
-  create, list, info, destroy, rename, resize, write, discard, cat, ckpt, diff, exportDiff, importDiff, clone, fsCopy, fsReplicate,
+  create, list, info, destroy, rename, resize, write, discard, cat, ckpt, diff, exportDiff, importDiff, clone, fsCopy, fsReplicate, serverMount,
   benchDiff,
   serve, status, rcpConfig, serverConfig, rcproute, rcptest,
 ];

@@ -3,7 +3,7 @@ import { parseOptions } from '../replication/options.js';
 import { type Command, type CommandContext, flag, option, UsageErrorForCommand } from './command.js';
 import { formatBytes } from './io.js';
 
-const ACTIONS = ['-start', '-refresh', '-stop', '-modify', '-list', '-info', '-status'] as const;
+const ACTIONS = ['-start', '-refresh', '-stop', '-modify', '-list', '-info', '-status', '-failover'] as const;
 type Action = typeof ACTIONS[number];
 
 /** `<sfs>:cel=<node>`. */
@@ -126,6 +126,17 @@ const run: Record<Action, (ctx: CommandContext) => Promise<void>> = {
     const info = (await callNode(await ctx.node(), 'GET', `/v1/replication/info?fs=${encodeURIComponent(fs!)}`)) as PrimaryInfo | ReplicaInfo;
     await print(ctx, info, () => infoLines(info));
   },
+  async '-failover'(ctx) {
+    const [primarySpec, sfs] = words(ctx, 2, 2, '-failover <pfs>:cel=<node> <sfs> [-sync] [-now]');
+    const { sfs: pfs, node: primary } = destination(primarySpec!);
+    const state = (await callNode(await ctx.node(), 'POST', '/v1/replication/failover', {
+      pfs, primary, sfs, sync: flag(ctx, '-sync'), now: flag(ctx, '-now'),
+    })) as { restartPoint: string | null; lastPlayed: number | null; primaryDemoted: boolean };
+    await print(ctx, state, () => [
+      `${sfs} is read-write now; restart point ${state.restartPoint} (delta set ${state.lastPlayed ?? '-'})`,
+      state.primaryDemoted ? `${pfs}:cel=${primary} is read-only` : `${pfs}:cel=${primary} could not be reached: make it read-only (server_mount) before it takes writes again`,
+    ]);
+  },
   async '-status'(ctx) {
     const [pfs, dest] = words(ctx, 2, 2, '-status <pfs> <sfs>:cel=<node>');
     const { node } = destination(dest!);
@@ -150,10 +161,12 @@ export const fsReplicate: Command = {
     '--node <n> fs_replicate -list [--json]',
     '--node <n> fs_replicate -info <fs> [--json]',
     '--node <n> fs_replicate -status <pfs> <sfs>:cel=<node> [--json]',
+    '--node <secondary> fs_replicate -failover <pfs>:cel=<node> <sfs> [-sync] [-now]',
   ].join('\n       snapcopy '),
   options: {
     '-start': 'boolean', '-refresh': 'boolean', '-stop': 'boolean', '-modify': 'boolean', '-list': 'boolean',
-    '-info': 'boolean', '-status': 'boolean', '-option': 'string', json: 'boolean',
+    '-info': 'boolean', '-status': 'boolean', '-failover': 'boolean', '-sync': 'boolean', '-now': 'boolean',
+    '-option': 'string', json: 'boolean',
   },
   async run(ctx) {
     const given = ACTIONS.filter((a) => flag(ctx, a));

@@ -8,6 +8,9 @@
 //   GET  /v1/replication/info?fs=<fs>             -info of a primary or a replica
 //   GET  /v1/replication/status?pfs=&node=        -status: blocks differing, each side's delta set
 //   POST /v1/replication/copy     {newer, older, node, sfs}   fs_copy to a volume on another node
+//   POST /v1/replication/failover {pfs, primary, sfs, sync?, now?}   -failover, on the secondary's node
+//   POST /v1/replication/demote   {pfs}           (node to node) the primary goes read-only
+//   POST /v1/replication/halt     {pfs}           (node to node) the primary stops sending, keeping its cuts
 //   POST /v1/replication/incoming {pfs, sfs, primary, group, check?}   (node to node) register a replica
 //                                                   here (check: only say whether it would be accepted)
 
@@ -52,6 +55,14 @@ export function replicationApi(replication: Replication) {
     {
       method: 'GET', pattern: /^\/v1\/replication\/status$/,
       reply: json((_b, url) => replication.status(param(url, 'pfs') ?? '', param(url, 'node') ?? '')),
+    },
+    { method: 'POST', pattern: /^\/v1\/replication\/demote$/, reply: json((body) => replication.demote(text(body, 'pfs'))) },
+    { method: 'POST', pattern: /^\/v1\/replication\/halt$/, reply: json((body) => replication.halt(text(body, 'pfs'))) },
+    {
+      method: 'POST', pattern: /^\/v1\/replication\/failover$/,
+      reply: json((body) => replication.failover(text(body, 'pfs'), text(body, 'primary'), text(body, 'sfs'), {
+        sync: body.sync === true, now: body.now === true,
+      })),
     },
     {
       method: 'POST', pattern: /^\/v1\/replication\/copy$/,

@@ -9,6 +9,7 @@
 //   DELETE /v1/volumes/<fs>[?recursive=1]           destroy
 //   POST   /v1/volumes/<fs>/rename {to}             rename
 //   POST   /v1/volumes/<fs>/resize {size}           resize
+//   POST   /v1/volumes/<fs>/mode {mode}             server_mount: rw, ro or raw
 //   PUT    /v1/volumes/<fs>/data?offset=n[&size=n]  write (the body is the bytes; one atomic change)
 //   GET    /v1/volumes/<fs>/data?offset=n[&length=n][&checkpoint=c]   read (content-length known up front)
 //   POST   /v1/volumes/<fs>/discard {offset, length}
@@ -30,6 +31,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SnapcopyError, type SnapcopyErrorCode, invalidArgument } from '../errors.js';
 import type { VolumeStore } from '../volume/store.js';
+import type { VolumeMode } from '../volume/volume.js';
 
 const MAX_JSON_BYTES = 64 * 1024;
 
@@ -55,6 +57,8 @@ export const STATUS_OF_CODE: Partial<Record<SnapcopyErrorCode, number>> = {
   ERR_WRONG_BASE: 409,
   ERR_NOT_YOUNGER: 409,
   ERR_LOCKED: 423,
+  ERR_READ_ONLY: 409,
+  ERR_RAW: 409,
   ERR_CORRUPT: 422,
   ERR_NO_SPACE: 507,
   ERR_CLOSED: 503,
@@ -153,6 +157,7 @@ function routes(store: VolumeStore): Route[] {
     fsRoute('DELETE', '', json((_b, url, [fs]) => store.destroy(fs!, { recursive: param(url, 'recursive') === '1' }))),
     fsRoute('POST', '/rename', json(async (body, _u, [fs]) => store.rename(fs!, text(body, 'to')))),
     fsRoute('POST', '/resize', json((body, _u, [fs]) => store.resize(fs!, wholeNumber(body.size, 'size')))),
+    fsRoute('POST', '/mode', json((body, _u, [fs]) => store.setMode(fs!, text(body, 'mode') as VolumeMode))),
     fsRoute('PUT', '/data', async (request, response, url, [fs]) => {
       const offset = wholeNumber(param(url, 'offset') ?? '0', 'offset');
       const size = optionalNumber(param(url, 'size'), 'size');

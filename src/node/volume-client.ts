@@ -7,7 +7,7 @@ import type { DeltaExtent, DeltaSize } from '../checkpoint/delta.js';
 import { SnapcopyError, type SnapcopyErrorCode } from '../errors.js';
 import type { VolumeInfo, VolumeOptions } from '../volume/data-dir.js';
 import type { CopyOutcome, ExportStream, ImportOutcome, SizedStream, VolumeStore } from '../volume/store.js';
-import type { CheckpointInfo } from '../volume/volume.js';
+import type { CheckpointInfo, VolumeMode } from '../volume/volume.js';
 import { parseAddress } from './address.js';
 import type { NodeTarget } from './client.js';
 
@@ -41,6 +41,10 @@ export class RemoteStore implements VolumeStore {
 
   async rename(fs: string, to: string): Promise<void> {
     await this.#json('POST', `/v1/volumes/${enc(fs)}/rename`, { to });
+  }
+
+  setMode(fs: string, mode: VolumeMode): Promise<{ mode: VolumeMode; was: VolumeMode }> {
+    return this.#json('POST', `/v1/volumes/${enc(fs)}/mode`, { mode }) as Promise<{ mode: VolumeMode; was: VolumeMode }>;
   }
 
   resize(fs: string, size: number): Promise<VolumeInfo> {

@@ -75,16 +75,36 @@ export class PlaybackQueue {
     for (const sfs of await fs.readdir(this.root).catch(() => [] as string[])) {
       const queue = await this.#queued(sfs);
       if (queue.length === 0 || !this.#due(queue)) continue;
-      for (const set of queue) {
-        const path = join(this.root, sfs, `${set.n}.stream`);
-        try {
-          await playSet(this.ctx, set.meta, sfs, fileChunks(path));
-        } catch {
-          break; // kept in the queue, and noted in the replica's record: tried again next time
-        }
-        await fs.rm(path, { force: true });
-        await fs.rm(join(this.root, sfs, `${set.n}.json`), { force: true });
+      await this.#play(sfs, queue);
+    }
+  }
+
+  /** Plays every set queued for `sfs` now, whatever the triggers say (a failover). */
+  playAll(sfs: string): Promise<void> {
+    this.#playing = this.#playing.then(async () => {
+      await this.#play(sfs, await this.#queued(sfs));
+    });
+    return this.#playing.then(async () => {
+      if ((await this.#queued(sfs)).length > 0) throw new SnapcopyError('ERR_IO', `${sfs}: a held delta set could not be played (see -info)`);
+    });
+  }
+
+  /** Drops every set queued for `sfs` (a failover with -now). */
+  async dropAll(sfs: string): Promise<void> {
+    this.#playing = this.#playing.then(() => fs.rm(join(this.root, sfs), { recursive: true, force: true }));
+    await this.#playing;
+  }
+
+  async #play(sfs: string, queue: Queued[]): Promise<void> {
+    for (const set of queue) {
+      const path = join(this.root, sfs, `${set.n}.stream`);
+      try {
+        await playSet(this.ctx, set.meta, sfs, fileChunks(path));
+      } catch {
+        break; // kept in the queue, and noted in the replica's record: tried again next time
       }
+      await fs.rm(path, { force: true });
+      await fs.rm(join(this.root, sfs, `${set.n}.json`), { force: true });
     }
   }
 

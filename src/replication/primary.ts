@@ -63,6 +63,8 @@ export interface PrimaryState {
   waiters: { id: string; set: number | null }[];
   /** Earliest time the next send may be tried after a failure (ms). */
   retryAt: number;
+  /** Set when a failover stopped this primary's sending (its cuts are kept for a resync). */
+  halted?: boolean;
 }
 
 export type PrimaryEvent =

@@ -7,6 +7,7 @@
 
 import { peekHeader } from '../checkpoint/stream-peek.js';
 import { SnapcopyError } from '../errors.js';
+import { EMPTY_IMAGE } from '../volume/layout.js';
 import type { SessionApp } from '../rcp/local.js';
 import { jsonOf } from '../rcp/messages.js';
 import type { SessionParams } from '../rcp/session.js';
@@ -47,6 +48,8 @@ export interface IncomingRecord {
   /** When the newest played set was cut on the primary (ms): lag = now − this. */
   playedCreated?: number;
   lastError?: { code: string; message: string; at: number };
+  /** Set by a failover: the replica is read-write and takes no more sets from its primary. */
+  promoted?: { at: number; restartPoint: string };
 }
 
 export const cutName = (n: number): string => `rep-${n}`;
@@ -119,18 +122,25 @@ export async function playSet(ctx: ReceiverContext, meta: SetMeta, sfs: string, 
     if (!record || record.pfs !== meta.pfs || record.primary !== meta.primary) {
       throw new SnapcopyError('ERR_EXISTS', `${sfs} on ${ctx.self} is not registered as the replica of ${meta.primary}:${meta.pfs}`);
     }
+    if (record.promoted) {
+      throw new SnapcopyError('ERR_EXISTS', `${sfs} on ${ctx.self} was failed over (it is read-write now): it takes no more sets from ${meta.primary}:${meta.pfs}`);
+    }
     const exists = (await ctx.dir.volumeNames()).includes(sfs);
     if (!exists && meta.from !== null) {
       throw new SnapcopyError('ERR_WRONG_BASE', `${sfs} on ${ctx.self} does not exist, and delta set ${meta.to} is not a full copy`);
     }
     if (!exists) {
       const { header, stream } = await peekHeader(source);
+      if (header.from.id !== EMPTY_IMAGE || header.to.id !== meta.toImage) {
+        throw new SnapcopyError('ERR_WRONG_BASE', `${sfs} on ${ctx.self}: the stream is not the full copy of set ${meta.to} it was announced as`);
+      }
       const created = await ctx.dir.createFromStream(sfs, header, stream);
       await created.setMode('ro');
     } else {
       const volume = await ctx.dir.volume(sfs);
       const bases = [...meta.between, ...(meta.fromImage ? [meta.fromImage] : [])];
-      await volume.importDiff(source, { replica: true, bases });
+      const expect = { from: meta.fromImage ?? EMPTY_IMAGE, to: meta.toImage };
+      await volume.importDiff(source, { replica: true, bases, expect });
     }
     const volume = await ctx.dir.volume(sfs);
     await keepNewestCut(volume, meta.to);

@@ -189,7 +189,8 @@ export class Sender {
     const older = effect.from === null ? null : cutName(effect.from);
     const blocks = (await volume.diffSize(older, cutName(effect.to))).dataBlocks;
     try {
-      for await (const piece of volume.exportDiff(older, cutName(effect.to), { transient: true })) {
+      // coverBetween: replicas at any set between the two ends can play it (every block unused at the end is cleared).
+      for await (const piece of volume.exportDiff(older, cutName(effect.to), { transient: true, coverBetween: true })) {
         await handle.write(piece);
         bytes += piece.length;
       }

@@ -15,6 +15,19 @@ import { PlaybackQueue } from './playback-queue.js';
 import { cutName, type IncomingRecord, type ReceiverContext, REPLICATION_APP, replicationReceiver } from './receiver.js';
 import { RecordDir } from './records.js';
 import { Sender } from './sender.js';
+import { type FailoverState, initialFailover } from '../failover/failover.js';
+import { type FailoverHost, runFailover } from '../failover/runner.js';
+
+/** How long a failover waits for the primary's node to answer one request. */
+const PEER_TIMEOUT_MS = 10_000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SnapcopyError('ERR_TIMEOUT', message)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 /** What replication needs of the node hosting it (src/node/apps.ts lends it). */
 export interface ReplicationHost {
@@ -48,6 +61,7 @@ export class Replication {
   readonly #out: RecordDir<PrimaryState>;
   readonly #in: RecordDir<IncomingRecord>;
   readonly #queue: PlaybackQueue;
+  readonly #failovers: RecordDir<FailoverState>;
   /** Block sizes of the primaries, for rates in blocks per second. */
   readonly #blockSizes = new Map<string, number>();
 
@@ -55,6 +69,7 @@ export class Replication {
     this.#host = host;
     this.#out = RecordDir.under(host.dataPath, 'out');
     this.#in = RecordDir.under(host.dataPath, 'in');
+    this.#failovers = RecordDir.under(host.dataPath, 'failover');
     const receiving: ReceiverContext = { self: host.self, dir: host.dir, incoming: this.#in, now: host.now };
     this.#queue = new PlaybackQueue(join(host.dataPath, 'replication', 'queue'), receiving);
     receiving.queue = this.#queue;
@@ -66,7 +81,7 @@ export class Replication {
     const replication = new Replication(host);
     for (const pfs of await replication.#out.names()) {
       const state = await replication.#out.read(pfs);
-      if (!state) continue;
+      if (!state || state.halted) continue;
       const volume = await host.dir.volume(pfs).catch(() => undefined);
       if (volume) replication.#blockSizes.set(pfs, volume.blockSize);
       replication.#run(state);
@@ -150,6 +165,73 @@ export class Replication {
     } finally {
       await remote.close();
     }
+  }
+
+  /** Makes a primary read-only (a failover's first step, asked by the secondary's node). */
+  async demote(pfs: string): Promise<{ mode: string }> {
+    const volume = await this.#host.dir.volume(checkName('volume', pfs));
+    await volume.setMode('ro');
+    return { mode: volume.mode };
+  }
+
+  /**
+   * Stops sending a primary's sets but keeps its cuts and state (a failover with sync):
+   * a later resync undoes what the primary holds past the restart point with them.
+   */
+  async halt(pfs: string): Promise<{ halted: string }> {
+    const sender = this.#senders.get(pfs);
+    if (sender) {
+      await sender.stop();
+      this.#senders.delete(pfs);
+      await this.#out.write(pfs, { ...sender.state, halted: true });
+    }
+    const record = await this.#out.read(pfs);
+    if (!record) throw notFound(`${pfs} is not replicated from node ${this.#host.self}`);
+    return { halted: pfs };
+  }
+
+  /** fs_replicate -failover, run on the secondary's node (FIG. 31–33). */
+  async failover(pfs: string, primary: string, sfs: string, options: { sync: boolean; now: boolean }): Promise<FailoverState> {
+    checkName('volume', sfs);
+    const record = await this.#in.read(sfs);
+    if (!record) throw notFound(`${sfs} is not a replica on node ${this.#host.self}`);
+    if (record.pfs !== pfs || record.primary !== primary) {
+      throw invalidArgument(`${sfs} on ${this.#host.self} is the replica of ${record.pfs}:cel=${record.primary}, not of ${pfs}:cel=${primary}`);
+    }
+    const saved = await this.#failovers.read(sfs);
+    // A finished failover stays finished; one cut short is resumed where it was.
+    if (saved?.phase === 'done') return saved;
+    const state = saved ? { ...saved, sync: options.sync, now: options.now } : initialFailover(sfs, pfs, primary, options);
+    return runFailover(this.#failoverHost(), state);
+  }
+
+  #failoverHost(): FailoverHost {
+    const peer = (state: FailoverState, path: string) => withTimeout(
+      this.#host.callPeer(state.primary, 'POST', path, { pfs: state.pfs }),
+      PEER_TIMEOUT_MS, `node ${state.primary} did not answer within ${PEER_TIMEOUT_MS / 1000} s`,
+    );
+    return {
+      save: (state) => this.#failovers.write(state.sfs, state),
+      refreshPrimary: async (state) => void (await peer(state, '/v1/replication/refresh')),
+      demotePrimary: async (state) => void (await peer(state, '/v1/replication/demote')),
+      haltPrimary: async (state) => void (await peer(state, '/v1/replication/halt')),
+      playHeld: async (state, drop) => {
+        if (drop) await this.#queue.dropAll(state.sfs);
+        else await this.#queue.playAll(state.sfs);
+        return (await this.#in.read(state.sfs))?.played ?? null;
+      },
+      restartPoint: async (state) => {
+        const volume = await this.#host.dir.volume(state.sfs);
+        const name = `restart-${state.lastPlayed ?? 'none'}`;
+        if (!volume.listCheckpoints().some((c) => c.name === name)) await volume.createCheckpoint(name);
+        return `${state.sfs}@${name}`;
+      },
+      promote: async (state) => {
+        const record = (await this.#in.read(state.sfs))!;
+        if (!record.promoted) await this.#in.write(state.sfs, { ...record, promoted: { at: this.#now(), restartPoint: state.restartPoint ?? '' } });
+        await (await this.#host.dir.volume(state.sfs)).setMode('rw');
+      },
+    };
   }
 
   /** fs_replicate -refresh: cuts a set now; resolves once every destination has played it. */

@@ -7,7 +7,7 @@ import type { DeltaExtent, DeltaSize } from '../checkpoint/delta.js';
 import { peekHeader } from '../checkpoint/stream-peek.js';
 import { type DataDir, type OnProgress, type VolumeInfo, type VolumeOptions } from './data-dir.js';
 import { parseVolumeSpec } from './names.js';
-import type { CheckpointInfo, VolumeImportResult } from './volume.js';
+import type { CheckpointInfo, VolumeImportResult, VolumeMode } from './volume.js';
 
 /** A stream of bytes whose length is known before the first byte. */
 export interface SizedStream {
@@ -44,6 +44,8 @@ export interface VolumeStore {
   destroy(fs: string, options: { recursive?: boolean }): Promise<{ checkpoints: number }>;
   rename(fs: string, to: string): Promise<void>;
   resize(fs: string, size: number): Promise<VolumeInfo>;
+  /** rw, ro or raw (durable); the mode a volume had before. */
+  setMode(fs: string, mode: VolumeMode): Promise<{ mode: VolumeMode; was: VolumeMode }>;
   /** Writes all of `source` at `offset` as one atomic change; returns the bytes written. */
   write(fs: string, offset: number, source: AsyncIterable<Uint8Array>, size?: number): Promise<number>;
   /** `fs` or `fs@ckpt`; checked before the first byte. */
@@ -97,6 +99,13 @@ export class LocalStore implements VolumeStore {
 
   async write(fs: string, offset: number, source: AsyncIterable<Uint8Array>, size?: number): Promise<number> {
     return (await this.dir.volume(fs)).writeFrom(offset, source, { size });
+  }
+
+  async setMode(fs: string, mode: VolumeMode): Promise<{ mode: VolumeMode; was: VolumeMode }> {
+    const volume = await this.dir.volume(fs);
+    const was = volume.mode;
+    await volume.setMode(mode);
+    return { mode: volume.mode, was };
   }
 
   async read(spec: string, offset: number, length?: number): Promise<SizedStream> {

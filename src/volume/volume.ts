@@ -4,7 +4,7 @@
 
 import { type Checkpoint, mapCacheOf } from '../checkpoint/checkpoint.js';
 import {
-  type DeltaChunk, type DeltaExtent, type DeltaPlan, type DeltaSize, deltaChunks, deltaExtents, deltaSize, planDelta,
+  type DeltaChunk, type DeltaExtent, type DeltaPlan, type DeltaSize, type PlanOptions, deltaChunks, deltaExtents, deltaSize, planDelta,
 } from '../checkpoint/delta.js';
 import { type DeltaHeader, StreamWriter } from '../checkpoint/delta-stream.js';
 import { checkGeometry, type ImportResult, importDiff } from '../checkpoint/import.js';
@@ -222,7 +222,7 @@ export class Volume {
    * live volume names a fresh image id unless the volume still equals a known image:
    * to go on with incremental streams later, export from checkpoints.
    */
-  exportDiff(older: string | null, newer?: string, options: { transient?: boolean } = {}): AsyncGenerator<Uint8Array> {
+  exportDiff(older: string | null, newer?: string, options: { transient?: boolean } & PlanOptions = {}): AsyncGenerator<Uint8Array> {
     const volume = this;
     return this.#locked(older, newer, async function* (core, plan) {
       const size = deltaSize(core, plan);
@@ -239,7 +239,7 @@ export class Volume {
       yield writer.header(header);
       for await (const chunk of deltaChunks(core, plan, options)) yield* writer.record(chunk);
       yield writer.trailer();
-    });
+    }, { coverBetween: options.coverBetween });
   }
 
   /**
@@ -264,6 +264,11 @@ export class Volume {
       const { header } = peeked;
       try {
         checkGeometry(this.#core, header);
+        const ends = options.expect;
+        if (ends && (header.from.id !== ends.from || header.to.id !== ends.to)) {
+          throw new SnapcopyError('ERR_WRONG_BASE',
+            `the stream goes from ${streamSide(header, 'from')} to ${streamSide(header, 'to')}, not the delta it was announced as`);
+        }
       } catch (error) {
         await peeked.cancel();
         throw error;
@@ -598,6 +603,7 @@ export class Volume {
   #locked<T>(
     older: string | null, newer: string | undefined,
     body: (core: VolumeCore, plan: DeltaPlan) => Iterable<T> | AsyncIterable<T>,
+    planOptions: PlanOptions = {},
   ): AsyncGenerator<T> {
     const lock = this.#lock;
     const core = this.#core;
@@ -611,7 +617,7 @@ export class Volume {
       const maps = mapCacheOf(core.arena);
       maps.begin(core);
       try {
-        const plan = await planDelta(core, ...resolve());
+        const plan = await planDelta(core, ...resolve(), planOptions);
         try {
           yield* body(core, plan);
         } finally {
@@ -684,6 +690,8 @@ export interface ImportOptions {
   bases?: string[];
   /** Playback into a replica: allowed while the volume is read-only. */
   replica?: boolean;
+  /** The image ids the stream must go from and to (a replica checks the set is the one announced). */
+  expect?: { from: string; to: string };
 }
 
 /** An import's outcome: what was applied, or that the volume already held the result. */

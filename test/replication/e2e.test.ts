@@ -451,12 +451,11 @@ describe.runIf(backend === 'wasm')('replication end to end: P → D1, P → F �
   // -----------------------------------------------------------------------------------
   // Last (it kills D2): a destination left behind.
 
-  // Known bug (reported): while D2 is away, D1 is sent delta(D2's set, newest) and plays it
-  // on the set it holds, which the primary vouches for; a block written in a set D1 played
-  // and discarded afterwards is in use at neither end of that delta, so D1 keeps it.
-  // Drop `.fails` once such blocks reach D1 as unused (test/replication/receiver.test.ts has
-  // the same case in-process).
-  test.fails('a destination ahead of another one that is away still gets every discard', async () => {
+  // While D2 is away, D1 is sent delta(D2's set, newest) and plays it on the set it holds,
+  // which the primary vouches for; a block written in a set D1 played and discarded
+  // afterwards is in use at neither end, so replication streams send every block unused at
+  // the newest end as unused (test/replication/receiver.test.ts has the same case in-process).
+  test('a destination ahead of another one that is away still gets every discard', async () => {
     await ok('P', 'create', 'vz', '--size', String(64 * BLOCK), '--block-size', String(BLOCK));
     await writeAt('P', 'vz', 0, Buffer.alloc(BLOCK, 7));
     await ok('P', 'fs_replicate', '-start', 'vz', 'vz-copy:cel=D1', 'vz-copy:cel=D2', '-option', 'to=1');

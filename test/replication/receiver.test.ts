@@ -76,7 +76,9 @@ describe(`replication receiver (${backend})`, () => {
 
   async function streamOf(volume: Volume, from: number | null, to: number, prefix = 'rep'): Promise<Uint8Array> {
     const pieces: Uint8Array[] = [];
-    for await (const piece of volume.exportDiff(from === null ? null : `${prefix}-${from}`, `${prefix}-${to}`)) pieces.push(piece.slice());
+    // As the primary's sender makes them: a delta that also applies to any image between its ends.
+    const older = from === null ? null : `${prefix}-${from}`;
+    for await (const piece of volume.exportDiff(older, `${prefix}-${to}`, { coverBetween: true })) pieces.push(piece.slice());
     return Buffer.concat(pieces);
   }
 
@@ -204,20 +206,17 @@ describe(`replication receiver (${backend})`, () => {
     await expectHolds(4);
   });
 
-  // Known bug (reported): the receiver vouches for the images in `between` without checking
-  // that the stream itself goes from meta.fromImage to meta.toImage, so a stream of another
-  // volume is played onto the replica. Drop `.fails` once the receiver checks the stream's ends.
-  // Last: while the bug is there, it leaves the replica holding a mixture.
-  test.fails('a stream whose ends are not the set the session describes is refused, even with vouched images', async () => {
+  // The receiver checks the stream goes from meta.fromImage to meta.toImage before it
+  // vouches for the images in `between`.
+  test('a stream whose ends are not the set the session describes is refused, even with vouched images', async () => {
     // The session vouches for every image of the primary, the replica's included.
     await expectRefused('ERR_WRONG_BASE', metaOf(0, 3, { between: [...images] }), await streamOf(stranger, 0, 1, 'q'));
   });
 
-  // Known bug (reported): a delta across an interval L..M does not cover a block that was in
-  // use inside the interval and is unused at both ends (written after L, discarded before M),
-  // so a replica holding an image between them, vouched for in `between`, keeps the stale
-  // block. Drop `.fails` once such blocks are sent as unused (or the vouched base is refused).
-  test.fails('a vouched delta zeroes a block written and discarded inside its interval', async () => {
+  // A delta across L..M must also clear a block in use inside the interval and unused at
+  // both ends (written after L, discarded before M): replication streams send every block
+  // unused at M as unused (exportDiff coverBetween), so a replica between them gets it.
+  test('a vouched delta zeroes a block written and discarded inside its interval', async () => {
     const pv2 = await primaryDir.createVolume('pv2', { size: SIZE, blockSize: BLOCK });
     const cut = async (name: string) => (await pv2.createCheckpoint(name)).image;
     await pv2.write(0, prng.fill(new Uint8Array(BLOCK)));
