@@ -80,10 +80,14 @@ function effectOf(state: FailoverState): FailoverEffect[] {
   }
 }
 
-function next(state: FailoverState): FailoverPhase {
-  const order: FailoverPhase[] = state.sync
+function orderOf(state: FailoverState): FailoverPhase[] {
+  return state.sync
     ? ['catch-up', 'demote', 'last-set', 'halt', 'playback', 'restart-point', 'promote', 'done']
     : ['demote', 'playback', 'restart-point', 'promote', 'done'];
+}
+
+function next(state: FailoverState): FailoverPhase {
+  const order = orderOf(state);
   return order[order.indexOf(state.phase) + 1] ?? 'done';
 }
 
@@ -107,6 +111,9 @@ export function stepFailover(state: FailoverState, event: FailoverEvent): Failov
   return enter({ ...updated, phase: next(updated) });
 }
 
+/** Where a re-issue resumes: the phase that failed, or, if the new options skip it (-sync dropped), the start. */
 function resumeAt(state: FailoverState): FailoverPhase {
-  return state.error?.phase ?? (state.sync ? 'catch-up' : 'demote');
+  const order = orderOf(state);
+  const failedIn = state.error?.phase;
+  return failedIn !== undefined && order.includes(failedIn) ? failedIn : order[0]!;
 }

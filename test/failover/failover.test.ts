@@ -60,6 +60,17 @@ describe('failover without -sync (FIG. 32)', () => {
   });
 });
 
+describe('re-issued with other options', () => {
+  test('a -sync failover refused at its catch-up, re-issued without -sync, starts without sync', () => {
+    const s = script({ sync: true, now: false });
+    s.on({ type: 'start' });
+    s.on(failed('catch-up'));
+    const reissued = stepFailover({ ...s.state, sync: false }, { type: 'start' });
+    expect(reissued.effects).toEqual([{ type: 'demote-primary', required: false }]);
+    expect(reissued.state.phase).toBe('demote');
+  });
+});
+
 describe('failover with -sync (FIG. 33)', () => {
   test('catch-up, primary read-only, last set, primary halted, then as without sync', () => {
     const s = script({ sync: true, now: false });
