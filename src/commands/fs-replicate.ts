@@ -3,7 +3,7 @@ import { parseOptions } from '../replication/options.js';
 import { type Command, type CommandContext, flag, option, UsageErrorForCommand } from './command.js';
 import { formatBytes } from './io.js';
 
-const ACTIONS = ['-start', '-refresh', '-stop', '-modify', '-list', '-info', '-status', '-failover'] as const;
+const ACTIONS = ['-start', '-refresh', '-stop', '-modify', '-list', '-info', '-status', '-failover', '-resync'] as const;
 type Action = typeof ACTIONS[number];
 
 /** `<sfs>:cel=<node>`. */
@@ -137,6 +137,27 @@ const run: Record<Action, (ctx: CommandContext) => Promise<void>> = {
       state.primaryDemoted ? `${pfs}:cel=${primary} is read-only` : `${pfs}:cel=${primary} could not be reached: make it read-only (server_mount) before it takes writes again`,
     ]);
   },
+  async '-resync'(ctx) {
+    // The seed writes both `-resync <sfs> <pfs>:cel=<node>` and `-resync <pfs>:cel=<node> <sfs>`.
+    const pair = words(ctx, 2, 2, '-resync <sfs> <pfs>:cel=<node>');
+    const remoteAt = pair.findIndex((w) => w.includes(':cel='));
+    if (remoteAt < 0) throw new UsageErrorForCommand('-resync needs <pfs>:cel=<node> (the old primary) and <sfs>');
+    const { sfs: pfs, node: primary } = destination(pair[remoteAt]!);
+    const sfs = pair[1 - remoteAt]!;
+    const extra = option(ctx, '-option') ?? '';
+    const unknown = extra.split(',').filter((w) => w && w !== 'autofullcopy=yes' && w !== 'autofullcopy=no');
+    if (unknown.length) throw new UsageErrorForCommand(`-resync takes -option autofullcopy=yes|no, not ${unknown.join(',')}`);
+    const state = (await callNode(await ctx.node(), 'POST', '/v1/replication/resync', {
+      sfs, pfs, primary, autofullcopy: extra.split(',').includes('autofullcopy=yes'),
+    })) as { diverged: { blocks: number; checkpoint: string | null } | null; fullCopy: boolean };
+    await print(ctx, state, () => [
+      state.diverged?.checkpoint
+        ? `${pfs}:cel=${primary} had diverged by ${state.diverged.blocks < 0 ? 'an unknown number of' : state.diverged.blocks} blocks: kept as ${state.diverged.checkpoint}`
+        : `${pfs}:cel=${primary} had not diverged from the restart point`,
+      state.fullCopy ? `${pfs} could not be undone: it was set aside and made a full copy of ${sfs}` : `${pfs} was undone to the restart point and brought up to ${sfs}`,
+      `replicating ${sfs} to ${pfs}:cel=${primary}`,
+    ]);
+  },
   async '-status'(ctx) {
     const [pfs, dest] = words(ctx, 2, 2, '-status <pfs> <sfs>:cel=<node>');
     const { node } = destination(dest!);
@@ -162,10 +183,11 @@ export const fsReplicate: Command = {
     '--node <n> fs_replicate -info <fs> [--json]',
     '--node <n> fs_replicate -status <pfs> <sfs>:cel=<node> [--json]',
     '--node <secondary> fs_replicate -failover <pfs>:cel=<node> <sfs> [-sync] [-now]',
+    '--node <secondary> fs_replicate -resync <sfs> <pfs>:cel=<node> [-option autofullcopy=yes]',
   ].join('\n       snapcopy '),
   options: {
     '-start': 'boolean', '-refresh': 'boolean', '-stop': 'boolean', '-modify': 'boolean', '-list': 'boolean',
-    '-info': 'boolean', '-status': 'boolean', '-failover': 'boolean', '-sync': 'boolean', '-now': 'boolean',
+    '-info': 'boolean', '-status': 'boolean', '-failover': 'boolean', '-resync': 'boolean', '-sync': 'boolean', '-now': 'boolean',
     '-option': 'string', json: 'boolean',
   },
   async run(ctx) {

@@ -9,6 +9,9 @@
 //   GET  /v1/replication/status?pfs=&node=        -status: blocks differing, each side's delta set
 //   POST /v1/replication/copy     {newer, older, node, sfs}   fs_copy to a volume on another node
 //   POST /v1/replication/failover {pfs, primary, sfs, sync?, now?}   -failover, on the secondary's node
+//   POST /v1/replication/resync   {sfs, pfs, primary, autofullcopy?}   -resync, on the source's node
+//   POST /v1/replication/keep-diverged {pfs, image}  (node to node) keep what pfs took past the restart point
+//   POST /v1/replication/undo     {pfs, image, autofullcopy?}   (node to node) undo pfs to the restart point
 //   POST /v1/replication/demote   {pfs}           (node to node) the primary goes read-only
 //   POST /v1/replication/halt     {pfs}           (node to node) the primary stops sending, keeping its cuts
 //   POST /v1/replication/incoming {pfs, sfs, primary, group, check?}   (node to node) register a replica
@@ -18,6 +21,14 @@ import { invalidArgument } from '../errors.js';
 import { checkOptions, DEFAULT_OPTIONS } from '../replication/options.js';
 import type { Destination, Replication } from '../replication/service.js';
 import { json, optionalText, param, router, text } from './volume-api.js';
+
+function adoptOf(value: unknown): { played: number; image: string } {
+  const v = value as Record<string, unknown>;
+  if (typeof v !== 'object' || v === null || !Number.isSafeInteger(v.played) || typeof v.image !== 'string') {
+    throw invalidArgument('"adopt" must be {played, image}');
+  }
+  return { played: v.played as number, image: v.image };
+}
 
 function destinationsOf(value: unknown): Destination[] {
   if (!Array.isArray(value)) throw invalidArgument('"destinations" must be a list of {node, sfs}');
@@ -72,7 +83,20 @@ export function replicationApi(replication: Replication) {
       method: 'POST', pattern: /^\/v1\/replication\/incoming$/,
       reply: json((body) => replication.registerIncoming(text(body, 'pfs'), text(body, 'sfs'), text(body, 'primary'), text(body, 'group'), {
         check: body.check === true,
+        adopt: body.adopt === undefined ? undefined : adoptOf(body.adopt),
       })),
+    },
+    {
+      method: 'POST', pattern: /^\/v1\/replication\/resync$/,
+      reply: json((body) => replication.resync(text(body, 'sfs'), text(body, 'pfs'), text(body, 'primary'), { autofullcopy: body.autofullcopy === true })),
+    },
+    {
+      method: 'POST', pattern: /^\/v1\/replication\/keep-diverged$/,
+      reply: json((body) => replication.keepDiverged(text(body, 'pfs'), text(body, 'image'))),
+    },
+    {
+      method: 'POST', pattern: /^\/v1\/replication\/undo$/,
+      reply: json((body) => replication.undo(text(body, 'pfs'), text(body, 'image'), body.autofullcopy === true)),
     },
   ]);
 }

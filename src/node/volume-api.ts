@@ -21,7 +21,8 @@
 //   GET    /v1/volumes/<fs>/diff?older=&newer=      extents, one JSON object a line
 //   GET    /v1/volumes/<fs>/export?older=&newer=    a delta stream (older left out: a full stream);
 //                                                   header x-snapcopy-delta-size: the exact size, JSON
-//   POST   /v1/volumes/<fs>/import[?rollback=1]     the body is a delta stream; creates <fs> from a full one
+//   POST   /v1/volumes/<fs>/import[?rollback=1][&replica=1]   the body is a delta stream; creates <fs> from
+//                                                   a full one (replica=1: into a read-only or raw volume, a rebuild)
 //   POST   /v1/clone              {checkpoint, fs}
 //   POST   /v1/fs-copy            {newer, target, older}
 //
@@ -194,7 +195,9 @@ function routes(store: VolumeStore): Route[] {
       await streamOut(response, exported.pieces);
     }),
     fsRoute('POST', '/import', async (request, response, url, [fs]) => {
-      const outcome = await store.importDiff(fs!, request as AsyncIterable<Uint8Array>, { rollback: param(url, 'rollback') === '1' });
+      const outcome = await store.importDiff(fs!, request as AsyncIterable<Uint8Array>, {
+        rollback: param(url, 'rollback') === '1', replica: param(url, 'replica') === '1',
+      });
       request.resume(); // an import that stopped early (already there) leaves the rest unread
       sendJson(response, 200, outcome);
     }),

@@ -99,8 +99,9 @@ export class RemoteStore implements VolumeStore {
     return { size, bytes: size.dataBytes, pieces: this.#body(response) };
   }
 
-  async importDiff(fs: string, source: AsyncIterable<Uint8Array>, options: { rollback?: boolean }): Promise<ImportOutcome> {
-    return (await this.#upload('POST', `/v1/volumes/${enc(fs)}/import${query({ rollback: options.rollback ? 1 : undefined })}`, source)) as ImportOutcome;
+  async importDiff(fs: string, source: AsyncIterable<Uint8Array>, options: { rollback?: boolean; replica?: boolean }): Promise<ImportOutcome> {
+    const q = query({ rollback: options.rollback ? 1 : undefined, replica: options.replica ? 1 : undefined });
+    return (await this.#upload('POST', `/v1/volumes/${enc(fs)}/import${q}`, source)) as ImportOutcome;
   }
 
   clone(checkpoint: string, fs: string): Promise<VolumeInfo> {

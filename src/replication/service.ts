@@ -17,6 +17,8 @@ import { RecordDir } from './records.js';
 import { Sender } from './sender.js';
 import { type FailoverState, initialFailover } from '../failover/failover.js';
 import { type FailoverHost, runFailover } from '../failover/runner.js';
+import { initialResync, type ResyncEvent, type ResyncState, stepResync } from '../failover/resync.js';
+import { DEFAULT_OPTIONS } from './options.js';
 
 /** How long a failover waits for the primary's node to answer one request. */
 const PEER_TIMEOUT_MS = 10_000;
@@ -62,6 +64,7 @@ export class Replication {
   readonly #in: RecordDir<IncomingRecord>;
   readonly #queue: PlaybackQueue;
   readonly #failovers: RecordDir<FailoverState>;
+  readonly #resyncs: RecordDir<ResyncState>;
   /** Block sizes of the primaries, for rates in blocks per second. */
   readonly #blockSizes = new Map<string, number>();
 
@@ -70,6 +73,7 @@ export class Replication {
     this.#out = RecordDir.under(host.dataPath, 'out');
     this.#in = RecordDir.under(host.dataPath, 'in');
     this.#failovers = RecordDir.under(host.dataPath, 'failover');
+    this.#resyncs = RecordDir.under(host.dataPath, 'resync');
     const receiving: ReceiverContext = { self: host.self, dir: host.dir, incoming: this.#in, now: host.now };
     this.#queue = new PlaybackQueue(join(host.dataPath, 'replication', 'queue'), receiving);
     receiving.queue = this.#queue;
@@ -234,6 +238,158 @@ export class Replication {
     };
   }
 
+  /**
+   * fs_replicate -resync, run on the node of the source (a secondary that was failed
+   * over): the old primary is undone to the restart point and brought forward with the
+   * differential, then replicated to from here (resync.ts says each phase).
+   */
+  async resync(sfs: string, pfs: string, primary: string, options: { autofullcopy: boolean }): Promise<ResyncState> {
+    checkName('volume', sfs);
+    const saved = await this.#resyncs.read(sfs);
+    if (saved?.phase === 'done') return saved;
+    const record = await this.#in.read(sfs);
+    if (!saved && (!record?.promoted || record.pfs !== pfs || record.primary !== primary)) {
+      throw invalidArgument(`${sfs} on ${this.#host.self} was not failed over from ${pfs}:cel=${primary}: fs_replicate -failover first`);
+    }
+    let state = saved ? { ...saved, autofullcopy: options.autofullcopy } : initialResync(sfs, pfs, primary, options);
+    let effects;
+    ({ state, effects } = stepResync(state, { type: 'start' }));
+    for (;;) {
+      await this.#resyncs.write(sfs, state);
+      const effect = effects[0];
+      if (!effect || effect.type === 'report') break;
+      let event: ResyncEvent;
+      try {
+        event = { type: 'done', phase: effect.phase, ...(await this.#resyncPhase(state, effect.phase)) };
+      } catch (error) {
+        const e = error as SnapcopyError;
+        event = { type: 'failed', phase: effect.phase, code: e.code ?? 'ERR_IO', message: e.message };
+      }
+      ({ state, effects } = stepResync(state, event));
+    }
+    if (state.phase === 'failed') {
+      throw new SnapcopyError((state.error?.code ?? 'ERR_IO') as never,
+        `resync of ${pfs}:cel=${primary} from ${sfs} stopped at ${state.error?.phase}: ${state.error?.message} (fix the cause and issue the same command again)`);
+    }
+    return state;
+  }
+
+  /** One resync phase (idempotent: a re-issue may run it again). */
+  async #resyncPhase(state: ResyncState, phase: ResyncState['phase']): Promise<Partial<Extract<ResyncEvent, { type: 'done' }>>> {
+    const record = (await this.#in.read(state.sfs))!;
+    const restartImage = record.playedImage ?? '';
+    const call = (path: string, body: Record<string, unknown>) => withTimeout(
+      this.#host.callPeer(state.primary, 'POST', path, { pfs: state.pfs, ...body }), 60_000, `node ${state.primary} did not answer`,
+    );
+    const source = await this.#host.dir.volume(state.sfs);
+    const restart = source.listCheckpoints().find((c) => c.name.startsWith('restart-'));
+    if (!restart) throw notFound(`${state.sfs} has no restart point (restart-<n>)`);
+    const send = async (from: string | null, to: string) => {
+      const remote = this.#host.peerStore(state.primary);
+      try {
+        await remote.importDiff(state.pfs, source.exportDiff(from, to), { replica: true });
+      } finally {
+        await remote.close();
+      }
+    };
+    switch (phase) {
+      case 'keep-diverged':
+        return { diverged: (await call('/v1/replication/keep-diverged', { image: restartImage })) as { blocks: number; checkpoint: string | null } };
+      case 'raw': {
+        if (state.fullCopy) return {};
+        const remote = this.#host.peerStore(state.primary);
+        try {
+          await remote.setMode(state.pfs, 'raw');
+        } finally {
+          await remote.close();
+        }
+        return {};
+      }
+      case 'undo':
+        return (await call('/v1/replication/undo', { image: restartImage, autofullcopy: state.autofullcopy })) as { fullCopy: boolean };
+      case 'copy-1':
+        if (!source.listCheckpoints().some((c) => c.name === 'resync-1')) {
+          // The sets it played as a replica are the old direction's: set 0 of the new one comes next.
+          for (const c of source.listCheckpoints()) if (/^rep-\d+$/.test(c.name)) await source.deleteCheckpoint(c.name);
+          await source.createCheckpoint('resync-1');
+        }
+        await send(state.fullCopy ? null : restart.name, 'resync-1');
+        return {};
+      case 'copy-2': {
+        if (!source.listCheckpoints().some((c) => c.name === cutName(0))) await source.createCheckpoint(cutName(0));
+        await send('resync-1', cutName(0));
+        return {};
+      }
+      case 'reverse':
+        await this.#reverse(state);
+        return {};
+      default:
+        return {};
+    }
+  }
+
+  /** The old primary becomes the replica of the source, which replicates to it from its set 0. */
+  async #reverse(state: ResyncState): Promise<void> {
+    const source = await this.#host.dir.volume(state.sfs);
+    const cut0 = source.listCheckpoints().find((c) => c.name === cutName(0))!;
+    const group = this.#host.groupOf(state.sfs) ?? `rep-${state.sfs}`;
+    await this.#host.callPeer(state.primary, 'POST', '/v1/replication/incoming', {
+      pfs: state.sfs, sfs: state.pfs, primary: this.#host.self, group, adopt: { played: 0, image: cut0.image },
+    });
+    if (!this.#host.groupOf(state.sfs)) await this.#host.addRoute(group, state.primary);
+    if (!this.#senders.has(state.sfs)) {
+      const now = this.#now();
+      const fresh = initialState(state.sfs, group, DEFAULT_OPTIONS, { [state.primary]: state.pfs }, now);
+      const primaryState: PrimaryState = {
+        ...fresh, nextSet: 1, cuts: [0], sets: [{ n: 0, image: cut0.image, created: now, blocks: 0, bytes: 0, played: {} }],
+        destinations: { [state.primary]: { sfs: state.pfs, played: 0, playedAt: now, failures: 0 } },
+      };
+      await this.#out.write(state.sfs, primaryState);
+      this.#blockSizes.set(state.sfs, source.blockSize);
+      this.#run(primaryState);
+    }
+    await this.#in.remove(state.sfs); // a primary now, no longer a replica
+    await this.#failovers.remove(state.sfs);
+  }
+
+  /** On the old primary: keeps what it took after the restart point as a checkpoint; the blocks that diverged. */
+  async keepDiverged(pfs: string, restartImage: string): Promise<{ blocks: number; checkpoint: string | null }> {
+    const volume = await this.#host.dir.volume(checkName('volume', pfs));
+    const cut = volume.listCheckpoints().findLast((c) => c.image === restartImage);
+    const existing = volume.listCheckpoints().find((c) => c.name.startsWith('diverged-') && c.image === volume.base);
+    const size = cut ? await volume.diffSize(cut.name) : undefined;
+    const blocks = size ? size.dataBlocks + size.unusedBlocks : -1;
+    if (blocks === 0) return { blocks, checkpoint: null };
+    const name = existing?.name ?? (await volume.createCheckpoint(`diverged-${new Date(this.#now()).toISOString().replace(/[:.]/g, '-')}`)).name;
+    return { blocks, checkpoint: `${pfs}@${name}` };
+  }
+
+  /**
+   * On the old primary: undoes it to its cut of the restart point's set (the saved
+   * before-images), stopping its own replication; without that cut, sets it aside
+   * (renamed, kept) for a full copy when allowed, else refuses.
+   */
+  async undo(pfs: string, restartImage: string, autofullcopy: boolean): Promise<{ fullCopy: boolean }> {
+    const volume = await this.#host.dir.volume(checkName('volume', pfs));
+    const sender = this.#senders.get(pfs);
+    if (sender) await this.halt(pfs);
+    const cut = volume.listCheckpoints().findLast((c) => c.image === restartImage);
+    if (cut) {
+      if (volume.base !== restartImage) await volume.restore(cut.name, { rebuild: true });
+      await this.#out.remove(pfs);
+      return { fullCopy: false };
+    }
+    if (!autofullcopy) {
+      throw new SnapcopyError('ERR_WRONG_BASE',
+        `${pfs} on ${this.#host.self} no longer holds the restart point's set (no checkpoint with its image), so it cannot be undone: `
+        + 'issue the resync again with -option autofullcopy=yes to set it aside (kept, renamed) and make a full copy');
+    }
+    const aside = `${pfs}-diverged-${Date.now()}`;
+    await this.#host.dir.rename(pfs, aside);
+    await this.#out.remove(pfs);
+    return { fullCopy: true };
+  }
+
   /** fs_replicate -refresh: cuts a set now; resolves once every destination has played it. */
   async refresh(pfs: string): Promise<PrimaryState> {
     const sender = this.#sender(pfs);
@@ -266,8 +422,12 @@ export class Replication {
   }
 
   /** Registers a replica on this node (called by the primary before its first set). */
-  async registerIncoming(pfs: string, sfs: string, primary: string, group: string, options: { check?: boolean } = {}): Promise<IncomingRecord> {
+  async registerIncoming(
+    pfs: string, sfs: string, primary: string, group: string,
+    options: { check?: boolean; adopt?: { played: number; image: string } } = {},
+  ): Promise<IncomingRecord> {
     checkName('volume', sfs);
+    if (options.adopt) return this.#adopt(pfs, sfs, primary, group, options.adopt);
     const existing = await this.#in.read(sfs);
     if (existing && (existing.pfs !== pfs || existing.primary !== primary)) {
       throw new SnapcopyError('ERR_EXISTS', `${sfs} on ${this.#host.self} is already the replica of ${existing.primary}:${existing.pfs}`);
@@ -278,6 +438,20 @@ export class Replication {
     const record: IncomingRecord = existing ?? { sfs, pfs, primary, played: null };
     if (options.check) return record;
     await this.#in.write(sfs, record);
+    await this.#host.addRoute(group, this.#host.self);
+    return record;
+  }
+
+  /** A resync's end: an existing volume holding the source's set becomes its read-only replica. */
+  async #adopt(pfs: string, sfs: string, primary: string, group: string, at: { played: number; image: string }): Promise<IncomingRecord> {
+    const volume = await this.#host.dir.volume(sfs);
+    if (volume.base !== at.image) {
+      throw new SnapcopyError('ERR_WRONG_BASE', `${sfs} on ${this.#host.self} does not hold set ${at.played} of ${primary}:${pfs}`);
+    }
+    const record: IncomingRecord = { sfs, pfs, primary, played: at.played, playedImage: at.image, playedAt: this.#now() };
+    await this.#in.write(sfs, record);
+    await this.#out.remove(sfs);
+    await volume.setMode('ro');
     await this.#host.addRoute(group, this.#host.self);
     return record;
   }

@@ -61,7 +61,7 @@ export interface VolumeStore {
   /** delta(older, newer) as a stream (older null: a full stream from the empty image). */
   exportDiff(fs: string, older: string | null, newer?: string): Promise<ExportStream>;
   /** Applies a stream; creates `fs` from a full stream when it does not exist. */
-  importDiff(fs: string, source: AsyncIterable<Uint8Array>, options: { rollback?: boolean }): Promise<ImportOutcome>;
+  importDiff(fs: string, source: AsyncIterable<Uint8Array>, options: { rollback?: boolean; replica?: boolean }): Promise<ImportOutcome>;
   clone(checkpoint: string, fs: string, onProgress?: OnProgress): Promise<VolumeInfo>;
   copyDelta(newer: string, target: string, older: string, onProgress?: OnProgress): Promise<CopyOutcome>;
   close(): Promise<void>;
@@ -158,7 +158,7 @@ export class LocalStore implements VolumeStore {
     return { size, bytes: size.dataBytes, pieces: volume.exportDiff(older, newer, { transient: true }) };
   }
 
-  async importDiff(fs: string, source: AsyncIterable<Uint8Array>, options: { rollback?: boolean }): Promise<ImportOutcome> {
+  async importDiff(fs: string, source: AsyncIterable<Uint8Array>, options: { rollback?: boolean; replica?: boolean }): Promise<ImportOutcome> {
     if (!(await this.dir.volumeNames()).includes(fs)) {
       const { header, stream } = await peekHeader(source);
       const volume = await this.dir.createFromStream(fs, header, stream);

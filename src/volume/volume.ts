@@ -162,8 +162,10 @@ export class Volume {
    * Makes the live image (and its meta bit map) equal to the checkpoint's;
    * `onProgress` hears of the bytes written back as it goes.
    */
-  async restore(name: string, options: { onProgress?: (bytes: number, total: number) => void } = {}): Promise<void> {
+  async restore(name: string, options: { onProgress?: (bytes: number, total: number) => void; rebuild?: boolean } = {}): Promise<void> {
     this.#checkOpen();
+    // A raw volume is being rebuilt (a resync undoing it): restoring is how it is rebuilt.
+    if (options.rebuild && this.mode === 'raw') return this.#run(() => restoreCheckpoint(this.#core, this.#find(name), options.onProgress));
     return this.#change(() => restoreCheckpoint(this.#core, this.#find(name), options.onProgress));
   }
 
@@ -257,9 +259,9 @@ export class Volume {
     const vouched = options.bases ?? [];
     if (!Array.isArray(vouched) || vouched.some((b) => typeof b !== 'string')) throw invalidArgument('bases must be image ids');
     return this.#run(async () => {
-      // Playback of a replica writes a read-only volume: that is how it stays a copy.
+      // Playback of a replica writes a read-only volume (that is how it stays a copy), and
+      // a raw one is rebuilt by it (a resync).
       if (!options.replica) this.#checkWritable();
-      else if (this.mode === 'raw') throw this.#notWritable();
       const peeked = await peekHeader(source);
       const { header } = peeked;
       try {

@@ -1,0 +1,68 @@
+// Resync (FIG. 28–29) as a pure state machine, run on the node of the new source (the
+// secondary that was failed over). The old primary is brought back to the restart point
+// by undoing what it took after it, and then forward with the differential:
+//
+//   keep-diverged  the old primary keeps what it took after the restart point as a
+//                  checkpoint <pfs>@diverged-<time> (nothing is lost without consent),
+//                  and says how many blocks diverged
+//   raw            the old primary is made raw (being rebuilt: no reads or writes)
+//   undo           it restores its own cut of the restart point's set: the before-images
+//                  saved when those blocks were overwritten undo exactly the sets it took
+//                  after that point (without that cut: refused, or with autofullcopy=yes
+//                  the old primary is set aside and a full copy is made)
+//   copy-1, copy-2 the changes since the restart point go over with the differential, to
+//                  an intermediate checkpoint and then to the first set of the new direction
+//                  (twice, as FIG. 29 does, while the source keeps taking writes)
+//   reverse        the old primary becomes a read-only replica of the source, which
+//                  replicates to it from that first set on
+//
+// Every effect is idempotent and each state is persisted before its effect runs, so a
+// resync cut short at any point is finished by issuing the same command again.
+
+export type ResyncPhase = 'keep-diverged' | 'raw' | 'undo' | 'copy-1' | 'copy-2' | 'reverse' | 'done' | 'failed';
+
+export interface ResyncState {
+  sfs: string;
+  pfs: string;
+  primary: string;
+  autofullcopy: boolean;
+  phase: ResyncPhase;
+  /** What the old primary took after the restart point (blocks), and where it is kept. */
+  diverged: { blocks: number; checkpoint: string | null } | null;
+  /** Set when the old primary could not be undone and was set aside for a full copy. */
+  fullCopy: boolean;
+  error?: { code: string; message: string; phase: ResyncPhase };
+}
+
+export type ResyncEvent =
+  | { type: 'start' }
+  | { type: 'done'; phase: ResyncPhase; diverged?: { blocks: number; checkpoint: string | null }; fullCopy?: boolean }
+  | { type: 'failed'; phase: ResyncPhase; code: string; message: string };
+
+export type ResyncEffect = { type: 'perform'; phase: Exclude<ResyncPhase, 'done' | 'failed'> } | { type: 'report' };
+
+const ORDER: ResyncPhase[] = ['keep-diverged', 'raw', 'undo', 'copy-1', 'copy-2', 'reverse', 'done'];
+
+export function initialResync(sfs: string, pfs: string, primary: string, options: { autofullcopy: boolean }): ResyncState {
+  return { sfs, pfs, primary, autofullcopy: options.autofullcopy, phase: 'keep-diverged', diverged: null, fullCopy: false };
+}
+
+function enter(state: ResyncState): { state: ResyncState; effects: ResyncEffect[] } {
+  if (state.phase === 'done' || state.phase === 'failed') return { state, effects: [{ type: 'report' }] };
+  return { state, effects: [{ type: 'perform', phase: state.phase }] };
+}
+
+export function stepResync(state: ResyncState, event: ResyncEvent): { state: ResyncState; effects: ResyncEffect[] } {
+  if (event.type === 'start') {
+    if (state.phase === 'failed') return enter({ ...state, phase: state.error?.phase ?? 'keep-diverged', error: undefined });
+    return enter(state);
+  }
+  if (event.phase !== state.phase) return { state, effects: [] };
+  if (event.type === 'failed') return enter({ ...state, phase: 'failed', error: { code: event.code, message: event.message, phase: state.phase } });
+  const updated: ResyncState = {
+    ...state,
+    ...(event.diverged ? { diverged: event.diverged } : {}),
+    ...(event.fullCopy ? { fullCopy: true } : {}),
+  };
+  return enter({ ...updated, phase: ORDER[ORDER.indexOf(state.phase) + 1] ?? 'done' });
+}
