@@ -3,7 +3,7 @@ import { parseOptions } from '../replication/options.js';
 import { type Command, type CommandContext, flag, option, UsageErrorForCommand } from './command.js';
 import { formatBytes } from './io.js';
 
-const ACTIONS = ['-start', '-refresh', '-stop', '-modify', '-list', '-info', '-status', '-failover', '-resync'] as const;
+const ACTIONS = ['-start', '-refresh', '-stop', '-modify', '-list', '-info', '-status', '-failover', '-resync', '-failback'] as const;
 type Action = typeof ACTIONS[number];
 
 /** `<sfs>:cel=<node>`. */
@@ -158,6 +158,16 @@ const run: Record<Action, (ctx: CommandContext) => Promise<void>> = {
       `replicating ${sfs} to ${pfs}:cel=${primary}`,
     ]);
   },
+  async '-failback'(ctx) {
+    // Run where the source is now: `-failback <source> <replica>:cel=<node>` turns the direction.
+    const [source, dest] = words(ctx, 2, 2, '-failback <fs> <sfs>:cel=<node>');
+    const { sfs: replica, node } = destination(dest!);
+    const state = (await callNode(await ctx.node(), 'POST', '/v1/replication/failback', { source, node, replica })) as { set: number | null };
+    await print(ctx, state, () => [
+      `${replica}:cel=${node} is the primary now (read-write), replicating to ${source} from delta set ${state.set ?? '-'}`,
+      `${source} is its read-only replica`,
+    ]);
+  },
   async '-status'(ctx) {
     const [pfs, dest] = words(ctx, 2, 2, '-status <pfs> <sfs>:cel=<node>');
     const { node } = destination(dest!);
@@ -184,10 +194,11 @@ export const fsReplicate: Command = {
     '--node <n> fs_replicate -status <pfs> <sfs>:cel=<node> [--json]',
     '--node <secondary> fs_replicate -failover <pfs>:cel=<node> <sfs> [-sync] [-now]',
     '--node <secondary> fs_replicate -resync <sfs> <pfs>:cel=<node> [-option autofullcopy=yes]',
+    '--node <source> fs_replicate -failback <fs> <replica>:cel=<node>   (the replica becomes the primary; no full copy)',
   ].join('\n       snapcopy '),
   options: {
     '-start': 'boolean', '-refresh': 'boolean', '-stop': 'boolean', '-modify': 'boolean', '-list': 'boolean',
-    '-info': 'boolean', '-status': 'boolean', '-failover': 'boolean', '-resync': 'boolean', '-sync': 'boolean', '-now': 'boolean',
+    '-info': 'boolean', '-status': 'boolean', '-failover': 'boolean', '-resync': 'boolean', '-failback': 'boolean', '-sync': 'boolean', '-now': 'boolean',
     '-option': 'string', json: 'boolean',
   },
   async run(ctx) {

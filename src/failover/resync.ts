@@ -19,50 +19,33 @@
 // Every effect is idempotent and each state is persisted before its effect runs, so a
 // resync cut short at any point is finished by issuing the same command again.
 
-export type ResyncPhase = 'keep-diverged' | 'raw' | 'undo' | 'copy-1' | 'copy-2' | 'reverse' | 'done' | 'failed';
+import type { Phased } from './phases.js';
 
-export interface ResyncState {
+export type ResyncPhase = 'keep-diverged' | 'raw' | 'undo' | 'copy-1' | 'copy-2' | 'reverse';
+
+export const RESYNC_PHASES: readonly ResyncPhase[] = ['keep-diverged', 'raw', 'undo', 'copy-1', 'copy-2', 'reverse'];
+
+export interface ResyncState extends Phased<ResyncPhase> {
   sfs: string;
   pfs: string;
   primary: string;
   autofullcopy: boolean;
-  phase: ResyncPhase;
   /** What the old primary took after the restart point (blocks), and where it is kept. */
   diverged: { blocks: number; checkpoint: string | null } | null;
   /** Set when the old primary could not be undone and was set aside for a full copy. */
   fullCopy: boolean;
-  error?: { code: string; message: string; phase: ResyncPhase };
 }
 
-export type ResyncEvent =
-  | { type: 'start' }
-  | { type: 'done'; phase: ResyncPhase; diverged?: { blocks: number; checkpoint: string | null }; fullCopy?: boolean }
-  | { type: 'failed'; phase: ResyncPhase; code: string; message: string };
-
-export type ResyncEffect = { type: 'perform'; phase: Exclude<ResyncPhase, 'done' | 'failed'> } | { type: 'report' };
-
-const ORDER: ResyncPhase[] = ['keep-diverged', 'raw', 'undo', 'copy-1', 'copy-2', 'reverse', 'done'];
+/** What a phase may report. */
+export interface ResyncResult {
+  diverged?: { blocks: number; checkpoint: string | null };
+  fullCopy?: boolean;
+}
 
 export function initialResync(sfs: string, pfs: string, primary: string, options: { autofullcopy: boolean }): ResyncState {
   return { sfs, pfs, primary, autofullcopy: options.autofullcopy, phase: 'keep-diverged', diverged: null, fullCopy: false };
 }
 
-function enter(state: ResyncState): { state: ResyncState; effects: ResyncEffect[] } {
-  if (state.phase === 'done' || state.phase === 'failed') return { state, effects: [{ type: 'report' }] };
-  return { state, effects: [{ type: 'perform', phase: state.phase }] };
-}
-
-export function stepResync(state: ResyncState, event: ResyncEvent): { state: ResyncState; effects: ResyncEffect[] } {
-  if (event.type === 'start') {
-    if (state.phase === 'failed') return enter({ ...state, phase: state.error?.phase ?? 'keep-diverged', error: undefined });
-    return enter(state);
-  }
-  if (event.phase !== state.phase) return { state, effects: [] };
-  if (event.type === 'failed') return enter({ ...state, phase: 'failed', error: { code: event.code, message: event.message, phase: state.phase } });
-  const updated: ResyncState = {
-    ...state,
-    ...(event.diverged ? { diverged: event.diverged } : {}),
-    ...(event.fullCopy ? { fullCopy: true } : {}),
-  };
-  return enter({ ...updated, phase: ORDER[ORDER.indexOf(state.phase) + 1] ?? 'done' });
+export function mergeResync(state: ResyncState, result: ResyncResult): ResyncState {
+  return { ...state, ...(result.diverged ? { diverged: result.diverged } : {}), ...(result.fullCopy ? { fullCopy: true } : {}) };
 }

@@ -10,6 +10,8 @@
 //   POST /v1/replication/copy     {newer, older, node, sfs}   fs_copy to a volume on another node
 //   POST /v1/replication/failover {pfs, primary, sfs, sync?, now?}   -failover, on the secondary's node
 //   POST /v1/replication/resync   {sfs, pfs, primary, autofullcopy?}   -resync, on the source's node
+//   POST /v1/replication/failback {source, node, replica}   -failback, on the current source's node
+//   POST /v1/replication/take-over {pfs, sfs, destination, set, image}   (node to node) a failback's turn
 //   POST /v1/replication/keep-diverged {pfs, image}  (node to node) keep what pfs took past the restart point
 //   POST /v1/replication/undo     {pfs, image, autofullcopy?}   (node to node) undo pfs to the restart point
 //   POST /v1/replication/demote   {pfs}           (node to node) the primary goes read-only
@@ -89,6 +91,17 @@ export function replicationApi(replication: Replication) {
     {
       method: 'POST', pattern: /^\/v1\/replication\/resync$/,
       reply: json((body) => replication.resync(text(body, 'sfs'), text(body, 'pfs'), text(body, 'primary'), { autofullcopy: body.autofullcopy === true })),
+    },
+    {
+      method: 'POST', pattern: /^\/v1\/replication\/failback$/,
+      reply: json((body) => replication.failback(text(body, 'source'), text(body, 'node'), text(body, 'replica'))),
+    },
+    {
+      method: 'POST', pattern: /^\/v1\/replication\/take-over$/,
+      reply: json((body) => {
+        if (!Number.isSafeInteger(body.set)) throw invalidArgument('"set" must be a delta set number');
+        return replication.takeOver(text(body, 'pfs'), text(body, 'sfs'), text(body, 'destination'), body.set as number, text(body, 'image'));
+      }),
     },
     {
       method: 'POST', pattern: /^\/v1\/replication\/keep-diverged$/,

@@ -17,7 +17,9 @@ import { RecordDir } from './records.js';
 import { Sender } from './sender.js';
 import { type FailoverState, initialFailover } from '../failover/failover.js';
 import { type FailoverHost, runFailover } from '../failover/runner.js';
-import { initialResync, type ResyncEvent, type ResyncState, stepResync } from '../failover/resync.js';
+import { initialResync, mergeResync, RESYNC_PHASES, type ResyncPhase, type ResyncResult, type ResyncState } from '../failover/resync.js';
+import { runPhases } from '../failover/phases.js';
+import { FAILBACK_PHASES, type FailbackPhase, type FailbackState, initialFailback, mergeFailback } from '../failover/failback.js';
 import { DEFAULT_OPTIONS } from './options.js';
 
 /** How long a failover waits for the primary's node to answer one request. */
@@ -65,6 +67,7 @@ export class Replication {
   readonly #queue: PlaybackQueue;
   readonly #failovers: RecordDir<FailoverState>;
   readonly #resyncs: RecordDir<ResyncState>;
+  readonly #failbacks: RecordDir<FailbackState>;
   /** Block sizes of the primaries, for rates in blocks per second. */
   readonly #blockSizes = new Map<string, number>();
 
@@ -74,6 +77,7 @@ export class Replication {
     this.#in = RecordDir.under(host.dataPath, 'in');
     this.#failovers = RecordDir.under(host.dataPath, 'failover');
     this.#resyncs = RecordDir.under(host.dataPath, 'resync');
+    this.#failbacks = RecordDir.under(host.dataPath, 'failback');
     const receiving: ReceiverContext = { self: host.self, dir: host.dir, incoming: this.#in, now: host.now };
     this.#queue = new PlaybackQueue(join(host.dataPath, 'replication', 'queue'), receiving);
     receiving.queue = this.#queue;
@@ -251,22 +255,11 @@ export class Replication {
     if (!saved && (!record?.promoted || record.pfs !== pfs || record.primary !== primary)) {
       throw invalidArgument(`${sfs} on ${this.#host.self} was not failed over from ${pfs}:cel=${primary}: fs_replicate -failover first`);
     }
-    let state = saved ? { ...saved, autofullcopy: options.autofullcopy } : initialResync(sfs, pfs, primary, options);
-    let effects;
-    ({ state, effects } = stepResync(state, { type: 'start' }));
-    for (;;) {
-      await this.#resyncs.write(sfs, state);
-      const effect = effects[0];
-      if (!effect || effect.type === 'report') break;
-      let event: ResyncEvent;
-      try {
-        event = { type: 'done', phase: effect.phase, ...(await this.#resyncPhase(state, effect.phase)) };
-      } catch (error) {
-        const e = error as SnapcopyError;
-        event = { type: 'failed', phase: effect.phase, code: e.code ?? 'ERR_IO', message: e.message };
-      }
-      ({ state, effects } = stepResync(state, event));
-    }
+    const state = await runPhases(RESYNC_PHASES, saved ? { ...saved, autofullcopy: options.autofullcopy } : initialResync(sfs, pfs, primary, options), {
+      save: (next) => this.#resyncs.write(sfs, next),
+      perform: (current, phase) => this.#resyncPhase(current, phase),
+      merge: mergeResync,
+    });
     if (state.phase === 'failed') {
       throw new SnapcopyError((state.error?.code ?? 'ERR_IO') as never,
         `resync of ${pfs}:cel=${primary} from ${sfs} stopped at ${state.error?.phase}: ${state.error?.message} (fix the cause and issue the same command again)`);
@@ -275,7 +268,7 @@ export class Replication {
   }
 
   /** One resync phase (idempotent: a re-issue may run it again). */
-  async #resyncPhase(state: ResyncState, phase: ResyncState['phase']): Promise<Partial<Extract<ResyncEvent, { type: 'done' }>>> {
+  async #resyncPhase(state: ResyncState, phase: ResyncPhase): Promise<ResyncResult> {
     const record = (await this.#in.read(state.sfs))!;
     const restartImage = record.playedImage ?? '';
     const call = (path: string, body: Record<string, unknown>) => withTimeout(
@@ -323,9 +316,99 @@ export class Replication {
       case 'reverse':
         await this.#reverse(state);
         return {};
-      default:
-        return {};
     }
+  }
+
+  /**
+   * fs_replicate -failback, run on the node of the current source: the replica on `node`
+   * becomes the primary and this source its replica, without a full copy (failback.ts).
+   */
+  async failback(source: string, node: string, replica: string): Promise<FailbackState> {
+    checkName('volume', source);
+    const saved = await this.#failbacks.read(source);
+    if (saved?.phase === 'done') return saved;
+    if (!saved) {
+      const d = this.#sender(source).state.destinations[node];
+      if (!d || d.sfs !== replica) throw notFound(`${source} does not replicate to ${replica}:cel=${node}`);
+    }
+    const state = await runPhases(FAILBACK_PHASES, saved ?? initialFailback(source, replica, node), {
+      save: (next) => this.#failbacks.write(source, next),
+      perform: (current, phase) => this.#failbackPhase(current, phase),
+      merge: mergeFailback,
+    });
+    if (state.phase === 'failed') {
+      throw new SnapcopyError((state.error?.code ?? 'ERR_IO') as never,
+        `failback of ${source} to ${replica}:cel=${node} stopped at ${state.error?.phase}: ${state.error?.message} (fix the cause and issue the same command again)`);
+    }
+    return state;
+  }
+
+  async #failbackPhase(state: FailbackState, phase: FailbackPhase): Promise<{ set?: number }> {
+    const volume = await this.#host.dir.volume(state.source);
+    switch (phase) {
+      case 'catch-up':
+        if (this.#senders.has(state.source)) await this.refresh(state.source);
+        return {};
+      case 'source-ro':
+        await volume.setMode('ro');
+        return {};
+      case 'last-set': {
+        if (!this.#senders.has(state.source)) return {}; // already halted: the set was recorded
+        const after = await this.refresh(state.source);
+        return { set: newestOf(after) ?? undefined };
+      }
+      case 'halt': {
+        const sender = this.#senders.get(state.source);
+        if (sender) {
+          await sender.stop();
+          this.#senders.delete(state.source);
+        }
+        await this.#out.remove(state.source);
+        return {};
+      }
+      case 'turn': {
+        const cut = volume.listCheckpoints().find((c) => c.name === cutName(state.set!));
+        if (!cut) throw notFound(`${state.source} has no ${cutName(state.set!)}: the set both sides hold`);
+        const group = (await withTimeout(this.#host.callPeer(state.node, 'POST', '/v1/replication/take-over', {
+          pfs: state.replica, sfs: state.source, destination: this.#host.self, set: state.set, image: cut.image,
+        }), 60_000, `node ${state.node} did not answer`)) as { group: string };
+        await this.#adopt(state.replica, state.source, state.node, group.group, { played: state.set!, image: cut.image });
+        return {};
+      }
+      case 'primary-rw': {
+        const remote = this.#host.peerStore(state.node);
+        try {
+          await remote.setMode(state.replica, 'rw');
+        } finally {
+          await remote.close();
+        }
+        return {};
+      }
+    }
+  }
+
+  /**
+   * On the replica's node (a failback's turn): the replica becomes the primary, sending to
+   * `destination` from set `set`, which both sides hold (the replica as its rep-<set>).
+   */
+  async takeOver(pfs: string, sfs: string, destination: string, set: number, image: string): Promise<{ group: string }> {
+    const volume = await this.#host.dir.volume(checkName('volume', pfs));
+    const group = this.#host.groupOf(pfs) ?? `rep-${pfs}`;
+    if (this.#senders.has(pfs)) return { group }; // taken over already (a re-issue)
+    if (volume.base !== image) throw new SnapcopyError('ERR_WRONG_BASE', `${pfs} on ${this.#host.self} does not hold set ${set} of ${destination}:${sfs}`);
+    if (!volume.listCheckpoints().some((c) => c.name === cutName(set))) await volume.createCheckpoint(cutName(set));
+    const now = this.#now();
+    const fresh = initialState(pfs, group, DEFAULT_OPTIONS, { [destination]: sfs }, now);
+    const state: PrimaryState = {
+      ...fresh, nextSet: set + 1, cuts: [set], sets: [{ n: set, image, created: now, blocks: 0, bytes: 0, played: {} }],
+      destinations: { [destination]: { sfs, played: set, playedAt: now, failures: 0 } },
+    };
+    await this.#out.write(pfs, state);
+    await this.#in.remove(pfs);
+    if (!this.#host.groupOf(pfs)) await this.#host.addRoute(group, destination);
+    this.#blockSizes.set(pfs, volume.blockSize);
+    this.#run(state);
+    return { group };
   }
 
   /** The old primary becomes the replica of the source, which replicates to it from its set 0. */
