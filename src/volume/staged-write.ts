@@ -13,7 +13,7 @@ import { claimSpace, countBeforeImages, writeBlocksUnlogged, writeMeta } from '.
 import { readImage } from '../checkpoint/read-path.js';
 import { blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from './core.js';
 import { changedSpan, unchangedBlocks } from './nop-write.js';
-import { commitRecord, foldLogIfBig } from './record.js';
+import { commitRecord, foldLogBeforeUnlogged, foldLogIfBig } from './record.js';
 
 export interface WriteFromOptions {
   /** The bytes the input holds: a longer input is refused at once, a shorter or longer one changes nothing. */
@@ -132,6 +132,8 @@ export async function stagedWrite(
 /** Applies a committed stage (again, after a crash) and finishes the write; the volume must be reopened if this fails. */
 export async function applyStagedWrite(core: VolumeCore, span: WriteSpan, compare = true): Promise<void> {
   try {
+    // An older write the log still holds would be replayed over the stage's blocks after a crash.
+    await foldLogBeforeUnlogged(core);
     await copyStage(core, span, compare);
     await core.data.sync();
     const g = granularityOf(core);
