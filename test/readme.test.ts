@@ -17,7 +17,7 @@ describe('README examples', () => {
   test('has the examples this test runs', () => {
     expect(blocks('js').length).toBeGreaterThanOrEqual(2);
     expect(blocks('sh').length).toBe(1);
-    expect(blocks('bash').length).toBe(2);
+    expect(blocks('bash').length).toBe(3);
   });
 
   blocks('js').forEach((code, i) => {
@@ -59,6 +59,16 @@ describe('README replication walkthrough', () => {
     expect(out).toContain('the replica is read-only');
     expect(out).toMatch(/^stopped replicating pfs to n2$/m);
   }, 90_000);
+});
+
+describe('README disaster recovery walkthrough', () => {
+  test.runIf(backend === 'wasm')('replicate, kill the primary, failover, resync, failback: each side follows the other', () => {
+    const out = runShell(blocks('bash')[2]!, {});
+    expect(out).toContain('pfs follows sfs');
+    expect(out).toContain('the diverged writes are kept');
+    expect(out).toContain('sfs follows pfs');
+    expect(out).toMatch(/^0 blocks differ between pfs and sfs:cel=n2$/m);
+  }, 120_000);
 });
 
 function runShell(script: string, env: Record<string, string>): string {

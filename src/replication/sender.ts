@@ -233,7 +233,7 @@ export class Sender {
       for (const [node, status] of Object.entries(result.destinations)) {
         outcome[node] = status.status === 'ok'
           ? { ok: true }
-          : { ok: false, code: codeIn(status.error), message: status.error ?? `acknowledged ${status.acked} frames` };
+          : { ok: false, code: codeIn(status.error), message: (status.error ?? `acknowledged ${status.acked} frames`).replace(/\s*\[ERR_[A-Z_]+\]\s*$/, '') };
       }
       return outcome;
     } catch (error) {

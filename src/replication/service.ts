@@ -396,6 +396,9 @@ export class Replication {
     const group = this.#host.groupOf(pfs) ?? `rep-${pfs}`;
     if (this.#senders.has(pfs)) return { group }; // taken over already (a re-issue)
     if (volume.base !== image) throw new SnapcopyError('ERR_WRONG_BASE', `${pfs} on ${this.#host.self} does not hold set ${set} of ${destination}:${sfs}`);
+    // Its cut of that set must hold that set's image (a left-over of another direction is replaced).
+    const stale = volume.listCheckpoints().find((c) => c.name === cutName(set) && c.image !== image);
+    if (stale) await volume.deleteCheckpoint(stale.name);
     if (!volume.listCheckpoints().some((c) => c.name === cutName(set))) await volume.createCheckpoint(cutName(set));
     const now = this.#now();
     const fresh = initialState(pfs, group, DEFAULT_OPTIONS, { [destination]: sfs }, now);
@@ -459,6 +462,8 @@ export class Replication {
     const cut = volume.listCheckpoints().findLast((c) => c.image === restartImage);
     if (cut) {
       if (volume.base !== restartImage) await volume.restore(cut.name, { rebuild: true });
+      // Its cuts belong to the old direction: the new one numbers its sets afresh.
+      for (const c of volume.listCheckpoints()) if (/^rep-\d+$/.test(c.name)) await volume.deleteCheckpoint(c.name);
       await this.#out.remove(pfs);
       return { fullCopy: false };
     }
