@@ -5,32 +5,15 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import type { RcpService } from '../rcp/service.js';
-import { Replication } from '../replication/service.js';
-import type { DataDir } from '../volume/data-dir.js';
-import type { VolumeStore } from '../volume/store.js';
+import { Replication, type ReplicationHost } from '../replication/service.js';
 import { RCPTEST_APP, rcptestReceiver } from './rcptest.js';
 import { replicationApi } from './replication-api.js';
 
-/** What a node lends its applications. */
-export interface NodeAppHost {
-  self: string;
-  dataPath: string;
-  dir: DataDir;
-  rcp: RcpService;
-  /** The group a `volmcast <group> -src <volume>` entry names for a volume, if any. */
-  groupOf(volume: string): string | undefined;
-  /** Adds a route (if missing) for `group` to `nextHop`, kept in the node's config. */
-  addRoute(group: string, nextHop: string): Promise<void>;
-  /** Whether `node` is a known peer (or this node). */
-  knows(node: string): boolean;
-  /** Calls a peer node's HTTP API (JSON). */
-  callPeer(node: string, method: string, path: string, body?: unknown): Promise<unknown>;
-  /** A peer node's volumes, through its volume API. */
-  peerStore(node: string): VolumeStore;
-  log?: (line: string) => void;
-  now?: () => number;
-}
+/**
+ * What a node lends its applications: its volumes, RCP, routes and peers. Replication
+ * says what it needs (ReplicationHost); the node gives every application the same.
+ */
+export type NodeAppHost = ReplicationHost;
 
 export interface RunningApp {
   /** Answers the application's own HTTP paths (true), or leaves the request alone (false). */

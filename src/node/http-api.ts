@@ -13,12 +13,12 @@
 //   POST   /v1/rcptest?group=g&name=f&size=n   rcptest data=<file> group=<g>; the body is the file's n bytes
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { SnapcopyError, type SnapcopyErrorCode } from '../errors.js';
+import { SnapcopyError } from '../errors.js';
 import { sameText } from '../rcp/auth.js';
 import { uploadOfRequest } from './rcptest.js';
 import type { NodeServer } from './server.js';
+import { readJson, sendJson, STATUS_OF_CODE } from './volume-api.js';
 
-const MAX_BODY_BYTES = 64 * 1024;
 
 type Handler = (node: NodeServer, body: Record<string, unknown>, url: URL, params: string[], request: IncomingMessage) => Promise<unknown>;
 
@@ -92,38 +92,8 @@ const ROUTES: Route[] = [
   },
 ];
 
-const STATUS_OF: Partial<Record<SnapcopyErrorCode, number>> = {
-  ERR_INVALID_ARGUMENT: 400,
-  ERR_AUTH: 401,
-  ERR_NOT_FOUND: 404,
-  ERR_UNKNOWN_GROUP: 404,
-  ERR_EXISTS: 409,
-  ERR_CLOSED: 503,
-};
 
-function send(response: ServerResponse, status: number, value: unknown): void {
-  const body = `${JSON.stringify(value)}\n`;
-  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-  response.end(body);
-}
 
-async function readBody(request: IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of request) {
-    bytes += (chunk as Buffer).byteLength;
-    if (bytes > MAX_BODY_BYTES) throw new SnapcopyError('ERR_INVALID_ARGUMENT', `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  if (bytes === 0) return {};
-  try {
-    const value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value;
-  } catch {
-    // reported below
-  }
-  throw new SnapcopyError('ERR_INVALID_ARGUMENT', 'the request body must be a JSON object');
-}
 
 /** The request listener of a node's HTTP side. */
 export function httpApi(node: NodeServer, token: string): (request: IncomingMessage, response: ServerResponse) => void {
@@ -133,7 +103,7 @@ export function httpApi(node: NodeServer, token: string): (request: IncomingMess
       const given = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
       if (!sameText(given, token)) {
         request.resume();
-        send(response, 401, { code: 'ERR_AUTH', message: 'a valid bearer token is required' });
+        sendJson(response, 401, { code: 'ERR_AUTH', message: 'a valid bearer token is required' });
         return;
       }
       if (node.volumeApi(request, response, url)) return;
@@ -142,17 +112,17 @@ export function httpApi(node: NodeServer, token: string): (request: IncomingMess
       const route = matches.find((r) => r.method === request.method);
       if (!route) {
         request.resume();
-        send(response, matches.length ? 405 : 404, { code: 'ERR_NOT_FOUND', message: `no ${request.method} ${url.pathname}` });
+        sendJson(response, matches.length ? 405 : 404, { code: 'ERR_NOT_FOUND', message: `no ${request.method} ${url.pathname}` });
         return;
       }
       try {
         const params = route.pattern.exec(url.pathname)!.slice(1);
-        const body = route.streamsBody ? {} : await readBody(request);
-        send(response, 200, await route.handler(node, body, url, params, request));
+        const body = route.streamsBody ? {} : await readJson(request);
+        sendJson(response, 200, await route.handler(node, body, url, params, request));
       } catch (error) {
         const e = error as SnapcopyError;
-        const status = e instanceof SnapcopyError ? (STATUS_OF[e.code] ?? 500) : 500;
-        send(response, status, { code: e.code ?? 'ERR_IO', message: e.message });
+        const status = e instanceof SnapcopyError ? (STATUS_OF_CODE[e.code] ?? 500) : 500;
+        sendJson(response, status, { code: e.code ?? 'ERR_IO', message: e.message });
       }
     })();
   };
