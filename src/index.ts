@@ -27,7 +27,7 @@ export { resolveNode, type NodeTarget } from './node/client.js';
 export type { DeltaChunk, DeltaExtent, DeltaSize, ExtentKind } from './checkpoint/delta.js';
 export { type DeltaHeader, StreamReader, type StreamEvent, StreamWriter } from './checkpoint/delta-stream.js';
 export type { ImportResult } from './checkpoint/import.js';
-export { EMPTY_IMAGE } from './volume/layout.js';
+export { EMPTY_IMAGE } from './engine/layout.js';
 // Nodes and RCP: the node server, and the session layer for applications built on it.
 export { NodeServer, type NodeOptions, type NodeStatus } from './node/server.js';
 export { type Peers, parsePeers, readPeers } from './node/peers.js';

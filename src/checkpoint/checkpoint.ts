@@ -8,11 +8,11 @@
 import { PagedBitmap } from '../arena/bitmap.js';
 import type { Arena } from '../arena/arena.js';
 import { PAGE_BYTES } from '../kernels/api.js';
-import type { VolumeCore } from '../volume/core.js';
+import type { VolumeCore } from '../engine/core.js';
 import { corrupt } from '../errors.js';
 import { crc32 } from '../storage/checksum.js';
 import { readFileOrUndefined, writeFileAtomic } from '../storage/file.js';
-import { type CheckpointRecord, checkpointPaths } from '../volume/layout.js';
+import { type CheckpointRecord, checkpointPaths } from '../engine/layout.js';
 import { BlockMap } from './block-map.js';
 import { decodeMap, encodeMap } from './map-file.js';
 import { SaveLog } from './save-log.js';

@@ -6,7 +6,7 @@
 import { PagedBitmap } from '../arena/bitmap.js';
 import { countDelta, type DeltaScanOptions, scanDelta } from '../arena/delta-scan.js';
 import { SnapcopyError } from '../errors.js';
-import { blockSizeOf, granularityOf, stepBlocks, type VolumeCore } from '../volume/core.js';
+import { blockSizeOf, granularityOf, stepBlocks, type VolumeCore } from '../engine/core.js';
 import type { Checkpoint } from './checkpoint.js';
 import { readImage } from './read-path.js';
 

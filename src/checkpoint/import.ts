@@ -15,14 +15,14 @@
 
 import { SnapcopyError } from '../errors.js';
 import { type BlockFile, openFile, openFileReadOnly, removeFile } from '../storage/file.js';
-import { blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from '../volume/core.js';
-import { volumePaths } from '../volume/layout.js';
-import { commitRecord, foldLogBeforeUnlogged, foldLogIfBig } from '../volume/record.js';
+import { blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from '../engine/core.js';
+import { volumePaths } from '../engine/layout.js';
+import { commitRecord, foldLogBeforeUnlogged, foldLogIfBig } from '../engine/record.js';
 import type { Checkpoint } from './checkpoint.js';
 import { type DeltaHeader, type StreamRecord, StreamReader } from './delta-stream.js';
 import { readStageInfo, type StageExtent, stageExtents, StageWriter } from './import-stage.js';
 import { claimRestoreSpace, redoRestore } from './queue.js';
-import type { WalRecord } from '../volume/wal.js';
+import type { WalRecord } from '../engine/wal.js';
 import { claimSpace, countBeforeImages, saveBeforeImages, writeBlocksUnlogged, writeMeta } from './write-path.js';
 
 export interface ImportResult {

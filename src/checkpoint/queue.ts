@@ -5,9 +5,9 @@
 import { PagedBitmap } from '../arena/bitmap.js';
 import { countDelta, scanDelta } from '../arena/delta-scan.js';
 import { makeDir, removeTree, syncDir } from '../storage/file.js';
-import { blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from '../volume/core.js';
-import { type CheckpointRecord, newId, volumePaths } from '../volume/layout.js';
-import { commitRecord, compactLogIfPossible, foldLogBeforeUnlogged, foldLogIfBig } from '../volume/record.js';
+import { blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from '../engine/core.js';
+import { type CheckpointRecord, newId, volumePaths } from '../engine/layout.js';
+import { commitRecord, compactLogIfPossible, foldLogBeforeUnlogged, foldLogIfBig } from '../engine/record.js';
 import { Checkpoint } from './checkpoint.js';
 import { encodeMap } from './map-file.js';
 import { readImage } from './read-path.js';

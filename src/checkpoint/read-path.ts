@@ -6,7 +6,7 @@
 
 import type { PagedBitmap } from '../arena/bitmap.js';
 import { deltaExtents } from '../arena/delta-scan.js';
-import { blockSizeOf, granularityOf, type VolumeCore } from '../volume/core.js';
+import { blockSizeOf, granularityOf, type VolumeCore } from '../engine/core.js';
 import type { Checkpoint } from './checkpoint.js';
 
 /** Blocks of [start, start + count) set in `bitmap`, found by the kernels' scan. */

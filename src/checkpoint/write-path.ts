@@ -12,8 +12,8 @@
 import type { PagedBitmap } from '../arena/bitmap.js';
 import { decodeMap } from './map-file.js';
 import { ClaimedPages } from '../storage/file.js';
-import { blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from '../volume/core.js';
-import type { WalRecord } from '../volume/wal.js';
+import { blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from '../engine/core.js';
+import type { WalRecord } from '../engine/wal.js';
 
 /** The bit map and meta map of every checkpoint, tail first: what the walk of FIG. 41 visits. */
 async function walkMaps(core: VolumeCore): Promise<Array<{ bitmap: PagedBitmap; meta: PagedBitmap }>> {

@@ -7,7 +7,7 @@
 
 import { peekHeader } from '../checkpoint/stream-peek.js';
 import { SnapcopyError } from '../errors.js';
-import { EMPTY_IMAGE } from '../volume/layout.js';
+import { EMPTY_IMAGE } from '../engine/layout.js';
 import type { SessionApp } from '../rcp/local.js';
 import { jsonOf } from '../rcp/messages.js';
 import type { SessionParams } from '../rcp/session.js';

@@ -8,7 +8,7 @@ import { SnapcopyError, invalidArgument, notFound } from '../errors.js';
 import type { RcpService } from '../rcp/service.js';
 import type { DataDir } from '../volume/data-dir.js';
 import type { ImportOutcome, VolumeStore } from '../volume/store.js';
-import { checkName } from '../volume/layout.js';
+import { checkName } from '../engine/layout.js';
 import { type ReplicationOptions } from './options.js';
 import { baseOf, initialState, newestOf, phaseOf, type PrimaryState } from './primary.js';
 import { PlaybackQueue } from './playback-queue.js';

@@ -12,9 +12,9 @@ import { MAX_BLOCKS, MAX_GRANULARITY } from '../kernels/api.js';
 import { exists, listDir, makeDir, readFileOrUndefined, removeTree, syncDir, writeFileAtomic } from '../storage/file.js';
 import { type DirLock, lockDir, lockHolder } from '../storage/lock.js';
 import { diskUsage } from '../storage/usage.js';
-import { checkName, EMPTY_IMAGE, newId, type VolumeRecord, volumePaths } from './layout.js';
+import { checkName, EMPTY_IMAGE, newId, type VolumeRecord, volumePaths } from '../engine/layout.js';
 import { type CheckpointSpec, fullName, parseCheckpointSpec } from './names.js';
-import { createVolumeFiles, openVolumeCore } from './open.js';
+import { createVolumeFiles, openVolumeCore } from '../engine/open.js';
 import { type CheckpointInfo, Volume } from './volume.js';
 
 export interface DataDirOptions extends ArenaOptions {

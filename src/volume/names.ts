@@ -3,7 +3,7 @@
 // volume when it names none (then it must be unambiguous).
 
 import { invalidArgument } from '../errors.js';
-import { checkName } from './layout.js';
+import { checkName } from '../engine/layout.js';
 
 export interface CheckpointSpec {
   /** The volume, when the spec names one (`fs@name`). */

@@ -14,14 +14,14 @@ import { readImage } from '../checkpoint/read-path.js';
 import { writeBlocks, writeMeta } from '../checkpoint/write-path.js';
 import { SnapcopyError, invalidArgument, notFound, outOfRange } from '../errors.js';
 import { MAX_BLOCKS } from '../kernels/api.js';
-import { stepBlocks, type VolumeCore } from './core.js';
-import { EMPTY_IMAGE, newId } from './layout.js';
+import { stepBlocks, type VolumeCore } from '../engine/core.js';
+import { EMPTY_IMAGE, newId } from '../engine/layout.js';
 import { parseCheckpointSpec } from './names.js';
 import { Mutex } from './mutex.js';
-import { resizeVolume } from './resize.js';
-import { changedSpan, unchangedBlocks } from './nop-write.js';
-import { stagedWrite, type WriteFromOptions } from './staged-write.js';
-import { commitRecord, compactLogIfPossible } from './record.js';
+import { resizeVolume } from '../engine/resize.js';
+import { changedSpan, unchangedBlocks } from '../engine/nop-write.js';
+import { stagedWrite, type WriteFromOptions } from '../engine/staged-write.js';
+import { commitRecord, compactLogIfPossible } from '../engine/record.js';
 
 export interface CheckpointInfo {
   name: string;

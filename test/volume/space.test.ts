@@ -105,7 +105,9 @@ describe('disk space follows what a volume holds', () => {
       // Small writes that add up past the fold limit leave a small log too, once closed.
       for (let i = 0; i < 40; i++) await vol.write(i * 65536, prng.fill(new Uint8Array(60_000)));
       await vol.close();
-      expect(statSync(join(volumeDir(dd, 'v'), 'wal.log')).blocks * 512).toBeLessThanOrEqual(64 * 1024);
+      // 64 KiB of log, plus at most one 4 KiB block of the file system's own (ext4 keeps the
+      // extent list of a file cut back from many extents in a block of its own): st_blocks counts it.
+      expect(statSync(join(volumeDir(dd, 'v'), 'wal.log')).blocks * 512).toBeLessThanOrEqual(64 * 1024 + 4096);
     } finally {
       await dd.close();
     }
