@@ -24,6 +24,8 @@ import { DEFAULT_OPTIONS } from './options.js';
 
 /** How long a failover waits for the primary's node to answer one request. */
 const PEER_TIMEOUT_MS = 10_000;
+/** ... and for a refresh (a catch-up or the last set of a failover with sync). */
+const REFRESH_TIMEOUT_MS = 30 * 60_000;
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -214,13 +216,15 @@ export class Replication {
   }
 
   #failoverHost(): FailoverHost {
-    const peer = (state: FailoverState, path: string) => withTimeout(
+    // A refresh may move a large set; a demote or a halt is quick, so a primary that does
+    // not answer them soon is taken as down.
+    const peer = (state: FailoverState, path: string, ms = PEER_TIMEOUT_MS) => withTimeout(
       this.#host.callPeer(state.primary, 'POST', path, { pfs: state.pfs }),
-      PEER_TIMEOUT_MS, `node ${state.primary} did not answer within ${PEER_TIMEOUT_MS / 1000} s`,
+      ms, `node ${state.primary} did not answer within ${ms / 1000} s`,
     );
     return {
       save: (state) => this.#failovers.write(state.sfs, state),
-      refreshPrimary: async (state) => void (await peer(state, '/v1/replication/refresh')),
+      refreshPrimary: async (state) => void (await peer(state, '/v1/replication/refresh', REFRESH_TIMEOUT_MS)),
       demotePrimary: async (state) => void (await peer(state, '/v1/replication/demote')),
       haltPrimary: async (state) => void (await peer(state, '/v1/replication/halt')),
       playHeld: async (state, drop) => {
