@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Replication, type ReplicationHost } from '../replication/service.js';
 import { RCPTEST_APP, rcptestReceiver } from './rcptest.js';
 import { replicationApi } from './replication-api.js';
+import type { VolumeMode } from '../volume/volume.js';
 
 /**
  * What a node lends its applications: its volumes, RCP, routes and peers. Replication
@@ -18,6 +19,8 @@ export type NodeAppHost = ReplicationHost;
 export interface RunningApp {
   /** Answers the application's own HTTP paths (true), or leaves the request alone (false). */
   http?(request: IncomingMessage, response: ServerResponse, url: URL): boolean;
+  /** Refuses a volume mode change that would break the application (server_mount). */
+  checkMode?(fs: string, mode: VolumeMode): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -40,7 +43,11 @@ export const replicationApp: NodeApp = {
   name: 'replication',
   async start(host) {
     const replication = await Replication.start(host);
-    return { http: replicationApi(replication), close: () => replication.close() };
+    return {
+      http: replicationApi(replication),
+      checkMode: (fs, mode) => replication.checkMode(fs, mode),
+      close: () => replication.close(),
+    };
   },
 };
 

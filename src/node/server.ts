@@ -92,7 +92,11 @@ export class NodeServer {
   private constructor(options: NodeOptions, config: NodeConfig, lock: DirLock, token: string, volumes: DataDir) {
     this.name = options.name;
     this.volumes = new LocalStore(volumes);
-    this.volumeApi = volumeApi(this.volumes);
+    this.volumeApi = volumeApi(this.volumes, {
+      checkMode: async (fs, mode) => {
+        for (const app of this.apps) await app.checkMode?.(fs, mode);
+      },
+    });
     this.config = config;
     this.dataDir = options.dataDir;
     this.#lock = lock;

@@ -140,7 +140,7 @@ export const json = (handler: (body: Record<string, unknown>, url: URL, params: 
     sendJson(response, 200, (await handler(body, url, params)) ?? {});
   };
 
-function routes(store: VolumeStore): Route[] {
+function routes(store: VolumeStore, options: VolumeApiOptions): Route[] {
   const fsRoute = (method: string, tail: string, reply: Reply): Route => ({
     method, pattern: new RegExp(`^/v1/volumes/([^/]+)${tail}$`), reply,
   });
@@ -158,7 +158,11 @@ function routes(store: VolumeStore): Route[] {
     fsRoute('DELETE', '', json((_b, url, [fs]) => store.destroy(fs!, { recursive: param(url, 'recursive') === '1' }))),
     fsRoute('POST', '/rename', json(async (body, _u, [fs]) => store.rename(fs!, text(body, 'to')))),
     fsRoute('POST', '/resize', json((body, _u, [fs]) => store.resize(fs!, wholeNumber(body.size, 'size')))),
-    fsRoute('POST', '/mode', json((body, _u, [fs]) => store.setMode(fs!, text(body, 'mode') as VolumeMode))),
+    fsRoute('POST', '/mode', json(async (body, _u, [fs]) => {
+      const mode = text(body, 'mode') as VolumeMode;
+      await options.checkMode?.(fs!, mode);
+      return store.setMode(fs!, mode);
+    })),
     fsRoute('PUT', '/data', async (request, response, url, [fs]) => {
       const offset = wholeNumber(param(url, 'offset') ?? '0', 'offset');
       const size = optionalNumber(param(url, 'size'), 'size');
@@ -221,8 +225,13 @@ async function* ndjson(values: AsyncIterable<unknown>): AsyncGenerator<Uint8Arra
  * The volume API's request handler: answers the requests whose paths are its own and
  * returns true; false for every other path.
  */
-export function volumeApi(store: VolumeStore): (request: IncomingMessage, response: ServerResponse, url: URL) => boolean {
-  return router(routes(store));
+export interface VolumeApiOptions {
+  /** Refuses a mode change that would break something the node runs (a replica made read-write). */
+  checkMode?(fs: string, mode: VolumeMode): Promise<void>;
+}
+
+export function volumeApi(store: VolumeStore, options: VolumeApiOptions = {}): (request: IncomingMessage, response: ServerResponse, url: URL) => boolean {
+  return router(routes(store, options));
 }
 
 /** A request handler over a table of routes: answers its own paths and returns true; false for others. */

@@ -8,6 +8,7 @@ import { SnapcopyError, invalidArgument, notFound } from '../errors.js';
 import type { RcpService } from '../rcp/service.js';
 import type { DataDir } from '../volume/data-dir.js';
 import type { ImportOutcome, VolumeStore } from '../volume/store.js';
+import type { VolumeMode } from '../volume/volume.js';
 import { checkName } from '../engine/layout.js';
 import { type ReplicationOptions } from './options.js';
 import { baseOf, initialState, newestOf, phaseOf, type PrimaryState } from './primary.js';
@@ -177,6 +178,23 @@ export class Replication {
     }
   }
 
+  /**
+   * server_mount's check: a replica is made read-write by a failover, not by hand (its
+   * playback would then meet writes it did not make); a primary that is replicating
+   * cannot be made raw (its sets could no longer be read).
+   */
+  async checkMode(fs: string, mode: VolumeMode): Promise<void> {
+    const replica = await this.#in.read(fs);
+    if (mode === 'rw' && replica && !replica.promoted) {
+      throw new SnapcopyError('ERR_IN_USE',
+        `${fs} is the read-only replica of ${replica.pfs}:cel=${replica.primary}: fs_replicate -failover makes it read-write`);
+    }
+    const sender = this.#senders.get(fs);
+    if (mode === 'raw' && sender) {
+      throw new SnapcopyError('ERR_IN_USE', `${fs} is replicating to ${Object.keys(sender.state.destinations).join(', ')}: fs_replicate -stop it first`);
+    }
+  }
+
   /** Makes a primary read-only (a failover's first step, asked by the secondary's node). */
   async demote(pfs: string): Promise<{ mode: string }> {
     const volume = await this.#host.dir.volume(checkName('volume', pfs));
@@ -294,6 +312,10 @@ export class Replication {
         return { diverged: (await call('/v1/replication/keep-diverged', { image: restartImage })) as { blocks: number; checkpoint: string | null } };
       case 'raw': {
         if (state.fullCopy) return {};
+        // The old primary may have resumed sending after its restart: it stops, keeping its cuts.
+        await call('/v1/replication/halt', {}).catch((error: { code?: string }) => {
+          if (error.code !== 'ERR_NOT_FOUND') throw error;
+        });
         const remote = this.#host.peerStore(state.primary);
         try {
           await remote.setMode(state.pfs, 'raw');

@@ -44,6 +44,11 @@ describe.runIf(backend === 'wasm')('failover end to end', () => {
 
   test('-sync: every write P acknowledged is on S; P read-only, S read-write at its restart point; a re-issue changes nothing', async () => {
     await replicated('a', 'a-copy');
+    // A replica is made read-write by a failover, not by server_mount; a replicating primary is not made raw.
+    const refused = await cluster.cli('S', 'server_mount', '-o', 'rw', 'a-copy');
+    expect(refused.stderr).toMatch(/fs_replicate -failover makes it read-write \[ERR_IN_USE\]\s*$/);
+    expect((await cluster.cli('P', 'server_mount', '-o', 'raw', 'a')).stderr).toMatch(/\[ERR_IN_USE\]\s*$/);
+    expect(await write('S', 'a-copy', 0, new Uint8Array(10))).toBe(409); // still read-only
     // Acknowledged after the last refresh: only -sync's last set can bring them over.
     for (let i = 0; i < 20; i++) expect(await write('P', 'a', prng.int(0, SIZE - 5000), prng.fill(new Uint8Array(prng.int(1, 5000))))).toBe(200);
     const primary = await readVolume(cluster, 'P', 'a');
