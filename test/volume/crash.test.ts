@@ -32,18 +32,18 @@
 // the same kill delays, but where inside an operation a kill lands can differ, and so
 // can what follows; the failure report lists the operations since the last check).
 
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type DeltaChunk, DataDir, type Volume } from '../../src/index.js';
 import { backend } from '../helpers/backend.js';
+import { ensureBuilt, ROOT, walk } from '../helpers/built.js';
 import { Prng, testSeed } from '../helpers/prng.js';
 import { content } from '../helpers/crash-content.mjs';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CHILD = fileURLToPath(new URL('./crash-child.mjs', import.meta.url));
 
 const BLOCKS = 128;
@@ -51,64 +51,7 @@ const BS = 4096;
 const SIZE = BLOCKS * BS;
 const KILLS = Number(process.env.SNAPCOPY_CRASH_KILLS ?? 200);
 
-// ---------------------------------------------------------------------------------
-// The child runs dist/: build it first when src/ (or assembly/) is newer.
-
-function walk(dir: string, out: string[] = []): string[] {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) walk(path, out);
-    else out.push(path);
-  }
-  return out;
-}
-
-/** The first source file that dist/ does not reflect, or undefined. */
-function staleSource(): string | undefined {
-  const src = join(ROOT, 'src');
-  for (const file of walk(src)) {
-    if (!file.endsWith('.ts') || file.endsWith('.d.ts')) continue;
-    const js = join(ROOT, 'dist', relative(src, file).replace(/\.ts$/, '.js'));
-    if (!existsSync(js) || statSync(js).mtimeMs < statSync(file).mtimeMs) return relative(ROOT, file);
-  }
-  const generated = join(ROOT, 'src/kernels/wasm/kernels-wasm.generated.ts');
-  if (!existsSync(generated)) return 'src/kernels/wasm/kernels-wasm.generated.ts';
-  for (const file of walk(join(ROOT, 'assembly'))) {
-    if (file.endsWith('.ts') && statSync(file).mtimeMs > statSync(generated).mtimeMs) return relative(ROOT, file);
-  }
-  return undefined;
-}
-
-/** Runs `npm run build` when dist/ is stale; one builder at a time (both backend projects run this). */
-async function ensureBuilt(): Promise<void> {
-  if (!staleSource()) return;
-  const lock = join(tmpdir(), `snapcopy-crash-build-${Buffer.from(ROOT).toString('hex').slice(-24)}.lock`);
-  for (const started = Date.now(); ;) {
-    try {
-      closeSync(openSync(lock, 'wx'));
-      break;
-    } catch {
-      if (existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 300_000) rmSync(lock, { force: true });
-      if (Date.now() - started > 300_000) throw new Error(`waited 5 minutes for ${lock}`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
-  try {
-    const stale = staleSource();
-    if (!stale) return;
-    let output = '';
-    try {
-      execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe', encoding: 'utf8' });
-    } catch (error) {
-      // tsc emits even when it reports type errors; what matters is whether dist/ caught up.
-      output = String((error as { stdout?: string }).stdout ?? '') + String((error as { stderr?: string }).stderr ?? '');
-    }
-    const still = staleSource();
-    if (still) throw new Error(`dist/ is stale (${still} is newer) and npm run build did not fix it:\n${output}`);
-  } finally {
-    rmSync(lock, { force: true });
-  }
-}
+// The child runs dist/: ensureBuilt (test/helpers/built.ts) builds it first when src/ is newer.
 
 /** When dist/ last changed: a failure after a rebuild in the middle of a run may be the skew. */
 function distStamp(): number {
