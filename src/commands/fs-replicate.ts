@@ -107,9 +107,10 @@ const run: Record<Action, (ctx: CommandContext) => Promise<void>> = {
     const [pfs] = words(ctx, 1, 1, '-modify <pfs> -option ...');
     const text = option(ctx, '-option');
     if (text === undefined) throw new UsageErrorForCommand('-modify needs -option to=..,hwm=..,dto=..,dhwm=..,qos=..');
-    const given: Record<string, number> = {};
-    for (const part of text.split(',').filter(Boolean)) given[part.split('=')[0]!] = Number(part.split('=')[1]);
-    parseOptions(text); // checks the words
+    // Only the options named change: the node keeps the others as they are.
+    const parsed = parseOptions(text);
+    const named = text.split(',').map((part) => part.split('=')[0]!.trim()).filter(Boolean) as (keyof typeof parsed)[];
+    const given = Object.fromEntries(named.map((key) => [key, parsed[key]]));
     const info = (await callNode(await ctx.node(), 'POST', '/v1/replication/modify', { pfs, options: given })) as PrimaryInfo & { options: unknown };
     await print(ctx, info, () => [`${pfs}: ${JSON.stringify(info.options)}`]);
   },

@@ -11,7 +11,7 @@ import type { ImportOutcome, VolumeStore } from '../volume/store.js';
 import type { VolumeMode } from '../volume/volume.js';
 import { checkName } from '../engine/layout.js';
 import { type ReplicationOptions } from './options.js';
-import { baseOf, initialState, newestOf, phaseOf, type PrimaryState } from './primary.js';
+import { baseOf, initialState, newestOf, phaseOf, type PrimaryState, RETRIES } from './primary.js';
 import { PlaybackQueue } from './playback-queue.js';
 import { cutName, type IncomingRecord, type ReceiverContext, REPLICATION_APP, replicationReceiver } from './receiver.js';
 import { RecordDir } from './records.js';
@@ -599,7 +599,7 @@ export class Replication {
       lagSeconds: d.played === null ? null : Math.max(0, (now - (createdOf(d.played) ?? now)) / 1000),
       lastSuccess: d.lastSuccess ?? null,
       lastError: d.error ?? null,
-      state: d.failures >= 5 ? 'error' : d.played === newest ? 'in-sync' : 'behind',
+      state: d.failures >= RETRIES ? 'error' : d.played === newest ? 'in-sync' : 'behind',
     }));
     const pendingSets = state.sets.filter((s) => s.n > (baseOf(state) ?? -1));
     return {

@@ -1,6 +1,7 @@
-// Runs one operation of test/volume/volume-op-child.mjs on a data directory in a child
-// process and kills it with SIGKILL: `killAfterMs` after the operation begins (maybe
-// mid-operation), or once it is done when undefined. Needs dist/ built (helpers/built.ts).
+// Runs one operation of a child script (test/volume/volume-op-child.mjs unless another is
+// named) on a data directory in a child process and kills it with SIGKILL: `killAfterMs`
+// after the operation begins (maybe mid-operation), or once it is done when undefined.
+// Needs dist/ built (helpers/built.ts).
 
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -15,8 +16,8 @@ export interface ChildRun {
   ms?: number;
 }
 
-export function runOpChild(dir: string, op: Record<string, unknown>, killAfterMs?: number): Promise<ChildRun> {
-  const child = spawn(process.execPath, [CHILD, dir, backend, JSON.stringify(op)], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function runOpChild(dir: string, op: Record<string, unknown>, killAfterMs?: number, script = CHILD): Promise<ChildRun> {
+  const child = spawn(process.execPath, [script, dir, backend, JSON.stringify(op)], { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let out = '';
     let err = '';

@@ -7,7 +7,6 @@
 //
 // Replay a failure with SNAPCOPY_SEED=<seed> npx vitest run test/volume/crash-large.test.ts
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DataDir, type DeltaHeader, StreamWriter } from '../../src/index.js';
 import { backend } from '../helpers/backend.js';
+import { runOpChild } from '../helpers/op-child.js';
 import { ensureBuilt } from '../helpers/built.js';
 import { content } from '../helpers/crash-content.mjs';
 import { Prng, testSeed } from '../helpers/prng.js';
@@ -32,34 +32,8 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.compare(a, b) === 0;
 
-/** Runs one operation in a child and kills it `killAfterMs` after it begins (undefined: once done). */
-function runChild(dir: string, op: Record<string, unknown>, killAfterMs?: number): Promise<{ done: boolean; ms?: number }> {
-  const child = spawn(process.execPath, [CHILD, dir, backend, JSON.stringify(op)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    let err = '';
-    let result: { done: boolean; ms?: number } = { done: false };
-    const kill = () => child.kill('SIGKILL');
-    child.stderr.on('data', (text: Buffer) => void (err += text.toString()));
-    child.stdout.on('data', (text: Buffer) => {
-      out += text.toString();
-      const lines = out.split('\n');
-      out = lines.pop()!;
-      for (const line of lines) {
-        const event = JSON.parse(line) as { phase: string; ms?: number };
-        if (event.phase === 'begin' && killAfterMs !== undefined) setTimeout(kill, killAfterMs);
-        if (event.phase === 'done') {
-          result = { done: true, ms: event.ms };
-          kill();
-        }
-      }
-    });
-    child.on('close', (code, signal) => {
-      if (signal === 'SIGKILL') resolve(result);
-      else reject(new Error(`the child ended by itself (code ${code}, signal ${signal}):\n${err}`));
-    });
-  });
-}
+/** Runs one operation of large-op-child.mjs and kills it `killAfterMs` after it begins (undefined: once done). */
+const runChild = (dir: string, op: Record<string, unknown>, killAfterMs?: number) => runOpChild(dir, op, killAfterMs, CHILD);
 
 /**
  * The stream from checkpoint a's image: blocks [8, 16) MiB (in use: staged, in records
