@@ -35,6 +35,8 @@ export type SnapcopyErrorCode =
   | 'ERR_CHECKSUM'
   | 'ERR_VERSION'
   | 'ERR_AUTH'
+  // a valid credential that may not do this (a read-only distribution token)
+  | 'ERR_FORBIDDEN'
   | 'ERR_UNKNOWN_GROUP'
   | 'ERR_UNKNOWN_SESSION'
   | 'ERR_TIMEOUT'

@@ -9,16 +9,29 @@ import { Replication, type ReplicationHost } from '../replication/service.js';
 import { RCPTEST_APP, rcptestReceiver } from './rcptest.js';
 import { replicationApi } from './replication-api.js';
 import type { VolumeMode } from '../volume/volume.js';
+import type { Access, TokenStore } from './access.js';
+import type { Metrics } from './metrics.js';
 
 /**
- * What a node lends its applications: its volumes, RCP, routes and peers. Replication
- * says what it needs (ReplicationHost); the node gives every application the same.
+ * What a node lends its applications: its volumes, RCP, routes and peers (what
+ * replication needs: ReplicationHost), its metrics and its read-only tokens. The node
+ * gives every application the same.
  */
-export type NodeAppHost = ReplicationHost;
+export interface NodeAppHost extends ReplicationHost {
+  metrics: Metrics;
+  tokens: TokenStore;
+  /** The node's name and address, its sessions (the status page shows them). */
+  status(): { name: string; address: string; sessions: unknown[] };
+}
 
 export interface RunningApp {
-  /** Answers the application's own HTTP paths (true), or leaves the request alone (false). */
-  http?(request: IncomingMessage, response: ServerResponse, url: URL): boolean;
+  /**
+   * Answers the application's own HTTP paths (true), or leaves the request alone (false).
+   * Called only for requests whose credential allows them (src/node/access.ts).
+   */
+  http?(request: IncomingMessage, response: ServerResponse, url: URL, access: Access): boolean;
+  /** Answers paths that need no credential (a login form), or leaves the request alone. */
+  publicHttp?(request: IncomingMessage, response: ServerResponse, url: URL): boolean;
   /** Refuses a volume mode change that would break the application (server_mount). */
   checkMode?(fs: string, mode: VolumeMode): Promise<void>;
   close(): Promise<void>;

@@ -14,7 +14,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SnapcopyError } from '../errors.js';
-import { sameText } from '../rcp/auth.js';
+import { allows, credentialOf } from './access.js';
 import { uploadOfRequest } from './rcptest.js';
 import type { NodeServer } from './server.js';
 import { readJson, sendJson, STATUS_OF_CODE } from './volume-api.js';
@@ -100,14 +100,20 @@ export function httpApi(node: NodeServer, token: string): (request: IncomingMess
   return (request, response) => {
     void (async () => {
       const url = new URL(request.url ?? '/', 'http://node');
-      const given = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
-      if (!sameText(given, token)) {
+      if (node.apps.some((app) => app.publicHttp?.(request, response, url))) return;
+      const access = node.tokens.accessOf(credentialOf(request), token);
+      if (!access) {
         request.resume();
         sendJson(response, 401, { code: 'ERR_AUTH', message: 'a valid bearer token is required' });
         return;
       }
+      if (!allows(access, request.method ?? 'GET', url.pathname)) {
+        request.resume();
+        sendJson(response, 403, { code: 'ERR_FORBIDDEN', message: `a read-only token for ${access.kind === 'read-only' ? access.volume : ''} may only read that volume's versions` });
+        return;
+      }
       if (node.volumeApi(request, response, url)) return;
-      if (node.apps.some((app) => app.http?.(request, response, url))) return;
+      if (node.apps.some((app) => app.http?.(request, response, url, access))) return;
       const matches = ROUTES.filter((r) => r.pattern.test(url.pathname));
       const route = matches.find((r) => r.method === request.method);
       if (!route) {

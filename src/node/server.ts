@@ -25,6 +25,8 @@ import { DEFAULT_APPS, type NodeApp, type NodeAppHost, type RunningApp } from '.
 import { callNode } from './client.js';
 import { RemoteStore } from './volume-client.js';
 import { socketConn, tcpDial } from './tcp.js';
+import { TokenStore } from './access.js';
+import { Metrics } from './metrics.js';
 
 /** How long a new connection has to send its first line. */
 const SNIFF_TIMEOUT_MS = 5000;
@@ -81,6 +83,10 @@ export class NodeServer {
   readonly volumeApi: ReturnType<typeof volumeApi>;
   /** The applications the node hosts, started (src/node/apps.ts). */
   readonly apps: RunningApp[] = [];
+  /** Read-only distribution tokens (src/node/access.ts). */
+  readonly tokens: TokenStore;
+  /** What /metrics reports; the node's parts and applications count into it. */
+  readonly metrics = new Metrics();
   #address = '';
   readonly #tcp: net.Server;
   readonly #http: http.Server;
@@ -89,8 +95,9 @@ export class NodeServer {
   readonly #log: (line: string) => void;
   #closing: Promise<void> | undefined;
 
-  private constructor(options: NodeOptions, config: NodeConfig, lock: DirLock, token: string, volumes: DataDir) {
+  private constructor(options: NodeOptions, config: NodeConfig, lock: DirLock, token: string, volumes: DataDir, tokens: TokenStore) {
     this.name = options.name;
+    this.tokens = tokens;
     this.volumes = new LocalStore(volumes);
     this.volumeApi = volumeApi(this.volumes, {
       checkMode: async (fs, mode) => {
@@ -127,7 +134,8 @@ export class NodeServer {
       // A local process that still holds a volume gets a few seconds to let go of it.
       volumes = await DataDir.open(options.dataDir, { ownedByNode: true, kernels: options.kernels, wait: 5 });
       const token = await httpTokenOf(options.peers.secret);
-      node = new NodeServer(options, config, lock, token, volumes);
+      const tokens = await TokenStore.load(nodeDir);
+      node = new NodeServer(options, config, lock, token, volumes, tokens);
       const host = node.#appHost(options, volumes, token);
       for (const app of options.apps ?? DEFAULT_APPS) node.apps.push(await app.start(host));
       await node.#listen(listen.host, listen.port);
@@ -165,6 +173,9 @@ export class NodeServer {
         return new RemoteStore({ label: node, address: target.address, token });
       },
       log: this.#log,
+      metrics: this.metrics,
+      tokens: this.tokens,
+      status: () => this.status(),
     };
   }
 

@@ -49,6 +49,7 @@ export const STATUS_OF_CODE: Partial<Record<SnapcopyErrorCode, number>> = {
   ERR_OUT_OF_RANGE: 400,
   ERR_USAGE: 400,
   ERR_AUTH: 401,
+  ERR_FORBIDDEN: 403,
   ERR_NOT_FOUND: 404,
   ERR_UNKNOWN_GROUP: 404,
   ERR_EXISTS: 409,
