@@ -70,6 +70,11 @@ export class Acks {
   }
 
   /** Marks a destination as lost: it no longer holds frames back. */
+  /** How many destinations have been given up. */
+  get failures(): number {
+    return this.#failed.size;
+  }
+
   fail(name: string, reason: string): void {
     if (!this.#failed.has(name)) this.#failed.set(name, reason);
   }

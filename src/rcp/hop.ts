@@ -110,6 +110,7 @@ export class Hop {
         this.#fail(new SnapcopyError('ERR_UNKNOWN_SESSION', `frame ${this.nextSeq} is no longer held for ${this.target.name}`));
         return;
       }
+      this.session.env.stats?.sent(this.session.params.group, raw.byteLength);
       link.send(raw, this.session.env.pool.writing(raw));
       this.stats.sent++;
       if (this.nextSeq <= this.#highestSent) this.stats.resent++;

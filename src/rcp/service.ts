@@ -75,8 +75,23 @@ export interface SessionInfo {
   destinations: Record<string, DestinationStatus>;
 }
 
+/**
+ * What this node's sessions did, for /metrics: bytes written to next hops per group
+ * (resends included: they are bytes on the wire), and sessions in which a destination
+ * was given up, each counted once.
+ */
+export class RcpStats {
+  readonly bytesSent = new Map<string, number>();
+  sessionFailures = 0;
+
+  sent(group: string, bytes: number): void {
+    this.bytesSent.set(group, (this.bytesSent.get(group) ?? 0) + bytes);
+  }
+}
+
 export class RcpService {
   readonly name: string;
+  readonly stats = new RcpStats();
   readonly tuning: RcpTuning;
   readonly #options: RcpServiceOptions;
   readonly #sessions = new Map<string, Session>();
@@ -218,6 +233,7 @@ export class RcpService {
       connectHop: (target, p, firstHeld) => this.connectHop(target, p, firstHeld),
       maxRetentionBytes: this.tuning.maxRetentionBytes,
       pool: this.#pool,
+      stats: this.stats,
     };
     const targets: HopTarget[] = [];
     for (const hop of hops) {

@@ -39,6 +39,8 @@ export interface SessionEnv {
   readonly maxRetentionBytes: number;
   /** Where released frames go for reuse. */
   readonly pool: FramePool;
+  /** Counts bytes sent and failed sessions (the node's /metrics), where the node keeps them. */
+  readonly stats?: { sent(group: string, bytes: number): void; sessionFailures: number };
 }
 
 export interface DestinationStatus {
@@ -69,6 +71,7 @@ export class Session {
   readonly #deliversHere: boolean;
   #waiters: (() => void)[] = [];
   #closed = false;
+  #failureCounted = false;
   /** When the upstream link went away (undefined while attached, and at the origin). */
   detachedSince: number | undefined;
   readonly #timer: ReturnType<typeof setInterval>;
@@ -80,6 +83,7 @@ export class Session {
     this.#deliversHere = route.local !== undefined;
     if (route.local instanceof Error) {
       this.acks.report('local', { acks: {}, failed: { [env.name]: reasonOf(route.local) } }, Date.now());
+      this.#countFailure();
     } else if (route.local) {
       this.#local = new LocalDelivery(route.local, {
         delivered: (seq) => this.report('local', { acks: { [env.name]: seq }, failed: {} }),
@@ -252,9 +256,17 @@ export class Session {
   }
 
   #afterAcks(): void {
+    this.#countFailure();
     this.#release();
     this.#scheduleAck();
     this.#wake();
+  }
+
+  /** A session counts as failed once, when its first destination is given up. */
+  #countFailure(): void {
+    if (this.#failureCounted || this.acks.failures === 0 || !this.env.stats) return;
+    this.#failureCounted = true;
+    this.env.stats.sessionFailures++;
   }
 
   #release(): void {
