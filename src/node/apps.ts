@@ -22,6 +22,14 @@ export interface NodeAppHost extends ReplicationHost {
   tokens: TokenStore;
   /** The node's name and address, its sessions (the status page shows them). */
   status(): { name: string; address: string; sessions: unknown[] };
+  /** What a credential opens on this node (the node token, a read-only token), or undefined: for a login form. */
+  checkCredential(credential: string): Access | undefined;
+  /** The node's peers, routes and multicast configuration, as GET /v1/config says it. */
+  config(): unknown;
+  /** What each application says of itself (RunningApp.describe), merged: the status page's view of them. */
+  describeApps(): Promise<Record<string, unknown>>;
+  /** The node's last log lines that report errors, oldest first. */
+  recentErrors(): { at: number; line: string }[];
 }
 
 export interface RunningApp {
@@ -32,6 +40,8 @@ export interface RunningApp {
   http?(request: IncomingMessage, response: ServerResponse, url: URL, access: Access): boolean;
   /** Answers paths that need no credential (a login form), or leaves the request alone. */
   publicHttp?(request: IncomingMessage, response: ServerResponse, url: URL): boolean;
+  /** What the application is doing, under keys of its own (the status page shows it). */
+  describe?(): Promise<Record<string, unknown>>;
   /** Refuses a volume mode change that would break the application (server_mount). */
   checkMode?(fs: string, mode: VolumeMode): Promise<void>;
   close(): Promise<void>;
@@ -58,6 +68,7 @@ export const replicationApp: NodeApp = {
     const replication = await Replication.start(host);
     return {
       http: replicationApi(replication),
+      describe: async () => ({ replication: await replication.list() }),
       checkMode: (fs, mode) => replication.checkMode(fs, mode),
       close: () => replication.close(),
     };

@@ -27,6 +27,7 @@ import { RemoteStore } from './volume-client.js';
 import { socketConn, tcpDial } from './tcp.js';
 import { TokenStore } from './access.js';
 import { Metrics } from './metrics.js';
+import { ErrorRing } from '../status/log-ring.js';
 
 /** How long a new connection has to send its first line. */
 const SNIFF_TIMEOUT_MS = 5000;
@@ -87,6 +88,8 @@ export class NodeServer {
   readonly tokens: TokenStore;
   /** What /metrics reports; the node's parts and applications count into it. */
   readonly metrics = new Metrics();
+  /** The last log lines that report errors (the status page's recent errors). */
+  readonly errors = new ErrorRing();
   #address = '';
   readonly #tcp: net.Server;
   readonly #http: http.Server;
@@ -107,7 +110,11 @@ export class NodeServer {
     this.config = config;
     this.dataDir = options.dataDir;
     this.#lock = lock;
-    this.#log = options.log ?? (() => undefined);
+    const log = options.log ?? (() => undefined);
+    this.#log = (line) => {
+      this.errors.add(line);
+      log(line);
+    };
     const peers = options.peers;
     this.rcp = new RcpService({
       name: options.name,
@@ -176,6 +183,14 @@ export class NodeServer {
       metrics: this.metrics,
       tokens: this.tokens,
       status: () => this.status(),
+      checkCredential: (credential) => this.tokens.accessOf(credential, token),
+      config: () => this.config.toJSON(),
+      describeApps: async () => {
+        const described: Record<string, unknown> = {};
+        for (const app of this.apps) Object.assign(described, await app.describe?.());
+        return described;
+      },
+      recentErrors: () => this.errors.list(),
     };
   }
 

@@ -15,7 +15,7 @@ import { diskUsage } from '../storage/usage.js';
 import { checkName, EMPTY_IMAGE, newId, type VolumeRecord, volumePaths } from '../engine/layout.js';
 import { type CheckpointSpec, fullName, parseCheckpointSpec } from './names.js';
 import { createVolumeFiles, openVolumeCore } from '../engine/open.js';
-import { type CheckpointInfo, Volume } from './volume.js';
+import { type CheckpointInfo, Volume, type VolumeMode } from './volume.js';
 
 export interface DataDirOptions extends ArenaOptions {
   /** Create the directory when it does not exist (default true). */
@@ -65,6 +65,8 @@ export interface VolumeInfo {
   usedBytes: number;
   /** The image id the live volume equals, or null once written since. */
   base: string | null;
+  /** rw, ro or raw (server_mount). */
+  mode: VolumeMode;
   checkpoints: CheckpointInfo[];
 }
 
@@ -151,7 +153,7 @@ export class DataDir {
     return {
       name, uuid: record.uuid, size: record.blocks * record.blockSize, blocks: record.blocks,
       blockSize: record.blockSize, granularity: record.granularity, created: record.created,
-      usedBytes: await diskUsage(this.#dirOf(name)), base: record.base,
+      usedBytes: await diskUsage(this.#dirOf(name)), base: record.base, mode: record.mode ?? 'rw',
       checkpoints: record.checkpoints.map((c) => ({ name: c.name, id: c.id, image: c.image, seq: c.seq, created: c.created })),
     };
   }
