@@ -35,13 +35,14 @@ import { rcproute } from './rcproute.js';
 import { rcptest } from './rcptest.js';
 import { serve } from './serve.js';
 import { serverConfig } from './server-config.js';
+import { publish } from './publish.js';
 import { status } from './status.js';
 import { write } from './write.js';
 
 export const COMMANDS: readonly Command[] = [
   create, list, info, destroy, rename, resize, write, discard, cat, ckpt, diff, exportDiff, importDiff, clone, fsCopy, fsReplicate, serverMount,
   benchDiff,
-  serve, status, rcpConfig, serverConfig, rcproute, rcptest,
+  serve, publish, status, rcpConfig, serverConfig, rcproute, rcptest,
 ];
 
 const GLOBAL_OPTIONS: Record<string, OptionKind> = {
