@@ -4,6 +4,8 @@
 // point is finished by running it again from its persisted state, and one that failed
 // resumes at the phase that failed.
 
+import { failpoint, type FailpointName } from './failpoints.js';
+
 export interface Phased<P extends string> {
   phase: P | 'done' | 'failed';
   error?: { code: string; message: string; phase: P };
@@ -34,16 +36,23 @@ export async function runPhases<P extends string, R, S extends Phased<P>>(
     save(state: S): Promise<void>;
     perform(state: S, phase: P): Promise<R>;
     merge(state: S, result: R): S;
+    /** The procedure's name in its failpoints (failpoints.ts): `<name>.<phase>.saved` and `.performed`. */
+    name?: 'resync' | 'failback';
   },
 ): Promise<S> {
+  const point = (phase: string, step: 'saved' | 'performed') => {
+    if (options.name) failpoint(`${options.name}.${phase}.${step}` as FailpointName);
+  };
   let state = stepPhases(order, initial, { type: 'start' }, options.merge);
   for (;;) {
     await options.save(state);
+    if (state.phase !== 'failed') point(state.phase, 'saved');
     if (state.phase === 'done' || state.phase === 'failed') return state;
     const phase = state.phase as P;
     let event: PhaseEvent<P, R>;
     try {
       event = { type: 'done', phase, result: await options.perform(state, phase) };
+      point(phase, 'performed');
     } catch (error) {
       const e = error as { code?: string; message?: string };
       event = { type: 'failed', phase, code: e.code ?? 'ERR_IO', message: e.message ?? String(error) };

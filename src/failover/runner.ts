@@ -4,6 +4,7 @@
 
 import { SnapcopyError } from '../errors.js';
 import { type FailoverEffect, type FailoverEvent, type FailoverState, stepFailover } from './failover.js';
+import { failpoint } from './failpoints.js';
 
 export interface FailoverHost {
   save(state: FailoverState): Promise<void>;
@@ -44,9 +45,11 @@ export async function runFailover(host: FailoverHost, initial: FailoverState): P
   let { state, effects } = stepFailover(initial, { type: 'start' });
   for (;;) {
     await host.save(state);
+    if (state.phase !== 'failed') failpoint(`failover.${state.phase}.saved`);
     const effect = effects[0];
     const event = effect ? await perform(host, state, effect) : undefined;
     if (!event) break;
+    if (state.phase !== 'done' && state.phase !== 'failed') failpoint(`failover.${state.phase}.performed`);
     ({ state, effects } = stepFailover(state, event));
   }
   if (state.phase === 'failed') {

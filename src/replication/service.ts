@@ -22,6 +22,7 @@ import { initialResync, mergeResync, RESYNC_PHASES, type ResyncPhase, type Resyn
 import { runPhases } from '../failover/phases.js';
 import { FAILBACK_PHASES, type FailbackPhase, type FailbackState, initialFailback, mergeFailback } from '../failover/failback.js';
 import { DEFAULT_OPTIONS } from './options.js';
+import { failpoint } from '../failover/failpoints.js';
 
 /** How long a failover waits for the primary's node to answer one request. */
 const PEER_TIMEOUT_MS = 10_000;
@@ -197,8 +198,10 @@ export class Replication {
 
   /** Makes a primary read-only (a failover's first step, asked by the secondary's node). */
   async demote(pfs: string): Promise<{ mode: string }> {
+    failpoint('demote.start');
     const volume = await this.#host.dir.volume(checkName('volume', pfs));
     await volume.setMode('ro');
+    failpoint('demote.end');
     return { mode: volume.mode };
   }
 
@@ -207,6 +210,7 @@ export class Replication {
    * a later resync undoes what the primary holds past the restart point with them.
    */
   async halt(pfs: string): Promise<{ halted: string }> {
+    failpoint('halt.start');
     const sender = this.#senders.get(pfs);
     if (sender) {
       await sender.stop();
@@ -215,6 +219,7 @@ export class Replication {
     }
     const record = await this.#out.read(pfs);
     if (!record) throw notFound(`${pfs} is not replicated from node ${this.#host.self}`);
+    failpoint('halt.end');
     return { halted: pfs };
   }
 
@@ -259,6 +264,7 @@ export class Replication {
       promote: async (state) => {
         const record = (await this.#in.read(state.sfs))!;
         if (!record.promoted) await this.#in.write(state.sfs, { ...record, promoted: { at: this.#now(), restartPoint: state.restartPoint ?? '' } });
+        failpoint('promote.recorded');
         await (await this.#host.dir.volume(state.sfs)).setMode('rw');
       },
     };
@@ -281,6 +287,7 @@ export class Replication {
       save: (next) => this.#resyncs.write(sfs, next),
       perform: (current, phase) => this.#resyncPhase(current, phase),
       merge: mergeResync,
+      name: 'resync',
     });
     if (state.phase === 'failed') {
       throw new SnapcopyError((state.error?.code ?? 'ERR_IO') as never,
@@ -361,6 +368,7 @@ export class Replication {
       save: (next) => this.#failbacks.write(source, next),
       perform: (current, phase) => this.#failbackPhase(current, phase),
       merge: mergeFailback,
+      name: 'failback',
     });
     if (state.phase === 'failed') {
       throw new SnapcopyError((state.error?.code ?? 'ERR_IO') as never,
@@ -418,6 +426,7 @@ export class Replication {
    * `destination` from set `set`, which both sides hold (the replica as its rep-<set>).
    */
   async takeOver(pfs: string, sfs: string, destination: string, set: number, image: string): Promise<{ group: string }> {
+    failpoint('take-over.start');
     const volume = await this.#host.dir.volume(checkName('volume', pfs));
     const group = this.#host.groupOf(pfs) ?? `rep-${pfs}`;
     if (this.#senders.has(pfs)) return { group }; // taken over already (a re-issue)
@@ -433,10 +442,12 @@ export class Replication {
       destinations: { [destination]: { sfs, played: set, playedAt: now, failures: 0 } },
     };
     await this.#out.write(pfs, state);
+    failpoint('take-over.recorded');
     await this.#in.remove(pfs);
     if (!this.#host.groupOf(pfs)) await this.#host.addRoute(group, destination);
     this.#blockSizes.set(pfs, volume.blockSize);
     this.#run(state);
+    failpoint('take-over.end');
     return { group };
   }
 
@@ -460,12 +471,15 @@ export class Replication {
       this.#blockSizes.set(state.sfs, source.blockSize);
       this.#run(primaryState);
     }
+    failpoint('reverse.sending');
     await this.#in.remove(state.sfs); // a primary now, no longer a replica
     await this.#failovers.remove(state.sfs);
+    failpoint('reverse.end');
   }
 
   /** On the old primary: keeps what it took after the restart point as a checkpoint; the blocks that diverged. */
   async keepDiverged(pfs: string, restartImage: string): Promise<{ blocks: number; checkpoint: string | null }> {
+    failpoint('keep-diverged.start');
     const volume = await this.#host.dir.volume(checkName('volume', pfs));
     const cut = volume.listCheckpoints().findLast((c) => c.image === restartImage);
     const existing = volume.listCheckpoints().find((c) => c.name.startsWith('diverged-') && c.image === volume.base);
@@ -473,6 +487,7 @@ export class Replication {
     const blocks = size ? size.dataBlocks + size.unusedBlocks : -1;
     if (blocks === 0) return { blocks, checkpoint: null };
     const name = existing?.name ?? (await volume.createCheckpoint(`diverged-${new Date(this.#now()).toISOString().replace(/[:.]/g, '-')}`)).name;
+    failpoint('keep-diverged.end');
     return { blocks, checkpoint: `${pfs}@${name}` };
   }
 
@@ -482,15 +497,18 @@ export class Replication {
    * (renamed, kept) for a full copy when allowed, else refuses.
    */
   async undo(pfs: string, restartImage: string, autofullcopy: boolean): Promise<{ fullCopy: boolean }> {
+    failpoint('undo.start');
     const volume = await this.#host.dir.volume(checkName('volume', pfs));
     const sender = this.#senders.get(pfs);
     if (sender) await this.halt(pfs);
     const cut = volume.listCheckpoints().findLast((c) => c.image === restartImage);
     if (cut) {
       if (volume.base !== restartImage) await volume.restore(cut.name, { rebuild: true });
+      failpoint('undo.restored');
       // Its cuts belong to the old direction: the new one numbers its sets afresh.
       for (const c of volume.listCheckpoints()) if (/^rep-\d+$/.test(c.name)) await volume.deleteCheckpoint(c.name);
       await this.#out.remove(pfs);
+      failpoint('undo.end');
       return { fullCopy: false };
     }
     if (!autofullcopy) {
@@ -506,8 +524,10 @@ export class Replication {
 
   /** fs_replicate -refresh: cuts a set now; resolves once every destination has played it. */
   async refresh(pfs: string): Promise<PrimaryState> {
+    failpoint('refresh.start');
     const sender = this.#sender(pfs);
     await sender.refresh();
+    failpoint('refresh.end');
     return sender.state;
   }
 
@@ -558,15 +578,18 @@ export class Replication {
 
   /** A resync's end: an existing volume holding the source's set becomes its read-only replica. */
   async #adopt(pfs: string, sfs: string, primary: string, group: string, at: { played: number; image: string }): Promise<IncomingRecord> {
+    failpoint('adopt.start');
     const volume = await this.#host.dir.volume(sfs);
     if (volume.base !== at.image) {
       throw new SnapcopyError('ERR_WRONG_BASE', `${sfs} on ${this.#host.self} does not hold set ${at.played} of ${primary}:${pfs}`);
     }
     const record: IncomingRecord = { sfs, pfs, primary, played: at.played, playedImage: at.image, playedAt: this.#now() };
     await this.#in.write(sfs, record);
+    failpoint('adopt.recorded');
     await this.#out.remove(sfs);
     await volume.setMode('ro');
     await this.#host.addRoute(group, this.#host.self);
+    failpoint('adopt.end');
     return record;
   }
 
