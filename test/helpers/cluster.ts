@@ -104,6 +104,8 @@ export interface ClusterOptions<N extends string> {
   origin?: N;
   /** serve arguments (default TUNING). */
   args?: string[];
+  /** Extra environment of each node's process (a failpoint log, say). */
+  env?: (name: N) => Record<string, string>;
 }
 
 export class Cluster<N extends string> {
@@ -135,7 +137,7 @@ export class Cluster<N extends string> {
     this.peers = await writePeers(this.root, secret, addresses);
     const args = this.options.args ?? TUNING;
     const started = await Promise.all(
-      names.map((name) => NodeProcess.start({ name, port: port(name), data: join(this.root, name), peers: this.peers, args })),
+      names.map((name) => NodeProcess.start({ name, port: port(name), data: join(this.root, name), peers: this.peers, args, env: this.options.env?.(name) })),
     );
     for (const node of started) this.nodes.set(node.name as N, node);
   }
@@ -167,11 +169,14 @@ export class Cluster<N extends string> {
     return proxy;
   }
 
-  /** SIGKILLs `name` if it still runs and starts it again with the same options (port, data directory). */
-  async restart(name: N): Promise<NodeProcess> {
+  /**
+   * SIGKILLs `name` if it still runs and starts it again with the same options (port, data
+   * directory); with `env`, the cluster's environment for it plus `env` (a failpoint, say).
+   */
+  async restart(name: N, env?: Record<string, string>): Promise<NodeProcess> {
     const old = this.node(name);
     await old.kill();
-    const node = await NodeProcess.start(old.options);
+    const node = await NodeProcess.start(env ? { ...old.options, env: { ...this.options.env?.(name), ...env } } : { ...old.options, env: this.options.env?.(name) });
     this.nodes.set(name, node);
     return node;
   }
