@@ -24,7 +24,7 @@ export interface NodeAppHost extends ReplicationHost {
   status(): { name: string; address: string; sessions: unknown[] };
   /** What a credential opens on this node (the node token, a read-only token), or undefined: for a login form. */
   checkCredential(credential: string): Access | undefined;
-  /** The node's peers, routes and multicast configuration, as GET /v1/config says it. */
+  /** The node's peers, routes and multicast configuration, as GET /v1/config says it, and the peers file's nodes (peersFile). */
   config(): unknown;
   /** What each application says of itself (RunningApp.describe), merged: the status page's view of them. */
   describeApps(): Promise<Record<string, unknown>>;

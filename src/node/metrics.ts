@@ -57,7 +57,7 @@ export type GaugeSample = { labels: Labels; value: number };
 
 export class Metrics {
   readonly #counters = new Map<string, Counter>();
-  readonly #gauges = new Map<string, { family: Family; collect: () => GaugeSample[] | Promise<GaugeSample[]> }>();
+  readonly #collected = new Map<string, { family: Family; collect: () => GaugeSample[] | Promise<GaugeSample[]> }>();
 
   /** The counter of that name (made on first use; the same object after). */
   counter(name: string, help: string): Counter {
@@ -71,7 +71,12 @@ export class Metrics {
 
   /** A gauge whose samples are read at each scrape. */
   gauge(name: string, help: string, collect: () => GaugeSample[] | Promise<GaugeSample[]>): void {
-    this.#gauges.set(name, { family: { name, help, type: 'gauge' }, collect });
+    this.#collected.set(name, { family: { name, help, type: 'gauge' }, collect });
+  }
+
+  /** A counter kept elsewhere (a part that must not import this registry), read at each scrape. */
+  collectedCounter(name: string, help: string, collect: () => GaugeSample[] | Promise<GaugeSample[]>): void {
+    this.#collected.set(name, { family: { name, help, type: 'counter' }, collect });
   }
 
   /** Every family in the text format, counters first, each with HELP and TYPE lines. */
@@ -83,7 +88,7 @@ export class Metrics {
       for (const s of samples) lines.push(`${family.name}${formatLabels(s.labels)} ${formatValue(s.value)}`);
     };
     for (const counter of this.#counters.values()) emit(counter.family, counter.samples());
-    for (const { family, collect } of this.#gauges.values()) emit(family, await collect());
+    for (const { family, collect } of this.#collected.values()) emit(family, await collect());
     return `${lines.join('\n')}\n`;
   }
 }

@@ -184,7 +184,7 @@ export class NodeServer {
       tokens: this.tokens,
       status: () => this.status(),
       checkCredential: (credential) => this.tokens.accessOf(credential, token),
-      config: () => this.config.toJSON(),
+      config: () => ({ ...this.config.toJSON(), peersFile: { ...peers.nodes } }),
       describeApps: async () => {
         const described: Record<string, unknown> = {};
         for (const app of this.apps) Object.assign(described, await app.describe?.());
