@@ -11,6 +11,7 @@ import { replicationApi } from './replication-api.js';
 import type { VolumeMode } from '../volume/volume.js';
 import type { Access, TokenStore } from './access.js';
 import type { Metrics } from './metrics.js';
+import { distributionApp } from '../distribution/app.js';
 
 /**
  * What a node lends its applications: its volumes, RCP, routes and peers (what
@@ -44,6 +45,8 @@ export interface RunningApp {
   describe?(): Promise<Record<string, unknown>>;
   /** Refuses a volume mode change that would break the application (server_mount). */
   checkMode?(fs: string, mode: VolumeMode): Promise<void>;
+  /** Refuses to delete a checkpoint the application is using (ERR_IN_USE: a version being served). */
+  checkDelete?(fs: string, checkpoint: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -75,4 +78,4 @@ export const replicationApp: NodeApp = {
   },
 };
 
-export const DEFAULT_APPS: readonly NodeApp[] = [rcptestApp, replicationApp];
+export const DEFAULT_APPS: readonly NodeApp[] = [rcptestApp, replicationApp, distributionApp];

@@ -106,6 +106,10 @@ export class NodeServer {
       checkMode: async (fs, mode) => {
         for (const app of this.apps) await app.checkMode?.(fs, mode);
       },
+      checkDelete: async (spec, volume) => {
+        const found = await volumes.findCheckpoint(spec, volume);
+        for (const app of this.apps) await app.checkDelete?.(found.volume, found.checkpoint);
+      },
     });
     this.config = config;
     this.dataDir = options.dataDir;

@@ -183,7 +183,10 @@ function routes(store: VolumeStore, options: VolumeApiOptions): Route[] {
     fsRoute('POST', '/checkpoints', json((body, _u, [fs]) => store.createCheckpoint(fs!, optionalText(body, 'name')))),
     {
       method: 'DELETE', pattern: /^\/v1\/checkpoints\/([^/]+)$/,
-      reply: json(async (_b, url, [spec]) => ({ deleted: await store.deleteCheckpoint(spec!, param(url, 'volume')) })),
+      reply: json(async (_b, url, [spec]) => {
+        await options.checkDelete?.(spec!, param(url, 'volume'));
+        return { deleted: await store.deleteCheckpoint(spec!, param(url, 'volume')) };
+      }),
     },
     fsRoute('POST', '/restore', json(async (body, _u, [fs]) => ({ restored: await store.restore(fs!, text(body, 'checkpoint')) }))),
     fsRoute('GET', '/diff-size', json((_b, url, [fs]) => store.diffSize(fs!, param(url, 'older') ?? null, param(url, 'newer')))),
@@ -229,6 +232,8 @@ async function* ndjson(values: AsyncIterable<unknown>): AsyncGenerator<Uint8Arra
 export interface VolumeApiOptions {
   /** Refuses a mode change that would break something the node runs (a replica made read-write). */
   checkMode?(fs: string, mode: VolumeMode): Promise<void>;
+  /** Refuses to delete a checkpoint something the node runs is using (a version being served). */
+  checkDelete?(spec: string, volume: string | undefined): Promise<void>;
 }
 
 export function volumeApi(store: VolumeStore, options: VolumeApiOptions = {}): (request: IncomingMessage, response: ServerResponse, url: URL) => boolean {
