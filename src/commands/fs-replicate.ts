@@ -28,6 +28,7 @@ function time(ms: number | null | undefined): string {
 
 interface PrimaryInfo {
   type: 'replication'; name: string; group: string; state: string; currentDeltaSet: number | null;
+  generation?: string | null; partners?: Partner[];
   pendingSets: number; pendingBytes: number; pendingBlocks: number;
   currentBlockNumber: number; currentTransferRate: number; avgTransferRate: number;
   destinations: { node: string; sfs: string; currentDeltaSet: number | null; lagSeconds: number | null; state: string;
@@ -36,22 +37,76 @@ interface PrimaryInfo {
 }
 
 interface ReplicaInfo {
-  type: 'playback'; name: string; source: string; currentDeltaSet: number | null; playedAt: number | null;
+  type: 'playback'; name: string; source: string; currentDeltaSet: number | null; playedAt: number | null; generation?: string | null;
   lagSeconds: number | null; lastError: { code: string; message: string } | null;
+  promoted?: { at: number; restartPoint: string } | null; partner?: Partner | null;
+}
+
+interface ResyncSides {
+  splitBrain: boolean; follower: string;
+  wrote: { source: number | null; follower: number | null };
+  generations: { source: string | null; follower: string | null };
+}
+
+/** Resync's first line: whether it found a split brain, and the side it makes follow. */
+function sidesLine(sides: ResyncSides, source: string): string {
+  const generations = `generations ${sides.generations.follower ?? '-'} and ${sides.generations.source ?? '-'}`;
+  if (!sides.splitBrain) return `${sides.follower} follows ${source} (${generations}; ${source} took ${blocksText(sides.wrote.source)} blocks since the restart point)`;
+  return `split brain: ${sides.follower} took ${blocksText(sides.wrote.follower)} blocks and ${source} took ${blocksText(sides.wrote.source)} blocks since they parted `
+    + `(${generations}); resync makes ${sides.follower} follow ${source}`;
+}
+
+interface StatusReport {
+  differingBlocks: number; common: string | null; primaryDeltaSet: number | null; replicaDeltaSet: number | null;
+  generations: { local: string | null; remote: string | null };
+  divergence: { splitBrain: boolean; wrote: { local: number | null; remote: number | null }; relation: { kind: string; side?: string } } | null;
+}
+
+function statusLines(status: StatusReport, here: string, there: string): string[] {
+  const lines = [`${status.differingBlocks} blocks differ between ${here} and ${there}${status.common ? '' : ' (they hold no image in common)'}`];
+  if (status.primaryDeltaSet !== null || status.replicaDeltaSet !== null) {
+    lines.push(`delta set: primary ${status.primaryDeltaSet ?? '-'}, replica ${status.replicaDeltaSet ?? '-'}`);
+  }
+  lines.push(`generation: ${here} ${status.generations.local ?? '-'}, ${there} ${status.generations.remote ?? '-'}`);
+  const d = status.divergence;
+  if (d && d.relation.kind !== 'same') {
+    const wrote = `${here} ${blocksText(d.wrote.local)} blocks, ${there} ${blocksText(d.wrote.remote)} blocks since they parted`;
+    lines.push(d.splitBrain ? `split brain: both took writes (${wrote})` : `no split brain (${wrote})`);
+  }
+  return lines;
+}
+
+/** The other side of a volume that was failed over, as -info reports it. */
+interface Partner {
+  name: string; generation: string | null; splitBrain: boolean | null;
+  wrote: { local: number | null; remote: number | null } | null; differingBlocks: number | null; error?: string;
+}
+
+const blocksText = (n: number | null | undefined) => (n === null || n === undefined ? 'an unknown number of' : String(n));
+
+/** One line on whether a volume and its partner both took writes since they parted. */
+function splitBrainLine(partner: Partner): string {
+  if (partner.splitBrain === null) return `split_brain with ${partner.name} = unknown (${partner.error ?? 'cannot tell'})`;
+  const wrote = partner.wrote;
+  const counts = wrote ? ` (here ${blocksText(wrote.local)} blocks, ${partner.name} ${blocksText(wrote.remote)} blocks since they parted)` : '';
+  return `split_brain with ${partner.name} = ${partner.splitBrain ? 'yes: both took writes' : 'no'}${counts}`;
 }
 
 /** The seed's -info layout, plus state, lag, last success and errors. */
 function infoLines(info: PrimaryInfo | ReplicaInfo): string[] {
   if (info.type === 'playback') {
     return [
-      `name = ${info.name}`, 'type = playback', `source = ${info.source}`,
+      `name = ${info.name}`, 'type = playback', `source = ${info.source}`, `generation = ${info.generation ?? '-'}`,
       `current_delta_set = ${info.currentDeltaSet ?? '-'}`, `last_playback = ${time(info.playedAt)}`,
       `lag = ${info.lagSeconds === null ? '-' : `${info.lagSeconds.toFixed(1)} s`}`,
+      ...(info.promoted ? [`failed_over = ${time(info.promoted.at)}, restart point ${info.promoted.restartPoint}`] : []),
+      ...(info.partner ? [splitBrainLine(info.partner)] : []),
       ...(info.lastError ? [`last_error = ${info.lastError.message} [${info.lastError.code}]`] : []),
     ];
   }
   const lines = [
-    `name = ${info.name}`, 'type = replication', `group = ${info.group}`, `state = ${info.state}`,
+    `name = ${info.name}`, 'type = replication', `group = ${info.group}`, `state = ${info.state}`, `generation = ${info.generation ?? '-'}`,
+    ...(info.partners ?? []).map(splitBrainLine),
     `current_delta_set = ${info.currentDeltaSet ?? '-'}`,
     `current_block_number = ${info.currentBlockNumber}`,
     `current_transfer_rate = ${info.currentTransferRate.toFixed(4)} blocks/second`,
@@ -150,8 +205,9 @@ const run: Record<Action, (ctx: CommandContext) => Promise<void>> = {
     if (unknown.length) throw new UsageErrorForCommand(`-resync takes -option autofullcopy=yes|no, not ${unknown.join(',')}`);
     const state = (await callNode(await ctx.node(), 'POST', '/v1/replication/resync', {
       sfs, pfs, primary, autofullcopy: extra.split(',').includes('autofullcopy=yes'),
-    })) as { diverged: { blocks: number; checkpoint: string | null } | null; fullCopy: boolean };
+    })) as { diverged: { blocks: number; checkpoint: string | null } | null; fullCopy: boolean; sides?: ResyncSides };
     await print(ctx, state, () => [
+      ...(state.sides ? [sidesLine(state.sides, sfs)] : []),
       state.diverged?.checkpoint
         ? `${pfs}:cel=${primary} had diverged by ${state.diverged.blocks < 0 ? 'an unknown number of' : state.diverged.blocks} blocks: kept as ${state.diverged.checkpoint}`
         : `${pfs}:cel=${primary} had not diverged from the restart point`,
@@ -171,14 +227,10 @@ const run: Record<Action, (ctx: CommandContext) => Promise<void>> = {
   },
   async '-status'(ctx) {
     const [pfs, dest] = words(ctx, 2, 2, '-status <pfs> <sfs>:cel=<node>');
-    const { node } = destination(dest!);
-    const status = (await callNode(await ctx.node(), 'GET', `/v1/replication/status?pfs=${encodeURIComponent(pfs!)}&node=${encodeURIComponent(node)}`)) as {
-      differingBlocks: number; primaryDeltaSet: number | null; replicaDeltaSet: number | null;
-    };
-    await print(ctx, status, () => [
-      `${status.differingBlocks} blocks differ between ${pfs} and ${dest}`,
-      `delta set: primary ${status.primaryDeltaSet ?? '-'}, replica ${status.replicaDeltaSet ?? '-'}`,
-    ]);
+    const { node, sfs } = destination(dest!);
+    const query = `pfs=${encodeURIComponent(pfs!)}&node=${encodeURIComponent(node)}&sfs=${encodeURIComponent(sfs)}`;
+    const status = (await callNode(await ctx.node(), 'GET', `/v1/replication/status?${query}`)) as StatusReport;
+    await print(ctx, status, () => statusLines(status, pfs!, dest!));
   },
 };
 

@@ -2,7 +2,9 @@
 // secondary that was failed over). The old primary is brought back to the restart point
 // by undoing what it took after it, and then forward with the differential:
 //
-//   keep-diverged  the old primary keeps what it took after the restart point as a
+//   keep-diverged  the two sides' generation numbers and bit maps say whether both took
+//                  writes since they parted (a split brain) and which side will follow;
+//                  the old primary keeps what it took after the restart point as a
 //                  checkpoint <pfs>@diverged-<time> (nothing is lost without consent),
 //                  and says how many blocks diverged
 //   raw            the old primary is made raw (being rebuilt: no reads or writes)
@@ -34,11 +36,22 @@ export interface ResyncState extends Phased<ResyncPhase> {
   diverged: { blocks: number; checkpoint: string | null } | null;
   /** Set when the old primary could not be undone and was set aside for a full copy. */
   fullCopy: boolean;
+  /** What each side wrote since they parted, and the side made to follow (the old primary). */
+  sides?: Sides;
+}
+
+export interface Sides {
+  splitBrain: boolean;
+  /** Blocks each side changed since they parted (null: unknown). */
+  wrote: { source: number | null; follower: number | null };
+  generations: { source: string | null; follower: string | null };
+  follower: string;
 }
 
 /** What a phase may report. */
 export interface ResyncResult {
   diverged?: { blocks: number; checkpoint: string | null };
+  sides?: Sides;
   fullCopy?: boolean;
 }
 
@@ -47,5 +60,10 @@ export function initialResync(sfs: string, pfs: string, primary: string, options
 }
 
 export function mergeResync(state: ResyncState, result: ResyncResult): ResyncState {
-  return { ...state, ...(result.diverged ? { diverged: result.diverged } : {}), ...(result.fullCopy ? { fullCopy: true } : {}) };
+  return {
+    ...state,
+    ...(result.diverged ? { diverged: result.diverged } : {}),
+    ...(result.sides ? { sides: result.sides } : {}),
+    ...(result.fullCopy ? { fullCopy: true } : {}),
+  };
 }

@@ -6,7 +6,9 @@
 //   POST /v1/replication/modify   {pfs, options}
 //   POST /v1/replication/stop     {pfs, node?}
 //   GET  /v1/replication/info?fs=<fs>             -info of a primary or a replica
-//   GET  /v1/replication/status?pfs=&node=        -status: blocks differing, each side's delta set
+//   GET  /v1/replication/status?pfs=&node=[&sfs=]  -status: blocks differing, each side's delta set and
+//                                                   generation, split brain (at any stage: pfs is the volume here)
+//   GET  /v1/replication/side?fs=                 (node to node) a volume's lineage, checkpoints and image
 //   POST /v1/replication/copy     {newer, older, node, sfs}   fs_copy to a volume on another node
 //   POST /v1/replication/failover {pfs, primary, sfs, sync?, now?}   -failover, on the secondary's node
 //   POST /v1/replication/resync   {sfs, pfs, primary, autofullcopy?}   -resync, on the source's node
@@ -16,12 +18,14 @@
 //   POST /v1/replication/undo     {pfs, image, autofullcopy?}   (node to node) undo pfs to the restart point
 //   POST /v1/replication/demote   {pfs}           (node to node) the primary goes read-only
 //   POST /v1/replication/halt     {pfs}           (node to node) the primary stops sending, keeping its cuts
-//   POST /v1/replication/incoming {pfs, sfs, primary, group, check?}   (node to node) register a replica
-//                                                   here (check: only say whether it would be accepted)
+//   POST /v1/replication/incoming {pfs, sfs, primary, group, check?, adopt?, lineage?}   (node to node) register
+//                                                   a replica here (check: only say whether it would be accepted;
+//                                                   adopt: an existing volume holding that set; lineage: the primary's)
 
 import { invalidArgument } from '../errors.js';
 import { checkOptions, DEFAULT_OPTIONS } from '../replication/options.js';
 import type { Destination, Replication } from '../replication/service.js';
+import type { Generation, Lineage } from '../replication/lineage.js';
 import { json, optionalText, param, router, text } from './volume-api.js';
 
 function adoptOf(value: unknown): { played: number; image: string } {
@@ -30,6 +34,28 @@ function adoptOf(value: unknown): { played: number; image: string } {
     throw invalidArgument('"adopt" must be {played, image}');
   }
   return { played: v.played as number, image: v.image };
+}
+
+function generationOf(value: unknown): Generation {
+  const g = value as Record<string, unknown>;
+  if (typeof g !== 'object' || g === null || !Number.isSafeInteger(g.n) || typeof g.node !== 'string') {
+    throw invalidArgument('a generation must be {n, node}');
+  }
+  return { n: g.n as number, node: g.node };
+}
+
+function lineageOf(value: unknown): Lineage {
+  const v = value as Record<string, unknown>;
+  if (typeof v !== 'object' || v === null || !Array.isArray(v.history) || v.history.length > 1000) {
+    throw invalidArgument('"lineage" must be {current, history}');
+  }
+  return {
+    current: generationOf(v.current),
+    history: v.history.map((h: Record<string, unknown>) => {
+      if (typeof h?.image !== 'string') throw invalidArgument('a lineage entry must be {generation, image}');
+      return { generation: generationOf(h.generation), image: h.image };
+    }),
+  };
 }
 
 function destinationsOf(value: unknown): Destination[] {
@@ -67,8 +93,9 @@ export function replicationApi(replication: Replication) {
     },
     {
       method: 'GET', pattern: /^\/v1\/replication\/status$/,
-      reply: json((_b, url) => replication.status(param(url, 'pfs') ?? '', param(url, 'node') ?? '')),
+      reply: json((_b, url) => replication.status(param(url, 'pfs') ?? '', param(url, 'node') ?? '', param(url, 'sfs'))),
     },
+    { method: 'GET', pattern: /^\/v1\/replication\/side$/, reply: json((_b, url) => replication.side(param(url, 'fs') ?? '')) },
     { method: 'POST', pattern: /^\/v1\/replication\/demote$/, reply: json((body) => replication.demote(text(body, 'pfs'))) },
     { method: 'POST', pattern: /^\/v1\/replication\/halt$/, reply: json((body) => replication.halt(text(body, 'pfs'))) },
     {
@@ -86,6 +113,7 @@ export function replicationApi(replication: Replication) {
       reply: json((body) => replication.registerIncoming(text(body, 'pfs'), text(body, 'sfs'), text(body, 'primary'), text(body, 'group'), {
         check: body.check === true,
         adopt: body.adopt === undefined ? undefined : adoptOf(body.adopt),
+        lineage: body.lineage === undefined ? undefined : lineageOf(body.lineage),
       })),
     },
     {

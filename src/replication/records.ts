@@ -9,7 +9,7 @@ import { listDir, makeDir, readFileOrUndefined, removeFile, writeFileAtomic } fr
 export class RecordDir<T> {
   constructor(readonly path: string) {}
 
-  static under<T>(dataDir: string, kind: 'out' | 'in' | 'failover' | 'resync' | 'failback'): RecordDir<T> {
+  static under<T>(dataDir: string, kind: 'out' | 'in' | 'failover' | 'resync' | 'failback' | 'lineage'): RecordDir<T> {
     return new RecordDir<T>(join(dataDir, 'replication', kind));
   }
 

@@ -22,6 +22,8 @@ import { initialResync, mergeResync, RESYNC_PHASES, type ResyncPhase, type Resyn
 import { runPhases } from '../failover/phases.js';
 import { FAILBACK_PHASES, type FailbackPhase, type FailbackState, initialFailback, mergeFailback } from '../failover/failback.js';
 import { DEFAULT_OPTIONS } from './options.js';
+import { branch, generationName, type Lineage, newLineage } from './lineage.js';
+import { compareSides, type SideView, type SidesReport } from './sides.js';
 import { failpoint } from '../failover/failpoints.js';
 
 /** How long a failover waits for the primary's node to answer one request. */
@@ -72,6 +74,8 @@ export class Replication {
   readonly #failovers: RecordDir<FailoverState>;
   readonly #resyncs: RecordDir<ResyncState>;
   readonly #failbacks: RecordDir<FailbackState>;
+  /** Each volume's generation numbers (lineage.ts), on both sides of a replication. */
+  readonly #lineages: RecordDir<Lineage>;
   /** Block sizes of the primaries, for rates in blocks per second. */
   readonly #blockSizes = new Map<string, number>();
 
@@ -82,6 +86,7 @@ export class Replication {
     this.#failovers = RecordDir.under(host.dataPath, 'failover');
     this.#resyncs = RecordDir.under(host.dataPath, 'resync');
     this.#failbacks = RecordDir.under(host.dataPath, 'failback');
+    this.#lineages = RecordDir.under(host.dataPath, 'lineage');
     const receiving: ReceiverContext = { self: host.self, dir: host.dir, incoming: this.#in, now: host.now };
     this.#queue = new PlaybackQueue(join(host.dataPath, 'replication', 'queue'), receiving);
     receiving.queue = this.#queue;
@@ -140,8 +145,9 @@ export class Replication {
     for (const d of destinations) {
       await this.#host.callPeer(d.node, 'POST', '/v1/replication/incoming', { pfs, sfs: d.sfs, primary: this.#host.self, group, check: true });
     }
+    const lineage = await this.#lineageOf(pfs);
     for (const d of destinations) {
-      await this.#host.callPeer(d.node, 'POST', '/v1/replication/incoming', { pfs, sfs: d.sfs, primary: this.#host.self, group });
+      await this.#host.callPeer(d.node, 'POST', '/v1/replication/incoming', { pfs, sfs: d.sfs, primary: this.#host.self, group, lineage });
       if (!this.#host.groupOf(pfs)) await this.#host.addRoute(group, d.node);
     }
     if (running) {
@@ -263,6 +269,11 @@ export class Replication {
       },
       promote: async (state) => {
         const record = (await this.#in.read(state.sfs))!;
+        // The promoted side begins a generation of its own, parting at the restart point.
+        const volume = await this.#host.dir.volume(state.sfs);
+        const restart = volume.listCheckpoints().find((c) => `${state.sfs}@${c.name}` === state.restartPoint);
+        const lineage = await this.#lineageOf(state.sfs, record.primary);
+        if (restart) await this.#lineages.write(state.sfs, branch(lineage, this.#host.self, restart.image));
         if (!record.promoted) await this.#in.write(state.sfs, { ...record, promoted: { at: this.#now(), restartPoint: state.restartPoint ?? '' } });
         failpoint('promote.recorded');
         await (await this.#host.dir.volume(state.sfs)).setMode('rw');
@@ -315,8 +326,17 @@ export class Replication {
       }
     };
     switch (phase) {
-      case 'keep-diverged':
-        return { diverged: (await call('/v1/replication/keep-diverged', { image: restartImage })) as { blocks: number; checkpoint: string | null } };
+      case 'keep-diverged': {
+        const report = await this.compare(state.sfs, state.primary, state.pfs);
+        const sides = {
+          splitBrain: report.divergence?.splitBrain ?? false,
+          wrote: { source: report.divergence?.wrote.local ?? null, follower: report.divergence?.wrote.remote ?? null },
+          generations: { source: report.generations.local, follower: report.generations.remote },
+          follower: `${state.pfs}:cel=${state.primary}`,
+        };
+        const diverged = (await call('/v1/replication/keep-diverged', { image: restartImage })) as { blocks: number; checkpoint: string | null };
+        return { diverged, sides };
+      }
       case 'raw': {
         if (state.fullCopy) return {};
         // The old primary may have resumed sending after its restart: it stops, keeping its cuts.
@@ -458,6 +478,7 @@ export class Replication {
     const group = this.#host.groupOf(state.sfs) ?? `rep-${state.sfs}`;
     await this.#host.callPeer(state.primary, 'POST', '/v1/replication/incoming', {
       pfs: state.sfs, sfs: state.pfs, primary: this.#host.self, group, adopt: { played: 0, image: cut0.image },
+      lineage: await this.#lineageOf(state.sfs),
     });
     if (!this.#host.groupOf(state.sfs)) await this.#host.addRoute(group, state.primary);
     if (!this.#senders.has(state.sfs)) {
@@ -558,10 +579,10 @@ export class Replication {
   /** Registers a replica on this node (called by the primary before its first set). */
   async registerIncoming(
     pfs: string, sfs: string, primary: string, group: string,
-    options: { check?: boolean; adopt?: { played: number; image: string } } = {},
+    options: { check?: boolean; adopt?: { played: number; image: string }; lineage?: Lineage } = {},
   ): Promise<IncomingRecord> {
     checkName('volume', sfs);
-    if (options.adopt) return this.#adopt(pfs, sfs, primary, group, options.adopt);
+    if (options.adopt) return this.#adopt(pfs, sfs, primary, group, options.adopt, options.lineage);
     const existing = await this.#in.read(sfs);
     if (existing && (existing.pfs !== pfs || existing.primary !== primary)) {
       throw new SnapcopyError('ERR_EXISTS', `${sfs} on ${this.#host.self} is already the replica of ${existing.primary}:${existing.pfs}`);
@@ -571,18 +592,23 @@ export class Replication {
     }
     const record: IncomingRecord = existing ?? { sfs, pfs, primary, played: null };
     if (options.check) return record;
+    // A replica follows its primary's lineage (generation numbers).
+    if (options.lineage) await this.#lineages.write(sfs, options.lineage);
     await this.#in.write(sfs, record);
     await this.#host.addRoute(group, this.#host.self);
     return record;
   }
 
   /** A resync's end: an existing volume holding the source's set becomes its read-only replica. */
-  async #adopt(pfs: string, sfs: string, primary: string, group: string, at: { played: number; image: string }): Promise<IncomingRecord> {
+  async #adopt(
+    pfs: string, sfs: string, primary: string, group: string, at: { played: number; image: string }, lineage?: Lineage,
+  ): Promise<IncomingRecord> {
     failpoint('adopt.start');
     const volume = await this.#host.dir.volume(sfs);
     if (volume.base !== at.image) {
       throw new SnapcopyError('ERR_WRONG_BASE', `${sfs} on ${this.#host.self} does not hold set ${at.played} of ${primary}:${pfs}`);
     }
+    if (lineage) await this.#lineages.write(sfs, lineage); // it follows the source's generation from here
     const record: IncomingRecord = { sfs, pfs, primary, played: at.played, playedImage: at.image, playedAt: this.#now() };
     await this.#in.write(sfs, record);
     failpoint('adopt.recorded');
@@ -605,11 +631,35 @@ export class Replication {
 
   /** fs_replicate -info of a primary or a replica on this node. */
   async info(fs: string): Promise<unknown> {
+    const lineage = await this.#lineages.read(fs);
+    const generation = lineage ? generationName(lineage.current) : null;
     const sender = this.#senders.get(fs);
-    if (sender) return this.describe(sender.state);
+    if (sender) return { ...this.describe(sender.state), generation };
     const replica = await this.#in.read(fs);
-    if (replica) return this.#describeReplica(replica);
+    if (replica) {
+      // A replica that was failed over may be in a split brain with its old primary.
+      const partner = replica.promoted ? await this.#splitBrainWith(fs, replica.primary, replica.pfs) : null;
+      return { ...this.#describeReplica(replica), generation, promoted: replica.promoted ?? null, partner };
+    }
+    const halted = await this.#out.read(fs);
+    if (halted?.halted) {
+      // A primary stopped by a failover: its destinations may have taken writes since.
+      const partners = [];
+      for (const [node, d] of Object.entries(halted.destinations)) partners.push(await this.#splitBrainWith(fs, node, d.sfs));
+      return { ...this.describe(halted), state: 'halted', generation, partners };
+    }
     throw notFound(`${fs} is neither replicated from nor to node ${this.#host.self}`);
+  }
+
+  /** Whether `fs` here and `other` on `node` both took writes since they parted (null: cannot tell now). */
+  async #splitBrainWith(fs: string, node: string, other: string) {
+    const name = `${other}:cel=${node}`;
+    try {
+      const report = await this.compare(fs, node, other);
+      return { name, generation: report.generations.remote, splitBrain: report.divergence?.splitBrain ?? null, wrote: report.divergence?.wrote ?? null, differingBlocks: report.differingBlocks };
+    } catch (error) {
+      return { name, generation: null, splitBrain: null, wrote: null, differingBlocks: null, error: (error as Error).message };
+    }
   }
 
   /** The primary's state as status: phase, lag per destination, pending bytes, sets. */
@@ -678,21 +728,67 @@ export class Replication {
     };
   }
 
-  /**
-   * fs_replicate -status: how many blocks differ between the primary's live volume and
-   * what `node` holds (exact, from the bit maps), and each side's delta-set number.
-   */
-  async status(pfs: string, node: string): Promise<{ differingBlocks: number; primaryDeltaSet: number | null; replicaDeltaSet: number | null }> {
-    const sender = this.#sender(pfs);
-    const d = sender.state.destinations[node];
-    if (!d) throw notFound(`${pfs} does not replicate to node ${node}`);
-    const volume = await this.#host.dir.volume(pfs);
-    const size = d.played === null ? await volume.diffSize(null) : await volume.diffSize(cutName(d.played));
+  /** A volume's lineage; one that has none yet begins in generation 1 of `node` (this node by default). */
+  async #lineageOf(fs: string, node = this.#host.self): Promise<Lineage> {
+    const known = await this.#lineages.read(fs);
+    if (known) return known;
+    const lineage = newLineage(node);
+    await this.#lineages.write(fs, lineage);
+    return lineage;
+  }
+
+  /** What another node needs to compare its side with this one's `fs` (GET /v1/replication/side). */
+  async side(fs: string): Promise<SideView> {
+    const volume = await this.#host.dir.volume(checkName('volume', fs));
     return {
-      differingBlocks: size.dataBlocks + size.unusedBlocks,
-      primaryDeltaSet: newestOf(sender.state),
-      replicaDeltaSet: d.played,
+      lineage: (await this.#lineages.read(fs)) ?? null,
+      checkpoints: volume.listCheckpoints().map((c) => ({ name: c.name, image: c.image })),
+      base: volume.base,
     };
+  }
+
+  /**
+   * This node's `fs` against `other` on `node`, at any stage: the blocks that differ
+   * (exact, from both sides' bit maps since the newest image both hold), each side's
+   * generation, and whether both took writes since they parted (a split brain).
+   */
+  async compare(fs: string, node: string, other: string): Promise<SidesReport> {
+    const volume = await this.#host.dir.volume(checkName('volume', fs));
+    const local = await this.side(fs);
+    const remote = (await withTimeout(this.#host.callPeer(node, 'GET', `/v1/replication/side?fs=${encodeURIComponent(checkName('volume', other))}`),
+      PEER_TIMEOUT_MS, `node ${node} did not answer within ${PEER_TIMEOUT_MS / 1000} s`)) as SideView;
+    const store = this.#host.peerStore(node);
+    try {
+      return await compareSides(local, remote, {
+        local: async (checkpoint) => volume.diff(checkpoint),
+        remote: (checkpoint) => store.diff(other, checkpoint),
+      }, volume.blocks);
+    } finally {
+      await store.close();
+    }
+  }
+
+  /**
+   * fs_replicate -status: how many blocks differ between `fs` here and `other` on `node`
+   * (exact, from the bit maps), each side's delta-set number where `fs` replicates to
+   * it, each side's generation and whether they are in a split brain.
+   */
+  async status(fs: string, node: string, other?: string): Promise<SidesReport & { primaryDeltaSet: number | null; replicaDeltaSet: number | null }> {
+    const sender = this.#senders.get(fs);
+    const d = sender?.state.destinations[node];
+    const partner = other ?? d?.sfs ?? (await this.#partnerOf(fs, node));
+    const report = await this.compare(fs, node, partner);
+    return { ...report, primaryDeltaSet: sender && d ? newestOf(sender.state) : null, replicaDeltaSet: d ? d.played : null };
+  }
+
+  /** The volume `fs` pairs with on `node`, from this node's records (for -status without the other name). */
+  async #partnerOf(fs: string, node: string): Promise<string> {
+    const replica = await this.#in.read(fs);
+    if (replica?.primary === node) return replica.pfs;
+    const out = await this.#out.read(fs);
+    const d = out?.destinations[node];
+    if (d) return d.sfs;
+    throw notFound(`${fs} does not replicate to or from node ${node}`);
   }
 
   async close(): Promise<void> {
