@@ -8,48 +8,20 @@
 // that image was first made with, so a file for given ids is the same bytes each time).
 
 import type { CheckpointInfo } from '../volume/volume.js';
+import { type DeltaEntry, type FullEntry, type VersionEntry, type VersionsIndex, deltaPath, fullPath, parseIndex } from './index-format.js';
 
 /** How many versions before the youngest get a delta, when --keep is not given. */
 export const DEFAULT_KEEP = 7;
 /** More deltas than this is a mistake (each costs a scan and a file at every publish). */
 export const MAX_KEEP = 1000;
 
-export const VERSIONS_FORMAT = 'snapcopy-versions/1';
 export const INDEX_FILE = 'index.json';
 
-export interface PublishedVersion {
-  image: string;
-  name: string;
-  created: string;
-}
-
-export interface PublishedFile {
-  /** Absent for a full stream. */
-  from?: string;
-  to: string;
-  /** Relative to the directory: full/<to>.snap or delta/<from>-<to>.snap. */
-  path: string;
-  bytes: number | null;
-}
-
-/** index.json of a published directory (the versions format, see README "Publishing versions"). */
-export interface PublishedIndex {
-  format: typeof VERSIONS_FORMAT;
-  volume: string;
-  size: number;
-  blockSize: number;
-  versions: PublishedVersion[];
-  full: PublishedFile[];
-  deltas: PublishedFile[];
-}
-
-export function fullPath(image: string): string {
-  return `full/${image}.snap`;
-}
-
-export function deltaPath(from: string, to: string): string {
-  return `delta/${from}-${to}.snap`;
-}
+export type PublishedVersion = VersionEntry;
+/** A full stream (no `from`) or a delta. */
+export type PublishedFile = FullEntry & { from?: string };
+/** index.json of a published directory: the deltas it holds are listed (never null). */
+export type PublishedIndex = VersionsIndex & { deltas: DeltaEntry[] };
 
 /** The versions to publish: the youngest K+1 distinct images, oldest first. */
 export function versionsToPublish(checkpoints: readonly CheckpointInfo[], keep: number): PublishedVersion[] {
@@ -65,7 +37,7 @@ export function versionsToPublish(checkpoints: readonly CheckpointInfo[], keep: 
 }
 
 /** The files the index for these versions names (bytes unknown yet: null). */
-export function filesFor(versions: readonly PublishedVersion[]): { full: PublishedFile[]; deltas: PublishedFile[] } {
+export function filesFor(versions: readonly PublishedVersion[]): { full: FullEntry[]; deltas: DeltaEntry[] } {
   const youngest = versions.at(-1);
   if (!youngest) return { full: [], deltas: [] };
   return {
@@ -75,7 +47,7 @@ export function filesFor(versions: readonly PublishedVersion[]): { full: Publish
 }
 
 /** Every file path an index names. */
-export function pathsOf(index: PublishedIndex | undefined): string[] {
+export function pathsOf(index: VersionsIndex | undefined): string[] {
   if (!index) return [];
   return [...index.full, ...(index.deltas ?? [])].map((f) => f.path);
 }
@@ -85,7 +57,7 @@ export function pathsOf(index: PublishedIndex | undefined): string[] {
  * The previous index's files stay one more round, so a client that read it just before
  * this publish still finds every file it names. Temporary files of a cut publish go too.
  */
-export function filesToRemove(present: readonly string[], next: PublishedIndex, previous: PublishedIndex | undefined): string[] {
+export function filesToRemove(present: readonly string[], next: VersionsIndex, previous: VersionsIndex | undefined): string[] {
   const keep = new Set([...pathsOf(next), ...pathsOf(previous)]);
   return present.filter((p) => !keep.has(p));
 }
@@ -96,23 +68,14 @@ export function indexText(index: PublishedIndex): string {
 }
 
 /**
- * A previous index.json, if it is one of ours; anything else (absent, torn by hand,
- * another format) is treated as no previous index.
+ * A previous index.json, if it is one (anything else, absent or not, is treated as no
+ * previous index: publish then keeps no older files for it).
  */
-export function parsePreviousIndex(text: string | undefined): PublishedIndex | undefined {
-  if (text === undefined) return undefined;
+export function parsePreviousIndex(bytes: Uint8Array | undefined): VersionsIndex | undefined {
+  if (bytes === undefined) return undefined;
   try {
-    const value = JSON.parse(text) as PublishedIndex;
-    if (value?.format !== VERSIONS_FORMAT || !Array.isArray(value.full)) return undefined;
-    if (value.deltas !== null && !Array.isArray(value.deltas)) return undefined;
-    const paths = [...value.full, ...(value.deltas ?? [])].map((f) => f?.path);
-    return paths.every((p) => typeof p === 'string' && isStreamPath(p)) ? value : undefined;
+    return parseIndex(bytes);
   } catch {
     return undefined;
   }
-}
-
-/** full/<x>.snap or delta/<x>.snap, and nothing that could name a file outside them. */
-export function isStreamPath(path: string): boolean {
-  return /^(full|delta)\/[A-Za-z0-9._-]+\.snap$/.test(path) && !path.includes('..');
 }

@@ -19,9 +19,10 @@ import { lockDir } from '../storage/lock.js';
 import { listDir, makeDir, readFileOrUndefined, syncDir, writeFileAtomic } from '../storage/file.js';
 import type { VolumeStore } from '../volume/store.js';
 import {
-  DEFAULT_KEEP, INDEX_FILE, MAX_KEEP, type PublishedFile, type PublishedIndex, VERSIONS_FORMAT,
+  DEFAULT_KEEP, INDEX_FILE, MAX_KEEP, type PublishedFile, type PublishedIndex,
   filesFor, filesToRemove, indexText, parsePreviousIndex, versionsToPublish,
 } from './publish-plan.js';
+import { type DeltaEntry, type FullEntry, INDEX_FORMAT } from './index-format.js';
 
 /** The points of a publish, in order, for tests that cut it short (kill -9 at one of them). */
 export type PublishStep =
@@ -77,12 +78,13 @@ async function publish(store: VolumeStore, volume: string, dir: string, keep: nu
   const lock = await lockDir(dir, { what: `publish directory ${dir}` });
   try {
     for (const sub of STREAM_DIRS) await makeDir(join(dir, sub));
-    const previousText = await readText(join(dir, INDEX_FILE));
-    const previous = parsePreviousIndex(previousText);
+    const previousBytes = await readFileOrUndefined(join(dir, INDEX_FILE));
+    const previousText = previousBytes === undefined ? undefined : new TextDecoder().decode(previousBytes);
+    const previous = parsePreviousIndex(previousBytes);
     const planned = filesFor(versions);
     const written: string[] = [];
     let bytes = 0;
-    const sized = async (file: PublishedFile): Promise<PublishedFile> => {
+    const sized = async <F extends PublishedFile>(file: F): Promise<F> => {
       const made = await ensureStream(store, volume, dir, file, versions, options);
       if (made.written) {
         written.push(file.path);
@@ -91,12 +93,12 @@ async function publish(store: VolumeStore, volume: string, dir: string, keep: nu
       }
       return { ...file, bytes: made.bytes };
     };
-    const full: PublishedFile[] = [];
+    const full: FullEntry[] = [];
     for (const f of planned.full) full.push(await sized(f));
-    const deltas: PublishedFile[] = [];
+    const deltas: DeltaEntry[] = [];
     for (const f of planned.deltas) deltas.push(await sized(f));
     const index: PublishedIndex = {
-      format: VERSIONS_FORMAT, volume, size: info.size, blockSize: info.blockSize, versions, full, deltas,
+      format: INDEX_FORMAT, volume, size: info.size, blockSize: info.blockSize, versions, full, deltas,
     };
     const text = indexText(index);
     const indexChanged = text !== previousText;
@@ -174,8 +176,4 @@ async function sizeOf(path: string): Promise<number | undefined> {
   }
 }
 
-async function readText(path: string): Promise<string | undefined> {
-  const bytes = await readFileOrUndefined(path);
-  return bytes === undefined ? undefined : new TextDecoder().decode(bytes);
-}
 
