@@ -37,3 +37,8 @@ export { OriginSession, type SessionResult } from './rcp/origin.js';
 export type { SessionApp } from './rcp/local.js';
 export type { DestinationStatus, SessionParams } from './rcp/session.js';
 export type { Conn, Dial } from './rcp/conn.js';
+// Version distribution: pull a volume's versions from a node or a published directory.
+export { pull, type PullOptions, type PullOutcome, type PullSource, parseSource } from './distribution/pull.js';
+export { decideUpdate, type UpdateDecision, type UpdateResult } from './distribution/decide.js';
+export { parseIndex, type VersionsIndex } from './distribution/index-format.js';
+export { distributionApp, distributionAppWith, type DistributionOptions } from './distribution/app.js';

@@ -36,13 +36,15 @@ import { rcptest } from './rcptest.js';
 import { serve } from './serve.js';
 import { serverConfig } from './server-config.js';
 import { publish } from './publish.js';
+import { pull } from './pull.js';
+import { token } from './token.js';
 import { status } from './status.js';
 import { write } from './write.js';
 
 export const COMMANDS: readonly Command[] = [
   create, list, info, destroy, rename, resize, write, discard, cat, ckpt, diff, exportDiff, importDiff, clone, fsCopy, fsReplicate, serverMount,
   benchDiff,
-  serve, publish, status, rcpConfig, serverConfig, rcproute, rcptest,
+  serve, publish, pull, token, status, rcpConfig, serverConfig, rcproute, rcptest,
 ];
 
 const GLOBAL_OPTIONS: Record<string, OptionKind> = {
