@@ -12,6 +12,7 @@ import type { VolumeMode } from '../volume/volume.js';
 import type { Access, TokenStore } from './access.js';
 import type { Metrics } from './metrics.js';
 import { distributionApp } from '../distribution/app.js';
+import { statusApp } from '../status/app.js';
 
 /**
  * What a node lends its applications: its volumes, RCP, routes and peers (what
@@ -78,4 +79,4 @@ export const replicationApp: NodeApp = {
   },
 };
 
-export const DEFAULT_APPS: readonly NodeApp[] = [rcptestApp, replicationApp, distributionApp];
+export const DEFAULT_APPS: readonly NodeApp[] = [rcptestApp, replicationApp, distributionApp, statusApp];
