@@ -25,13 +25,23 @@ export class Source {
   #generation = 0;
   #count = 0;
 
-  private constructor(readonly dir: DataDir, readonly store: LocalStore, readonly prng: Prng) {}
+  private constructor(public dir: DataDir, public store: LocalStore, readonly prng: Prng, readonly path: string) {}
 
   static async open(path: string, prng: Prng): Promise<Source> {
     const dir = await DataDir.open(path, { kernels: backend });
     const store = new LocalStore(dir);
     await store.create('v', { size: BLOCKS * BLOCK, blockSize: BLOCK });
-    return new Source(dir, store, prng);
+    return new Source(dir, store, prng, path);
+  }
+
+  /** Lets go of the data directory (so a child process can open it). */
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+
+  async reopen(): Promise<void> {
+    this.dir = await DataDir.open(this.path, { kernels: backend });
+    this.store = new LocalStore(this.dir);
   }
 
   /** A few seeded writes of fresh random data (always a change). */
