@@ -129,6 +129,7 @@
   function chartOptions(width) {
     return {
       width, height: 180,
+      legend: { live: false },
       scales: { x: { time: true }, lag: { auto: true }, rate: { auto: true } },
       series: [
         {},
