@@ -98,7 +98,9 @@ export async function download(url: string, path: string, options: DownloadOptio
       if (fruitless > retries || attempts >= MAX_ATTEMPTS) {
         throw new SnapcopyError('ERR_UNREACHABLE', `${url}: download failed after ${attempts} attempts with ${have} bytes: ${(failure as Error)?.message ?? failure}`);
       }
-      if (fruitless > 0) await sleep(Math.min(2000, 50 * 2 ** fruitless));
+      // A cut is retried at once (a fetch may lose the last bytes it had before the cut, so an
+      // attempt can look fruitless); a source that keeps failing is given growing pauses.
+      if (fruitless > 1) await sleep(Math.min(2000, 50 * 2 ** fruitless));
     }
   } finally {
     await out.close();
