@@ -1,4 +1,6 @@
 import { callNode } from '../node/client.js';
+import { readPeers } from '../node/peers.js';
+import { httpTokenOf } from '../rcp/auth.js';
 import { type Command, type CommandContext, expectPositionals, flag, positional, UsageErrorForCommand } from './command.js';
 
 interface TokenJson {
@@ -18,6 +20,13 @@ async function create(ctx: CommandContext): Promise<void> {
   if (!flag(ctx, 'json')) ctx.log(`token ${made.id}: reads the versions of ${made.volume} only; it is shown once (the node keeps only its hash)`);
 }
 
+/** The nodes' full-access token (the status page's login, --token), from the peers file's secret. */
+async function nodeToken(ctx: CommandContext): Promise<void> {
+  expectPositionals(ctx, 1);
+  if (!ctx.peersPath) throw new UsageErrorForCommand('token node reads the peers file: give --peers <file> (or $SNAPCOPY_PEERS)');
+  await ctx.print(await httpTokenOf((await readPeers(ctx.peersPath)).secret));
+}
+
 async function list(ctx: CommandContext): Promise<void> {
   expectPositionals(ctx, 1);
   const { tokens } = (await callNode(await ctx.node(), 'GET', '/v1/tokens')) as { tokens: TokenJson[] };
@@ -35,13 +44,14 @@ async function revoke(ctx: CommandContext): Promise<void> {
 export const token: Command = {
   name: 'token',
   summary: 'read-only tokens of a node: a client holding one can pull one volume\'s versions and nothing else',
-  usage: '--node <n> token create --read-only <fs> [--json] | token list [--json] | token revoke <id>',
+  usage: '--node <n> token create --read-only <fs> [--json] | token list [--json] | token revoke <id> | --peers <file> token node',
   options: { 'read-only': 'boolean', json: 'boolean' },
   async run(ctx) {
-    const verb = positional(ctx, 0, 'create, list or revoke');
+    const verb = positional(ctx, 0, 'create, list, revoke or node');
     if (verb === 'create') return create(ctx);
+    if (verb === 'node') return nodeToken(ctx);
     if (verb === 'list') return list(ctx);
     if (verb === 'revoke') return revoke(ctx);
-    throw new UsageErrorForCommand(`unknown token command ${JSON.stringify(verb)} (create, list or revoke)`);
+    throw new UsageErrorForCommand(`unknown token command ${JSON.stringify(verb)} (create, list, revoke or node)`);
   },
 };

@@ -6,11 +6,12 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { main } from '../../src/commands/cli.js';
 import { NodeServer } from '../../src/node/server.js';
 import { httpTokenOf } from '../../src/rcp/auth.js';
 import { MAX_STREAMS } from '../../src/status/events.js';
 import { backend } from '../helpers/backend.js';
-import { freePorts, removeDir, tempDir } from '../helpers/net.js';
+import { freePorts, removeDir, tempDir, writePeers } from '../helpers/net.js';
 import { Prng, testSeed } from '../helpers/prng.js';
 
 const SEED = testSeed('status-http');
@@ -155,6 +156,24 @@ describe(`status page and /metrics over HTTP (seed ${SEED})`, () => {
     const out = await call('/logout', { method: 'POST', headers: jar });
     expect(out.status).toBe(303);
     expect(out.headers['set-cookie']![0]).toMatch(/^snapcopy_token=; .*Max-Age=0/);
+  });
+
+  test('`snapcopy token node` prints the token the login form takes; without a peers file it says what is missing', async () => {
+    const peersFile = await writePeers(root, SECRET, {});
+    const run = async (argv: string[]) => {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await main(argv, { env: {}, stdout: async (line) => void out.push(line), stderr: (line) => void err.push(line) });
+      return { code, out, err };
+    };
+    const printed = await run(['--peers', peersFile, 'token', 'node']);
+    expect(printed).toEqual({ code: 0, out: [token], err: [] });
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    expect((await call('/login', { method: 'POST', headers: form, body: `token=${printed.out[0]}` })).status).toBe(303);
+    const missing = await run(['token', 'node']);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toHaveLength(1);
+    expect(missing.err[0]).toMatch(/give --peers <file>/);
   });
 
   test('/metrics parses as Prometheus text; volume gauges follow a write and a checkpoint', async () => {
