@@ -43,7 +43,7 @@ export function loginPage(message?: string): string {
 <input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
 ${message ? `<p class="error" role="alert">${escapeHtml(message)}</p>` : ''}
 <button type="submit">Log in</button>
-<p class="hint">The node's HTTP token: the one the CLI derives from the peers file's secret.</p>
+<p class="hint">The node's HTTP token: <code>snapcopy --peers &lt;file&gt; token node</code> prints it.</p>
 </form>
 </main>
 </body>
