@@ -55,6 +55,12 @@ export class Source {
     this.#generation++;
   }
 
+  /** Every block written with fresh random data (a full stream of it is the whole volume). */
+  async writeAll(): Promise<void> {
+    await (await this.dir.volume('v')).write(0, this.prng.fill(new Uint8Array(BLOCKS * BLOCK)));
+    this.#generation++;
+  }
+
   async checkpoint(): Promise<string> {
     const name = `c${this.#count++}`;
     await this.store.createCheckpoint('v', name);
