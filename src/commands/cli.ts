@@ -10,7 +10,7 @@ import { resolveNode } from '../node/client.js';
 import { RemoteStore } from '../node/volume-client.js';
 import { DataDir } from '../volume/data-dir.js';
 import { LocalStore, type VolumeStore } from '../volume/store.js';
-import { type OptionKind, parseArgs, UsageError } from './args.js';
+import { type OptionKind, parseArgs, parseSize, UsageError } from './args.js';
 import { benchDiff } from './bench-diff.js';
 import { cat } from './cat.js';
 import { ckpt } from './ckpt.js';
@@ -49,7 +49,13 @@ export const COMMANDS: readonly Command[] = [
 
 const GLOBAL_OPTIONS: Record<string, OptionKind> = {
   data: 'string', kernels: 'string', help: 'boolean', node: 'string', peers: 'string', token: 'string', wait: 'string',
+  'map-cache': 'string',
 };
+
+/** --map-cache <bytes|64M|64MiB>: the cap of the staged checkpoint maps of the data directory opened here. */
+function mapCacheBytes(text: string | undefined): number | undefined {
+  return text === undefined ? undefined : parseSize(text, '--map-cache');
+}
 
 /** --wait <seconds>: how long to wait for a volume another process holds. */
 function waitSeconds(text: string | undefined): number {
@@ -98,10 +104,14 @@ export async function main(argv: readonly string[], io: CliIo = nodeIo()): Promi
     const nodeSpec = (args.options.get('node') as string | undefined) ?? io.env.SNAPCOPY_NODE;
     const token = (args.options.get('token') as string | undefined) ?? io.env.SNAPCOPY_TOKEN;
     const wait = waitSeconds(args.options.get('wait') as string | undefined);
+    const mapCache = mapCacheBytes(args.options.get('map-cache') as string | undefined);
     const openStore = async (): Promise<VolumeStore> => {
       // With --node the volumes are the node's; without it, this data directory's.
-      if (nodeSpec !== undefined) return new RemoteStore(await resolveNode(nodeSpec, { peersPath, token }));
-      return new LocalStore(await DataDir.open(path, { kernels, wait }));
+      if (nodeSpec !== undefined) {
+        if (mapCache !== undefined) throw new UsageErrorForCommand('--map-cache caps this process\'s maps; a node keeps its own (drop --node or --map-cache)');
+        return new RemoteStore(await resolveNode(nodeSpec, { peersPath, token }));
+      }
+      return new LocalStore(await DataDir.open(path, { kernels, wait, ...(mapCache === undefined ? {} : { mapCacheBytes: mapCache }) }));
     };
     const ctx: CommandContext = {
       args,

@@ -12,6 +12,7 @@ export const GLOBAL_OPTIONS_HELP = [
   '  --peers <file>    the peers file: node names, addresses and the shared secret ($SNAPCOPY_PEERS)',
   '  --token <t>       a node\'s HTTP token, when there is no peers file ($SNAPCOPY_TOKEN)',
   '  --wait <s>        wait up to s seconds for a volume another process holds (default 0: fail with ERR_LOCKED)',
+  '  --map-cache <n>   cap of the checkpoint maps kept in memory, in bytes or as 64M (default 256M; not with --node)',
 ];
 
 /** The list of commands with their summaries, and the global options. */
