@@ -8,7 +8,7 @@ import { SnapcopyError, invalidArgument, notFound } from '../errors.js';
 import type { RcpService } from '../rcp/service.js';
 import type { DataDir } from '../volume/data-dir.js';
 import type { ImportOutcome, VolumeStore } from '../volume/store.js';
-import type { VolumeMode } from '../volume/volume.js';
+import type { Volume, VolumeMode } from '../volume/volume.js';
 import { checkName } from '../engine/layout.js';
 import { type ReplicationOptions } from './options.js';
 import { baseOf, initialState, newestOf, phaseOf, type PrimaryState, RETRIES } from './primary.js';
@@ -30,6 +30,18 @@ import { failpoint } from '../failover/failpoints.js';
 const PEER_TIMEOUT_MS = 10_000;
 /** ... and for a refresh (a catch-up or the last set of a failover with sync). */
 const REFRESH_TIMEOUT_MS = 30 * 60_000;
+
+/**
+ * A primary's cuts its state no longer lists (pruned, but the node died before the
+ * checkpoint was deleted): deleted, or they would hold before-images forever. A cut at or
+ * past the next set is one the state has not heard of yet, and is kept (the next cut takes it).
+ */
+async function dropForgottenCuts(volume: Volume, state: PrimaryState): Promise<void> {
+  for (const c of volume.listCheckpoints()) {
+    const n = /^rep-(\d+)$/.exec(c.name)?.[1];
+    if (n !== undefined && Number(n) < state.nextSet && !state.cuts.includes(Number(n))) await volume.deleteCheckpoint(c.name);
+  }
+}
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -100,7 +112,10 @@ export class Replication {
       const state = await replication.#out.read(pfs);
       if (!state || state.halted) continue;
       const volume = await host.dir.volume(pfs).catch(() => undefined);
-      if (volume) replication.#blockSizes.set(pfs, volume.blockSize);
+      if (volume) {
+        replication.#blockSizes.set(pfs, volume.blockSize);
+        await dropForgottenCuts(volume, state);
+      }
       replication.#run(state);
     }
     return replication;
@@ -239,9 +254,26 @@ export class Replication {
     }
     const saved = await this.#failovers.read(sfs);
     // A finished failover stays finished; one cut short is resumed where it was.
-    if (saved?.phase === 'done') return saved;
+    if (saved?.phase === 'done') return saved.primaryDemoted ? saved : this.#demoteLate(saved);
     const state = saved ? { ...saved, sync: options.sync, now: options.now } : initialFailover(sfs, pfs, primary, options);
     return runFailover(this.#failoverHost(), state);
+  }
+
+  /**
+   * A failover that went on without its primary (it could not be reached), issued again:
+   * the primary, back since, is made read-only now, so the two sides are not both
+   * read-write. Not once a resync has begun (it makes the primary raw, then a replica).
+   */
+  async #demoteLate(state: FailoverState): Promise<FailoverState> {
+    if (await this.#resyncs.read(state.sfs)) return state;
+    try {
+      await this.#failoverHost().demotePrimary(state);
+    } catch {
+      return state; // still unreachable: the report says so again
+    }
+    const demoted = { ...state, primaryDemoted: true };
+    await this.#failovers.write(state.sfs, demoted);
+    return demoted;
   }
 
   #failoverHost(): FailoverHost {
@@ -269,11 +301,11 @@ export class Replication {
       },
       promote: async (state) => {
         const record = (await this.#in.read(state.sfs))!;
-        // The promoted side begins a generation of its own, parting at the restart point.
-        const volume = await this.#host.dir.volume(state.sfs);
-        const restart = volume.listCheckpoints().find((c) => `${state.sfs}@${c.name}` === state.restartPoint);
+        // The promoted side begins a generation of its own, parting at the last set it played
+        // (the image its primary's cut of that set holds too).
+        const parted = record.playedImage ?? (await this.#host.dir.volume(state.sfs)).base;
         const lineage = await this.#lineageOf(state.sfs, record.primary);
-        if (restart) await this.#lineages.write(state.sfs, branch(lineage, this.#host.self, restart.image));
+        if (parted) await this.#lineages.write(state.sfs, branch(lineage, this.#host.self, parted));
         if (!record.promoted) await this.#in.write(state.sfs, { ...record, promoted: { at: this.#now(), restartPoint: state.restartPoint ?? '' } });
         failpoint('promote.recorded');
         await (await this.#host.dir.volume(state.sfs)).setMode('rw');
@@ -523,8 +555,9 @@ export class Replication {
     const sender = this.#senders.get(pfs);
     if (sender) await this.halt(pfs);
     const cut = volume.listCheckpoints().findLast((c) => c.image === restartImage);
-    if (cut) {
-      if (volume.base !== restartImage) await volume.restore(cut.name, { rebuild: true });
+    // Already at the restart point (an undo cut short after its restore, issued again): its cut may be gone.
+    if (cut || volume.base === restartImage) {
+      if (volume.base !== restartImage) await volume.restore(cut!.name, { rebuild: true });
       failpoint('undo.restored');
       // Its cuts belong to the old direction: the new one numbers its sets afresh.
       for (const c of volume.listCheckpoints()) if (/^rep-\d+$/.test(c.name)) await volume.deleteCheckpoint(c.name);

@@ -237,7 +237,10 @@ describe.runIf(backend === 'wasm')('replication end to end: P → D1, P → F �
     pendingSets: number; pendingBytes: number; pendingBlocks: number;
     destinations: DestinationJson[]; sets: { n: number; created: number; blocks: number; bytes: number }[];
   }
-  interface StatusJson { differingBlocks: number; primaryDeltaSet: number | null; replicaDeltaSet: number | null }
+  interface StatusJson {
+    differingBlocks: number; primaryDeltaSet: number | null; replicaDeltaSet: number | null;
+    generations: { local: string | null; remote: string | null }; divergence: { splitBrain: boolean } | null;
+  }
 
   test('-info --json says the state, sets, lag, last success and pending bytes; -status counts the blocks that differ exactly', async () => {
     const started = Date.now();
@@ -273,7 +276,10 @@ describe.runIf(backend === 'wasm')('replication end to end: P → D1, P → F �
 
     for (const node of ['D1', 'D2'] as const) {
       expect(await json<StatusJson>('P', 'fs_replicate', '-status', 'work', `work-copy:cel=${node}`))
-        .toEqual({ differingBlocks: 0, primaryDeltaSet: current, replicaDeltaSet: current });
+        .toMatchObject({
+          differingBlocks: 0, primaryDeltaSet: current, replicaDeltaSet: current,
+          generations: { local: '1@P', remote: '1@P' }, divergence: { splitBrain: false },
+        });
     }
 
     // k whole blocks written with new contents, not yet cut: exactly k blocks differ.
@@ -288,10 +294,10 @@ describe.runIf(backend === 'wasm')('replication end to end: P → D1, P → F �
     }
     for (const node of ['D1', 'D2'] as const) {
       expect(await json<StatusJson>('P', 'fs_replicate', '-status', 'work', `work-copy:cel=${node}`))
-        .toEqual({ differingBlocks: k, primaryDeltaSet: current, replicaDeltaSet: current });
+        .toMatchObject({ differingBlocks: k, primaryDeltaSet: current, replicaDeltaSet: current });
     }
     expect(await ok('P', 'fs_replicate', '-status', 'work', 'work-copy:cel=D1'))
-      .toBe(`${k} blocks differ between work and work-copy:cel=D1\ndelta set: primary ${current}, replica ${current}\n`);
+      .toBe(`${k} blocks differ between work and work-copy:cel=D1\ndelta set: primary ${current}, replica ${current}\ngeneration: work 1@P, work-copy:cel=D1 1@P\n`);
 
     await ok('P', 'fs_replicate', '-refresh', 'work');
     const after = await json<PrimaryJson>('P', 'fs_replicate', '-info', 'work');
@@ -299,7 +305,7 @@ describe.runIf(backend === 'wasm')('replication end to end: P → D1, P → F �
     expect(after.sets.find((s) => s.n === after.currentDeltaSet)!.blocks).toBe(k);
     for (const node of ['D1', 'D2'] as const) {
       expect(await json<StatusJson>('P', 'fs_replicate', '-status', 'work', `work-copy:cel=${node}`))
-        .toEqual({ differingBlocks: 0, primaryDeltaSet: after.currentDeltaSet, replicaDeltaSet: after.currentDeltaSet });
+        .toMatchObject({ differingBlocks: 0, primaryDeltaSet: after.currentDeltaSet, replicaDeltaSet: after.currentDeltaSet });
     }
     await expectReplicated('after the -status writes');
   });

@@ -1,0 +1,120 @@
+// Split brain end to end with real `snapcopy serve` processes on 127.0.0.1: P replicates
+// to S; P takes writes that never reach S and is killed; S is failed over and takes
+// writes; P comes back and takes more. Both sides' generation numbers and bit maps show
+// a split brain in -status and -info, with each side's writes and the blocks that differ
+// counted exactly (against a plain model: the set of blocks each side wrote); resync
+// names the side it makes follow, keeps that side's writes, and leaves no split brain.
+// And the same without writes on P: no split brain. Runs once, in the `wasm` project only.
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { backend } from '../helpers/backend.js';
+import { ensureBuilt } from '../helpers/built.js';
+import { Cluster } from '../helpers/cluster.js';
+import { NodeProcess } from '../helpers/net.js';
+import { Prng, testSeed } from '../helpers/prng.js';
+import { callApi, ok, readVolume } from '../helpers/replication-faults.js';
+
+const NODES = ['P', 'S'] as const;
+type Name = typeof NODES[number];
+const BLOCK = 4096;
+const SIZE = 1024 * BLOCK;
+
+interface Status {
+  differingBlocks: number;
+  generations: { local: string | null; remote: string | null };
+  divergence: { splitBrain: boolean; wrote: { local: number | null; remote: number | null } } | null;
+}
+
+describe.runIf(backend === 'wasm')('split brain', () => {
+  const seed = testSeed('split-brain-e2e');
+  const prng = new Prng(seed);
+  const cluster = new Cluster<Name>({ prefix: 'snapcopy-split-brain-', secret: 'split-brain-secret-77d1', nodes: NODES });
+
+  beforeAll(async () => {
+    await ensureBuilt();
+    await cluster.start();
+  }, 300_000);
+
+  afterAll(async () => {
+    await NodeProcess.stopAll();
+    await cluster.stop();
+  });
+
+  /** Writes `count` random runs of whole blocks; adds the blocks to `touched`. */
+  async function writeBlocks(node: Name, fs: string, count: number, touched: Set<number>): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      const first = prng.int(0, SIZE / BLOCK - 8);
+      const blocks = prng.int(1, 8);
+      const reply = await callApi(cluster, node, 'PUT', `/v1/volumes/${fs}/data?offset=${first * BLOCK}`, prng.fill(new Uint8Array(blocks * BLOCK)), 15_000);
+      expect(reply.status, reply.text).toBe(200);
+      for (let b = first; b < first + blocks; b++) touched.add(b);
+    }
+  }
+
+  async function status(node: Name, here: string, there: string): Promise<Status> {
+    return JSON.parse(await ok(cluster, node, 'fs_replicate', '-status', here, there, '--json')) as Status;
+  }
+
+  async function replicated(pfs: string, sfs: string): Promise<void> {
+    await ok(cluster, 'P', 'create', pfs, '--size', String(SIZE), '--block-size', String(BLOCK));
+    await writeBlocks('P', pfs, 30, new Set());
+    await ok(cluster, 'P', 'fs_replicate', '-start', pfs, `${sfs}:cel=S`, '-option', 'to=600,hwm=600');
+    await ok(cluster, 'P', 'fs_replicate', '-refresh', pfs);
+  }
+
+  test('both sides took writes: reported by -status and -info from both sides, exact; resync names the follower and ends it', async () => {
+    await replicated('v', 'v-copy');
+    const onP = new Set<number>();
+    const onS = new Set<number>();
+    await writeBlocks('P', 'v', 5, onP); // never replicated
+    await cluster.node('P').kill();
+    await ok(cluster, 'S', 'fs_replicate', '-failover', 'v:cel=P', 'v-copy');
+    await writeBlocks('S', 'v-copy', 6, onS);
+    await cluster.restart('P');
+    await writeBlocks('P', 'v', 4, onP); // the old primary came back read-write and took more
+    const union = new Set([...onP, ...onS]).size;
+
+    const fromS = await status('S', 'v-copy', 'v:cel=P');
+    expect(fromS.generations).toEqual({ local: '2@S', remote: '1@P' });
+    expect(fromS.divergence).toMatchObject({ splitBrain: true, wrote: { local: onS.size, remote: onP.size } });
+    expect(fromS.differingBlocks, `seed ${seed}`).toBe(union);
+    const fromP = await status('P', 'v', 'v-copy:cel=S');
+    expect(fromP.divergence).toMatchObject({ splitBrain: true, wrote: { local: onP.size, remote: onS.size } });
+    expect(fromP.differingBlocks).toBe(union);
+    const text = await ok(cluster, 'S', 'fs_replicate', '-status', 'v-copy', 'v:cel=P');
+    expect(text).toContain(`${union} blocks differ between v-copy and v:cel=P`);
+    expect(text).toContain(`split brain: both took writes (v-copy ${onS.size} blocks, v:cel=P ${onP.size} blocks since they parted)`);
+    expect(await ok(cluster, 'S', 'fs_replicate', '-info', 'v-copy')).toContain(`split_brain with v:cel=P = yes: both took writes (here ${onS.size} blocks, v:cel=P ${onP.size} blocks since they parted)`);
+
+    const beforeResync = await readVolume(cluster, 'P', 'v');
+    await ok(cluster, 'P', 'server_mount', '-o', 'ro', 'v');
+    const out = await ok(cluster, 'S', 'fs_replicate', '-resync', 'v-copy', 'v:cel=P');
+    expect(out.split('\n')[0]).toBe(`split brain: v:cel=P took ${onP.size} blocks and v-copy took ${onS.size} blocks since they parted (generations 1@P and 2@S); resync makes v:cel=P follow v-copy`);
+    expect(out).toMatch(new RegExp(`v:cel=P had diverged by ${onP.size} blocks: kept as v@diverged-`));
+    // What P took is kept, readable, as the diverged checkpoint.
+    const kept = /kept as (v@diverged-\S+)/.exec(out)![1]!;
+    const keptBytes = await callApi(cluster, 'P', 'GET', `/v1/volumes/v/data?offset=0&checkpoint=${encodeURIComponent(kept.split('@')[1]!)}`);
+    expect(Buffer.compare(keptBytes.bytes, beforeResync)).toBe(0);
+    await ok(cluster, 'S', 'fs_replicate', '-refresh', 'v-copy');
+    const after = await status('S', 'v-copy', 'v:cel=P');
+    expect(after).toMatchObject({ differingBlocks: 0, generations: { local: '2@S', remote: '2@S' } });
+    expect(after.divergence?.splitBrain).toBe(false);
+    expect(Buffer.compare(await readVolume(cluster, 'P', 'v'), await readVolume(cluster, 'S', 'v-copy'))).toBe(0);
+  }, 240_000);
+
+  test('only the new primary took writes: no split brain, and resync says the old primary follows', async () => {
+    await replicated('w', 'w-copy');
+    await cluster.node('P').kill();
+    await ok(cluster, 'S', 'fs_replicate', '-failover', 'w:cel=P', 'w-copy');
+    const onS = new Set<number>();
+    await writeBlocks('S', 'w-copy', 5, onS);
+    await cluster.restart('P');
+    const fromS = await status('S', 'w-copy', 'w:cel=P');
+    expect(fromS.divergence).toMatchObject({ splitBrain: false, wrote: { local: onS.size, remote: 0 } });
+    expect(fromS.differingBlocks).toBe(onS.size);
+    await ok(cluster, 'P', 'server_mount', '-o', 'ro', 'w');
+    const out = await ok(cluster, 'S', 'fs_replicate', '-resync', 'w-copy', 'w:cel=P');
+    expect(out.split('\n')[0]).toBe(`w:cel=P follows w-copy (generations 1@P and 2@S; w-copy took ${onS.size} blocks since the restart point)`);
+    expect(out).toContain('w:cel=P had not diverged from the restart point');
+  }, 240_000);
+});
