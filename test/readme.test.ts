@@ -64,6 +64,7 @@ describe('README replication walkthrough', () => {
 describe('README disaster recovery walkthrough', () => {
   test.runIf(backend === 'wasm')('replicate, kill the primary, failover, resync, failback: each side follows the other', () => {
     const out = runShell(blocks('bash')[2]!, {});
+    expect(out).toContain('split brain seen');
     expect(out).toContain('pfs follows sfs');
     expect(out).toContain('the diverged writes are kept');
     expect(out).toContain('sfs follows pfs');
