@@ -17,7 +17,7 @@ describe('README examples', () => {
   test('has the examples this test runs', () => {
     expect(blocks('js').length).toBeGreaterThanOrEqual(2);
     expect(blocks('sh').length).toBe(1);
-    expect(blocks('bash').length).toBe(3);
+    expect(blocks('bash').length).toBeGreaterThanOrEqual(4);
   });
 
   blocks('js').forEach((code, i) => {
@@ -58,6 +58,19 @@ describe('README replication walkthrough', () => {
     expect(out).toContain('type = playback');
     expect(out).toContain('the replica is read-only');
     expect(out).toMatch(/^stopped replicating pfs to n2$/m);
+  }, 90_000);
+});
+
+describe('README serving versions walkthrough', () => {
+  test.runIf(backend === 'wasm')('a node, a read-only token, pull full, delta, up to date', () => {
+    const out = runShell(blocks('bash').find((b) => b.startsWith('# Serving versions'))!, {});
+    expect(out).toMatch(/^app: full copy of \w+ from 127\.0\.0\.1:7131:app, \d+ bytes/m);
+    expect(out).toMatch(/^app: delta \w+ -> \w+ from 127\.0\.0\.1:7131:app, \d+ bytes/m);
+    expect(out).toMatch(/^\{"result":"up-to-date","from":"[0-9a-f-]{36}","to":"[0-9a-f-]{36}","bytes":0,/m);
+    expect(out).toMatch(/^app: not asking 127\.0\.0\.1:7131:app yet/m);
+    expect(out).toContain('app equals app@v2');
+    expect(out).toMatch(/^app@v1\t.*\napp@v2\t/m);
+    expect(out).toMatch(/^[0-9a-f]{8}\tapp\t/m);
   }, 90_000);
 });
 
