@@ -341,8 +341,9 @@ export class Replication {
 
   /** One resync phase (idempotent: a re-issue may run it again). */
   async #resyncPhase(state: ResyncState, phase: ResyncPhase): Promise<ResyncResult> {
-    const record = (await this.#in.read(state.sfs))!;
-    const restartImage = record.playedImage ?? '';
+    // Gone once the reverse phase made the source a primary (a reverse cut short and run again needs no restart image).
+    const record = await this.#in.read(state.sfs);
+    const restartImage = record?.playedImage ?? '';
     const call = (path: string, body: Record<string, unknown>) => withTimeout(
       this.#host.callPeer(state.primary, 'POST', path, { pfs: state.pfs, ...body }), 60_000, `node ${state.primary} did not answer`,
     );
