@@ -42,3 +42,5 @@ export { pull, type PullOptions, type PullOutcome, type PullSource, parseSource 
 export { decideUpdate, type UpdateDecision, type UpdateResult } from './distribution/decide.js';
 export { parseIndex, type VersionsIndex } from './distribution/index-format.js';
 export { distributionApp, distributionAppWith, type DistributionOptions } from './distribution/app.js';
+export { publishVersions, type PublishOptions, type PublishResult, type PublishStep } from './distribution/publish.js';
+export { DEFAULT_KEEP } from './distribution/publish-plan.js';
