@@ -74,6 +74,19 @@ describe('README serving versions walkthrough', () => {
   }, 90_000);
 });
 
+describe('README publishing versions walkthrough', () => {
+  test.runIf(backend === 'wasm')('publish, serve with a plain web server, pull by URL: full, delta, up to date', () => {
+    const out = runShell(blocks('bash').find((b) => b.startsWith('# Publishing versions'))!, {});
+    expect(out).toMatch(/^\{"result":"full","from":null,"to":"[0-9a-f-]{36}"/m);
+    expect(out).toMatch(/^site\/delta\/[0-9a-f-]{36}-[0-9a-f-]{36}\.snap$/m);
+    expect(out).toMatch(/^site\/full\/[0-9a-f-]{36}\.snap$/m);
+    expect(out).toMatch(/nothing changed$/m);
+    expect(out).toMatch(/^\{"result":"delta","from":"[0-9a-f-]{36}"/m);
+    expect(out).toMatch(/^\{"result":"up-to-date"/m);
+    expect(out).toContain('the client holds vol@tuesday');
+  }, 90_000);
+});
+
 describe('README disaster recovery walkthrough', () => {
   test.runIf(backend === 'wasm')('replicate, kill the primary, failover, resync, failback: each side follows the other', () => {
     const out = runShell(blocks('bash')[2]!, {});
