@@ -14,7 +14,8 @@
 //   POST /v1/replication/resync   {sfs, pfs, primary, autofullcopy?}   -resync, on the source's node
 //   POST /v1/replication/failback {source, node, replica}   -failback, on the current source's node
 //   POST /v1/replication/take-over {pfs, sfs, destination, set, image}   (node to node) a failback's turn
-//   POST /v1/replication/keep-diverged {pfs, image}  (node to node) keep what pfs took past the restart point
+//   POST /v1/replication/keep-diverged {pfs, image, autofullcopy?}  (node to node) keep what pfs took past the
+//                                                   restart point (refused first if it cannot be undone)
 //   POST /v1/replication/undo     {pfs, image, autofullcopy?}   (node to node) undo pfs to the restart point
 //   POST /v1/replication/demote   {pfs}           (node to node) the primary goes read-only
 //   POST /v1/replication/halt     {pfs}           (node to node) the primary stops sending, keeping its cuts
@@ -133,7 +134,7 @@ export function replicationApi(replication: Replication) {
     },
     {
       method: 'POST', pattern: /^\/v1\/replication\/keep-diverged$/,
-      reply: json((body) => replication.keepDiverged(text(body, 'pfs'), text(body, 'image'))),
+      reply: json((body) => replication.keepDiverged(text(body, 'pfs'), text(body, 'image'), body.autofullcopy === true)),
     },
     {
       method: 'POST', pattern: /^\/v1\/replication\/undo$/,

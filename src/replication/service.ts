@@ -367,7 +367,9 @@ export class Replication {
           generations: { source: report.generations.local, follower: report.generations.remote },
           follower: `${state.pfs}:cel=${state.primary}`,
         };
-        const diverged = (await call('/v1/replication/keep-diverged', { image: restartImage })) as { blocks: number; checkpoint: string | null };
+        const diverged = (await call('/v1/replication/keep-diverged', { image: restartImage, autofullcopy: state.autofullcopy })) as {
+          blocks: number; checkpoint: string | null;
+        };
         return { diverged, sides };
       }
       case 'raw': {
@@ -531,11 +533,20 @@ export class Replication {
     failpoint('reverse.end');
   }
 
+  #cannotUndo(pfs: string): SnapcopyError {
+    return new SnapcopyError('ERR_WRONG_BASE',
+      `${pfs} on ${this.#host.self} no longer holds the restart point's set (no checkpoint with its image), so it cannot be undone: `
+      + 'issue the resync again with -option autofullcopy=yes to set it aside (kept, renamed) and make a full copy');
+  }
+
   /** On the old primary: keeps what it took after the restart point as a checkpoint; the blocks that diverged. */
-  async keepDiverged(pfs: string, restartImage: string): Promise<{ blocks: number; checkpoint: string | null }> {
+  async keepDiverged(pfs: string, restartImage: string, autofullcopy = false): Promise<{ blocks: number; checkpoint: string | null }> {
     failpoint('keep-diverged.start');
     const volume = await this.#host.dir.volume(checkName('volume', pfs));
     const cut = volume.listCheckpoints().findLast((c) => c.image === restartImage);
+    if (volume.base === restartImage) return { blocks: 0, checkpoint: null }; // at the restart point: nothing diverged
+    // Refused before anything changes: a resync that cannot undo it leaves it as it was.
+    if (!cut && !autofullcopy) throw this.#cannotUndo(pfs);
     const existing = volume.listCheckpoints().find((c) => c.name.startsWith('diverged-') && c.image === volume.base);
     const size = cut ? await volume.diffSize(cut.name) : undefined;
     const blocks = size ? size.dataBlocks + size.unusedBlocks : -1;
@@ -566,11 +577,7 @@ export class Replication {
       failpoint('undo.end');
       return { fullCopy: false };
     }
-    if (!autofullcopy) {
-      throw new SnapcopyError('ERR_WRONG_BASE',
-        `${pfs} on ${this.#host.self} no longer holds the restart point's set (no checkpoint with its image), so it cannot be undone: `
-        + 'issue the resync again with -option autofullcopy=yes to set it aside (kept, renamed) and make a full copy');
-    }
+    if (!autofullcopy) throw this.#cannotUndo(pfs);
     const aside = `${pfs}-diverged-${Date.now()}`;
     await this.#host.dir.rename(pfs, aside);
     await this.#out.remove(pfs);

@@ -4,7 +4,9 @@
 // a split brain in -status and -info, with each side's writes and the blocks that differ
 // counted exactly (against a plain model: the set of blocks each side wrote); resync
 // names the side it makes follow, keeps that side's writes, and leaves no split brain.
-// And the same without writes on P: no split brain. Runs once, in the `wasm` project only.
+// And the same without writes on P: no split brain. And an old primary that lost its cuts
+// (its replication stopped by hand): resync refuses and changes nothing, or with
+// autofullcopy=yes sets it aside and copies in full. Runs once, in the `wasm` project only.
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { backend } from '../helpers/backend.js';
@@ -49,6 +51,10 @@ describe.runIf(backend === 'wasm')('split brain', () => {
       expect(reply.status, reply.text).toBe(200);
       for (let b = first; b < first + blocks; b++) touched.add(b);
     }
+  }
+
+  async function write(node: Name, fs: string, offset: number, data: Uint8Array): Promise<number> {
+    return (await callApi(cluster, node, 'PUT', `/v1/volumes/${fs}/data?offset=${offset}`, data, 15_000)).status;
   }
 
   async function status(node: Name, here: string, there: string): Promise<Status> {
@@ -116,5 +122,35 @@ describe.runIf(backend === 'wasm')('split brain', () => {
     const out = await ok(cluster, 'S', 'fs_replicate', '-resync', 'w-copy', 'w:cel=P');
     expect(out.split('\n')[0]).toBe(`w:cel=P follows w-copy (generations 1@P and 2@S; w-copy took ${onS.size} blocks since the restart point)`);
     expect(out).toContain('w:cel=P had not diverged from the restart point');
+  }, 240_000);
+
+  test('the old primary lost its cuts: resync is refused and changes nothing; with autofullcopy=yes it is set aside and copied in full', async () => {
+    await replicated('u', 'u-copy');
+    const onP = new Set<number>();
+    await writeBlocks('P', 'u', 4, onP); // never replicated: the old primary is past the restart point
+    await cluster.node('P').kill();
+    await ok(cluster, 'S', 'fs_replicate', '-failover', 'u:cel=P', 'u-copy');
+    await writeBlocks('S', 'u-copy', 3, new Set());
+    await cluster.restart('P');
+    // The operator stops the old primary's replication: its cuts (the before-images) go with it.
+    await ok(cluster, 'P', 'fs_replicate', '-stop', 'u');
+    await ok(cluster, 'P', 'server_mount', '-o', 'ro', 'u');
+    const bytes = await readVolume(cluster, 'P', 'u');
+    const checkpoints = await ok(cluster, 'P', 'ckpt', 'list', 'u');
+    const refused = await cluster.cli('S', 'fs_replicate', '-resync', 'u-copy', 'u:cel=P');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/cannot be undone: issue the resync again with -option autofullcopy=yes .*\[ERR_WRONG_BASE\]\s*$/);
+    expect(Buffer.compare(await readVolume(cluster, 'P', 'u'), bytes)).toBe(0);
+    expect(await ok(cluster, 'P', 'ckpt', 'list', 'u')).toBe(checkpoints);
+    expect(await write('P', 'u', 0, new Uint8Array(10))).toBe(409); // still read-only, not raw
+    const out = await ok(cluster, 'S', 'fs_replicate', '-resync', 'u-copy', 'u:cel=P', '-option', 'autofullcopy=yes');
+    expect(out).toContain('u could not be undone: it was set aside and made a full copy of u-copy');
+    expect(out).toMatch(/^split brain: u:cel=P took an unknown number of blocks and u-copy took \d+ blocks since they parted/);
+    const aside = JSON.parse(await ok(cluster, 'P', 'list', '--json')) as { name: string }[];
+    const kept = aside.find((v) => v.name.startsWith('u-diverged-'));
+    expect(kept, 'the old volume is kept, renamed').toBeDefined();
+    expect(Buffer.compare(await readVolume(cluster, 'P', kept!.name), bytes)).toBe(0);
+    await ok(cluster, 'S', 'fs_replicate', '-refresh', 'u-copy');
+    expect(Buffer.compare(await readVolume(cluster, 'P', 'u'), await readVolume(cluster, 'S', 'u-copy'))).toBe(0);
   }, 240_000);
 });
