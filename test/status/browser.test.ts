@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { httpTokenOf } from '../../src/rcp/auth.js';
@@ -77,6 +78,18 @@ describe.runIf(chromium !== undefined)(`status page in Chromium (seed ${SEED})`,
     return text ? JSON.parse(text) : undefined;
   }
 
+  /** /metrics has the destination's lag and a last success of a moment ago, once it played a set. */
+  async function expectReplicationMetrics(): Promise<void> {
+    const response = await fetch(`http://${n1.address}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+    const families = parsePrometheusTextFormat(await response.text()) as { name: string; metrics: { value: string; labels: Record<string, string> }[] }[];
+    const sample = (name: string) => families.find((f) => f.name === name)?.metrics.find((m) => m.labels.volume === 'alpha' && m.labels.destination === 'n2');
+    const lag = Number(sample('snapcopy_replication_lag_seconds')?.value);
+    const success = Number(sample('snapcopy_replication_last_success_timestamp_seconds')?.value);
+    expect(lag).toBeGreaterThanOrEqual(0);
+    expect(lag).toBeLessThan(120);
+    expect(Math.abs(Date.now() / 1000 - success)).toBeLessThan(120);
+  }
+
   const text = (selector: string) => page.$eval(selector, (node) => node.textContent ?? '');
   const waitForText = (selector: string, wanted: string) =>
     page.waitForFunction((s, w) => (document.querySelector(s)?.textContent ?? '').includes(w), { timeout: WAIT_MS }, selector, wanted);
@@ -117,6 +130,7 @@ describe.runIf(chromium !== undefined)(`status page in Chromium (seed ${SEED})`,
     await api('PUT', `/v1/volumes/alpha/data?offset=${1024 * KiB}`, prng.fill(new Uint8Array(256 * KiB)));
     await page.waitForSelector('#replication .chart canvas', { timeout: WAIT_MS });
     expect(await text('#replication .chart h3')).toBe('alpha → n2');
+    await expectReplicationMetrics();
 
     // A pull from the node: the distribution counters move.
     const local = join(root, 'client');
@@ -158,4 +172,21 @@ describe.runIf(chromium !== undefined)(`status page in Chromium (seed ${SEED})`,
     await page.screenshot({ path: join(SHOTS, 'status-phone.png'), fullPage: true });
     expect(existsSync(join(SHOTS, 'status-desktop.png')) && existsSync(join(SHOTS, 'status-phone.png'))).toBe(true);
   }, 180_000);
+
+  test('without EventSource the page polls, and still follows changes', async () => {
+    const polling = await browser.newPage();
+    try {
+      await polling.setCookie({ name: 'snapcopy_token', value: token, url: `http://${n1.address}/`, httpOnly: true, sameSite: 'Strict' });
+      await polling.evaluateOnNewDocument(() => {
+        delete (window as unknown as { EventSource?: unknown }).EventSource;
+      });
+      await polling.goto(`http://${n1.address}/`);
+      await polling.waitForFunction(() => (document.querySelector('#volumes')?.textContent ?? '').includes('alpha'), { timeout: WAIT_MS });
+      expect(await polling.evaluate(() => document.documentElement.dataset.transport)).toBe('polling');
+      await api('POST', '/v1/volumes', JSON.stringify({ name: 'charlie_3', size: 1024 * KiB }));
+      await polling.waitForFunction(() => (document.querySelector('#volumes')?.textContent ?? '').includes('charlie_3'), { timeout: WAIT_MS });
+    } finally {
+      await polling.close();
+    }
+  }, 60_000);
 });
