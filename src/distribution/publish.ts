@@ -19,7 +19,7 @@ import { lockDir } from '../storage/lock.js';
 import { listDir, makeDir, readFileOrUndefined, syncDir, writeFileAtomic } from '../storage/file.js';
 import type { VolumeStore } from '../volume/store.js';
 import {
-  DEFAULT_KEEP, INDEX_FILE, MAX_KEEP, type PublishedFile, type PublishedIndex,
+  DEFAULT_KEEP, INDEX_FILE, MAX_KEEP, type PublishedFile, type PublishedIndex, type PublishedVersion,
   filesFor, filesToRemove, indexText, parsePreviousIndex, versionsToPublish,
 } from './publish-plan.js';
 import { type DeltaEntry, type FullEntry, INDEX_FORMAT } from './index-format.js';
@@ -64,7 +64,7 @@ export async function publishVersions(store: VolumeStore, volume: string, dir: s
   if (typeof dir !== 'string' || dir === '') throw invalidArgument('the directory to publish into must be named');
   const keep = options.keep ?? DEFAULT_KEEP;
   if (!Number.isInteger(keep) || keep < 0 || keep > MAX_KEEP) {
-    throw invalidArgument(`--keep must be a whole number from 0 to ${MAX_KEEP}, not ${String(options.keep)}`);
+    throw invalidArgument(`keep (--keep) must be a whole number of versions from 0 to ${MAX_KEEP}, not ${String(options.keep)}`);
   }
   return publish(store, volume, dir, keep, options);
 }
@@ -73,63 +73,73 @@ async function publish(store: VolumeStore, volume: string, dir: string, keep: nu
   const info = await store.info(volume);
   const versions = versionsToPublish(info.checkpoints, keep);
   const youngest = versions.at(-1);
-  if (!youngest) throw new SnapcopyError('ERR_NOT_FOUND', `${volume} has no checkpoint to publish: make one first (snapcopy ckpt ${volume})`);
+  if (!youngest) throw new SnapcopyError('ERR_NOT_FOUND', `${volume} has no checkpoint to publish: make one first (snapcopy ckpt create ${volume})`);
   await makeDir(dir);
   const lock = await lockDir(dir, { what: `publish directory ${dir}` });
   try {
     for (const sub of STREAM_DIRS) await makeDir(join(dir, sub));
     const previousBytes = await readFileOrUndefined(join(dir, INDEX_FILE));
-    const previousText = previousBytes === undefined ? undefined : new TextDecoder().decode(previousBytes);
-    const previous = parsePreviousIndex(previousBytes);
-    const planned = filesFor(versions);
-    const written: string[] = [];
-    let bytes = 0;
-    const sized = async <F extends PublishedFile>(file: F): Promise<F> => {
-      const made = await ensureStream(store, volume, dir, file, versions, options);
-      if (made.written) {
-        written.push(file.path);
-        bytes += made.bytes;
-        await options.onStep?.({ step: 'stream-written', path: file.path });
-      }
-      return { ...file, bytes: made.bytes };
-    };
-    const full: FullEntry[] = [];
-    for (const f of planned.full) full.push(await sized(f));
-    const deltas: DeltaEntry[] = [];
-    for (const f of planned.deltas) deltas.push(await sized(f));
+    const streams = await writeStreams(store, volume, dir, versions, options);
     const index: PublishedIndex = {
-      format: INDEX_FORMAT, volume, size: info.size, blockSize: info.blockSize, versions, full, deltas,
+      format: INDEX_FORMAT, volume, size: info.size, blockSize: info.blockSize, versions, full: streams.full, deltas: streams.deltas,
     };
     const text = indexText(index);
-    const indexChanged = text !== previousText;
-    if (indexChanged) {
-      // Every stream the index names (and the folders holding them) is durable before it.
-      for (const sub of STREAM_DIRS) await syncDir(join(dir, sub));
-      await syncDir(dir);
-      await writeFileAtomic(join(dir, INDEX_FILE), text);
-      await options.onStep?.({ step: 'index-written' });
-    }
+    const indexChanged = previousBytes === undefined || text !== new TextDecoder().decode(previousBytes);
+    if (indexChanged) await replaceIndex(dir, text, options);
     // An unchanged index keeps whatever files it kept before (nothing changes), but a
     // cut publish's temporary files never serve anyone.
     const present = await streamFiles(dir);
-    const removable = indexChanged ? filesToRemove(present, index, previous) : present.filter((p) => p.endsWith(PARTIAL));
-    for (const path of removable) {
-      await files.rm(join(dir, path), { force: true });
-      await options.onStep?.({ step: 'removed', path });
-    }
-    if (removable.length > 0) for (const sub of STREAM_DIRS) await syncDir(join(dir, sub));
+    const removable = indexChanged ? filesToRemove(present, index, parsePreviousIndex(previousBytes)) : present.filter((p) => p.endsWith(PARTIAL));
+    await removeFiles(dir, removable, options);
     return {
       volume, dir, youngest: { image: youngest.image, name: youngest.name }, versions: versions.length,
-      written, removed: removable, indexChanged, bytes,
+      written: streams.written, removed: removable, indexChanged, bytes: streams.bytes,
     };
   } finally {
     await lock.release();
   }
 }
 
+/** Makes every stream the index will name (those not there yet), in index order. */
+async function writeStreams(store: VolumeStore, volume: string, dir: string, versions: readonly PublishedVersion[], options: PublishOptions) {
+  const planned = filesFor(versions);
+  const written: string[] = [];
+  let bytes = 0;
+  const sized = async <F extends PublishedFile>(file: F): Promise<F> => {
+    const made = await ensureStream(store, volume, dir, file, versions, options);
+    if (made.written) {
+      written.push(file.path);
+      bytes += made.bytes;
+      await options.onStep?.({ step: 'stream-written', path: file.path });
+    }
+    return { ...file, bytes: made.bytes };
+  };
+  const full: FullEntry[] = [];
+  for (const f of planned.full) full.push(await sized(f));
+  const deltas: DeltaEntry[] = [];
+  for (const f of planned.deltas) deltas.push(await sized(f));
+  return { full, deltas, written, bytes };
+}
+
+/** Replaces index.json once every stream it names (and the folders holding them) is durable. */
+async function replaceIndex(dir: string, text: string, options: PublishOptions): Promise<void> {
+  for (const sub of STREAM_DIRS) await syncDir(join(dir, sub));
+  await syncDir(dir);
+  await writeFileAtomic(join(dir, INDEX_FILE), text);
+  await options.onStep?.({ step: 'index-written' });
+}
+
+async function removeFiles(dir: string, paths: readonly string[], options: PublishOptions): Promise<void> {
+  for (const path of paths) {
+    await files.rm(join(dir, path), { force: true });
+    await options.onStep?.({ step: 'removed', path });
+  }
+  if (paths.length > 0) for (const sub of STREAM_DIRS) await syncDir(join(dir, sub));
+}
+
 /** The stream file for `file`, written unless already there; its size and whether this run wrote it. */
 async function ensureStream(
-  store: VolumeStore, volume: string, dir: string, file: PublishedFile, versions: readonly { image: string; name: string }[], options: PublishOptions,
+  store: VolumeStore, volume: string, dir: string, file: PublishedFile, versions: readonly PublishedVersion[], options: PublishOptions,
 ): Promise<{ bytes: number; written: boolean }> {
   const target = join(dir, file.path);
   const existing = await sizeOf(target);
