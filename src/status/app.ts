@@ -1,8 +1,8 @@
 // The status application: a live page at / (behind the node's token, via a login form),
 // its data as JSON and server-sent events, and Prometheus metrics at /metrics.
 //
-//   GET  /                      the page (without a valid credential: the login form, 401)
-//   POST /login   token=<t>     sets the snapcopy_token cookie and goes to / (wrong token: 401)
+//   GET  /                      the page (without a valid credential: the login form, 401; a read-only one: 403)
+//   POST /login   token=<t>     sets the snapcopy_token cookie and goes to / (wrong token: 401; read-only: 403)
 //   POST /logout                forgets the cookie
 //   GET  /status/app.js, app.css, uplot.js, uplot.css   the page's files (app.css also before login)
 //   GET  /v1/status/snapshot    everything the page shows, as JSON
@@ -18,7 +18,7 @@ import { sendError, sendJson } from '../node/volume-api.js';
 import { ASSETS, assetBytes } from './assets.js';
 import { EventStreams } from './events.js';
 import { History, SAMPLE_EVERY_MS } from './history.js';
-import { login, loginPage, logout, SECURITY_HEADERS, sendHtml } from './login.js';
+import { login, loginPage, logout, READ_ONLY_MESSAGE, SECURITY_HEADERS, sendHtml } from './login.js';
 import { registerNodeMetrics } from './node-metrics.js';
 import { buildSnapshot, changeKey, replicationOf, type Snapshot } from './snapshot.js';
 
@@ -66,10 +66,14 @@ class StatusApp implements RunningApp {
       void sendAsset(request, response, path).catch((error) => sendError(response, error));
       return true;
     }
-    if (isRead(request) && path === '/' && !this.#host.checkCredential(credentialOf(request))) {
+    if (isRead(request) && path === '/') {
+      // Without the node token the page is the login form: 401 for no valid credential, 403 for a read-only one.
+      const credential = credentialOf(request);
+      const access = this.#host.checkCredential(credential);
+      if (access?.kind === 'node') return false;
       request.resume();
-      const stale = credentialOf(request) !== '';
-      sendHtml(response, 401, loginPage(stale ? 'That token is no longer valid on this node: log in again.' : undefined));
+      if (access) sendHtml(response, 403, loginPage(READ_ONLY_MESSAGE));
+      else sendHtml(response, 401, loginPage(credential ? 'That token is no longer valid on this node: log in again.' : undefined));
       return true;
     }
     return false;

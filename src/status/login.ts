@@ -9,6 +9,8 @@ import type { NodeAppHost } from '../node/apps.js';
 /** A form body holds one token: anything longer is not one. */
 const MAX_FORM_BYTES = 4096;
 
+export const READ_ONLY_MESSAGE = 'That is a read-only distribution token: the status page needs the node\'s token.';
+
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
@@ -66,8 +68,13 @@ async function readForm(request: IncomingMessage): Promise<URLSearchParams | und
 export async function login(host: NodeAppHost, request: IncomingMessage, response: ServerResponse): Promise<void> {
   const form = await readForm(request).catch(() => undefined);
   const token = form?.get('token')?.trim() ?? '';
-  if (!token || !host.checkCredential(token)) {
+  const access = token ? host.checkCredential(token) : undefined;
+  if (!access) {
     sendHtml(response, 401, loginPage(token ? 'That token is not valid on this node.' : 'Enter the node\'s token.'));
+    return;
+  }
+  if (access.kind !== 'node') {
+    sendHtml(response, 403, loginPage(READ_ONLY_MESSAGE));
     return;
   }
   response.writeHead(303, {

@@ -112,6 +112,7 @@ describe(`status page and /metrics over HTTP (seed ${SEED})`, () => {
       for (const headers of [bearer(readOnly), cookie(readOnly)]) {
         const reply = await call(path, { headers, readMs: path.endsWith('events') ? 500 : undefined });
         expect(reply.status, `${path} ${JSON.stringify(headers)}`).toBe(403);
+        if (path === '/') expect(reply.body).toContain('read-only distribution token');
         expect(reply.body).not.toContain('snapcopy_volume_bytes');
         expect(reply.body).not.toContain('"volumes"');
       }
@@ -128,6 +129,10 @@ describe(`status page and /metrics over HTTP (seed ${SEED})`, () => {
     expect(empty.status).toBe(401);
     const tooLong = await call('/login', { method: 'POST', headers: form, body: `token=${'a'.repeat(10_000)}` });
     expect(tooLong.status).toBe(401);
+    const readOnlyLogin = await call('/login', { method: 'POST', headers: form, body: `token=${encodeURIComponent(readOnly)}` });
+    expect(readOnlyLogin.status).toBe(403);
+    expect(readOnlyLogin.body).toContain('read-only distribution token');
+    expect(readOnlyLogin.headers['set-cookie']).toBeUndefined();
 
     const right = await call('/login', { method: 'POST', headers: form, body: `token=${encodeURIComponent(token)}` });
     expect(right.status).toBe(303);
