@@ -99,7 +99,12 @@ class StatusApp implements RunningApp {
   }
 
   async #serve(request: IncomingMessage, response: ServerResponse, path: string): Promise<void> {
-    if (path === '/v1/status/events') return this.#events.open(request, response);
+    if (path === '/v1/status/events') {
+      if (request.method === 'GET') return this.#events.open(request, response);
+      response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' });
+      response.end(); // HEAD: the stream's headers, no stream held open
+      return;
+    }
     if (path === '/v1/status/snapshot') {
       const body = `${JSON.stringify(await this.#snapshot())}\n`;
       response.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });

@@ -246,6 +246,13 @@ describe(`status page and /metrics over HTTP (seed ${SEED})`, () => {
     }
   });
 
+  test('HEAD of the events path answers at once and holds no stream', async () => {
+    const head = await call('/v1/status/events', { method: 'HEAD', headers: bearer(token) });
+    expect(head.status).toBe(200);
+    expect(head.headers['content-type']).toMatch(/^text\/event-stream/);
+    expect(head.body).toBe('');
+  });
+
   test('streams past the bound get 503 (the page polls instead); closing the node ends the open ones', async () => {
     const peers = { secret: SECRET, nodes: {} };
     const n3 = await NodeServer.start({ name: 'n3', listen: '127.0.0.1:0', dataDir: join(root, 'n3'), peers, kernels: backend });
