@@ -35,6 +35,7 @@ export function loginPage(message?: string): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>snapcopy node: log in</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/status/app.css">
 </head>
 <body class="login">
