@@ -484,7 +484,12 @@ export class Replication {
     failpoint('take-over.start');
     const volume = await this.#host.dir.volume(checkName('volume', pfs));
     const group = this.#host.groupOf(pfs) ?? `rep-${pfs}`;
-    if (this.#senders.has(pfs)) return { group }; // taken over already (a re-issue)
+    if (this.#senders.has(pfs)) {
+      // Taken over already (a re-issue): its node may have died before it stopped being a replica.
+      await this.#in.remove(pfs);
+      if (!this.#host.groupOf(pfs)) await this.#host.addRoute(group, destination);
+      return { group };
+    }
     if (volume.base !== image) throw new SnapcopyError('ERR_WRONG_BASE', `${pfs} on ${this.#host.self} does not hold set ${set} of ${destination}:${sfs}`);
     // Its cut of that set must hold that set's image (a left-over of another direction is replaced).
     const stale = volume.listCheckpoints().find((c) => c.name === cutName(set) && c.image !== image);
