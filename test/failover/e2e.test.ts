@@ -2,8 +2,15 @@
 // P replicates to S; with -sync every write P acknowledged before the failover is on S;
 // with P killed, -sync is refused (nothing changes) and a failover without sync makes
 // S read-write at its restart point. Re-issuing a finished failover changes nothing.
-// Runs once, in the `wasm` project only.
+// And the seed's recovery example (replicate, kill -9 the primary's node, failover, writes
+// on the new primary, the old primary back read-only, resync, failback) with a SQLite
+// database in the volume, checked at each stage: the replica equals its source after
+// -refresh, `PRAGMA integrity_check` is ok on both sides, and `fs_replicate -status` says
+// exactly how many blocks differ (against a plain count of both volumes' blocks) before
+// the refresh, and 0 after. Runs once, in the `wasm` project only.
 
+import { execFileSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { backend } from '../helpers/backend.js';
 import { ensureBuilt } from '../helpers/built.js';
@@ -15,6 +22,19 @@ import { callApi, ok, readVolume } from '../helpers/replication-faults.js';
 const NODES = ['P', 'S'] as const;
 type Name = typeof NODES[number];
 const SIZE = 4 << 20;
+const BLOCK = 4096;
+/** The recovery example's volume: random writes below DB_OFFSET, the SQLite database from there. */
+const EXAMPLE_SIZE = 8 << 20;
+const DB_OFFSET = 4 << 20;
+
+function hasSqlite(): boolean {
+  try {
+    execFileSync('sqlite3', ['-version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 describe.runIf(backend === 'wasm')('failover end to end', () => {
   const seed = testSeed('failover-e2e');
@@ -79,4 +99,127 @@ describe.runIf(backend === 'wasm')('failover end to end', () => {
     expect(await write('S', 'b-copy', 0, new Uint8Array(10).fill(3))).toBe(200);
     await cluster.restart('P');
   }, 120_000);
+  // ---------------------------------------------------------------------------------
+  // The seed's recovery example, checked at each stage
+
+  const sqlite = hasSqlite();
+  const db = () => cluster.file('example.sqlite');
+  let files = 0;
+  let rows = 0;
+
+  function sql(script: string): string {
+    return execFileSync('sqlite3', [db(), script], { encoding: 'utf8' });
+  }
+
+  /** A round of SQLite work on the local copy, then the database file written into `fs` on `node`. */
+  async function sqliteRound(node: Name, fs: string, round: number): Promise<void> {
+    if (!sqlite) return;
+    const inserts = prng.int(100, 400);
+    sql([
+      'CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, round INTEGER, v TEXT);',
+      'CREATE INDEX IF NOT EXISTS t_round ON t(round);',
+      'BEGIN;',
+      `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ${inserts})`,
+      `  INSERT INTO t (round, v) SELECT ${round}, printf('%d-%d-%s', x, ${prng.u32()}, hex(randomblob(${prng.int(8, 60)}))) FROM c;`,
+      `UPDATE t SET v = v || '-u${round}' WHERE id % ${prng.int(2, 7)} = 0;`,
+      `DELETE FROM t WHERE id % ${prng.int(11, 17)} = ${round % 11};`,
+      'COMMIT;',
+    ].join('\n'));
+    rows = Number(sql('SELECT count(*) FROM t;').trim());
+    const bytes = await readFile(db());
+    expect(bytes.byteLength, 'the database fits its region').toBeLessThanOrEqual(EXAMPLE_SIZE - DB_OFFSET);
+    expect(await write(node, fs, DB_OFFSET, bytes)).toBe(200);
+  }
+
+  /** Random writes of new random bytes below the database (none restores what a block held, so every block written differs). */
+  async function randomWrites(node: Name, fs: string, count: number): Promise<void> {
+    for (let i = 0; i < count; i++) {
+      const length = prng.int(1, 3 * BLOCK);
+      expect(await write(node, fs, prng.int(0, DB_OFFSET - length), prng.fill(new Uint8Array(length)))).toBe(200);
+    }
+  }
+
+  /** The workload of one stage: random writes and a SQLite round. */
+  async function workload(node: Name, fs: string, round: number): Promise<void> {
+    await randomWrites(node, fs, prng.int(3, 10));
+    await sqliteRound(node, fs, round);
+  }
+
+  /** A plain count of the blocks in which two images differ. */
+  function differingBlocks(a: Buffer, b: Buffer): number {
+    expect(a.byteLength).toBe(b.byteLength);
+    let n = 0;
+    for (let off = 0; off < a.byteLength; off += BLOCK) if (Buffer.compare(a.subarray(off, off + BLOCK), b.subarray(off, off + BLOCK)) !== 0) n++;
+    return n;
+  }
+
+  /** The database in `fs` on `node` passes PRAGMA integrity_check and holds the rows written. */
+  async function expectSoundDatabase(node: Name, fs: string, what: string): Promise<void> {
+    if (!sqlite) return;
+    const length = (await readFile(db())).byteLength;
+    const copy = cluster.file(`example-${node}-${files++}.sqlite`);
+    await writeFile(copy, (await readVolume(cluster, node, fs)).subarray(DB_OFFSET, DB_OFFSET + length));
+    expect(execFileSync('sqlite3', [copy, 'PRAGMA integrity_check;'], { encoding: 'utf8' }).trim(), `${what}: ${fs} on ${node}`).toBe('ok');
+    expect(Number(execFileSync('sqlite3', [copy, 'SELECT count(*) FROM t;'], { encoding: 'utf8' }).trim()), `${what}: rows in ${fs} on ${node}`).toBe(rows);
+  }
+
+  /**
+   * The source took writes since its last set: -status counts exactly the blocks in which
+   * the two sides differ (nonzero); after -refresh the replica equals the source, -status
+   * says 0 and the database is sound on both sides.
+   */
+  async function expectFollows(source: [Name, string], replica: [Name, string], what: string): Promise<void> {
+    const [node, fs] = source;
+    const status = async () => JSON.parse(await ok(cluster, node, 'fs_replicate', '-status', fs, `${replica[1]}:cel=${replica[0]}`, '--json')) as { differingBlocks: number };
+    const plain = differingBlocks(await readVolume(cluster, ...source), await readVolume(cluster, ...replica));
+    expect(plain, `${what}: the stage's writes made the sides differ`).toBeGreaterThan(0);
+    expect((await status()).differingBlocks, `${what}: -status before -refresh`).toBe(plain);
+    await ok(cluster, node, 'fs_replicate', '-refresh', fs);
+    const [a, b] = await Promise.all([readVolume(cluster, ...source), readVolume(cluster, ...replica)]);
+    expect(differingBlocks(a, b), `${what}: ${replica[1]} on ${replica[0]} against ${fs} on ${node} after -refresh`).toBe(0);
+    expect((await status()).differingBlocks, `${what}: -status after -refresh`).toBe(0);
+    await expectSoundDatabase(node, fs, what);
+    await expectSoundDatabase(...replica, what);
+  }
+
+  test('the seed\'s recovery example: at each stage the replica follows its source exactly and the SQLite database is sound', async () => {
+    if (!sqlite) console.log('[failover-e2e] sqlite3 is not installed: the SQLite integrity checks are skipped');
+    // 1. pfs on P replicates to sfs on S, with a workload running.
+    await ok(cluster, 'P', 'create', 'pfs', '--size', String(EXAMPLE_SIZE), '--block-size', String(BLOCK));
+    await workload('P', 'pfs', 0);
+    await ok(cluster, 'P', 'fs_replicate', '-start', 'pfs', 'sfs:cel=S', '-option', 'to=600,hwm=600');
+    await ok(cluster, 'P', 'fs_replicate', '-refresh', 'pfs');
+    for (let round = 1; round <= 2; round++) {
+      await workload('P', 'pfs', round);
+      await expectFollows(['P', 'pfs'], ['S', 'sfs'], `replicating, round ${round}`);
+    }
+    // Taken by P after its last set, never replicated: the diverged writes (below the database).
+    const played = await readVolume(cluster, 'P', 'pfs');
+    await randomWrites('P', 'pfs', 4);
+    const diverged = differingBlocks(await readVolume(cluster, 'P', 'pfs'), played);
+
+    // 2. kill -9 P; failover (P cannot be reached): sfs is read-write at the last set it played.
+    await cluster.node('P').kill();
+    const failover = await ok(cluster, 'S', 'fs_replicate', '-failover', 'pfs:cel=P', 'sfs');
+    expect(failover).toContain('pfs:cel=P could not be reached');
+    expect(differingBlocks(await readVolume(cluster, 'S', 'sfs'), played), 'after failover: sfs holds the last set').toBe(0);
+    await expectSoundDatabase('S', 'sfs', 'after failover');
+
+    // 3. Writes on the new primary.
+    await workload('S', 'sfs', 3);
+    await expectSoundDatabase('S', 'sfs', 'writes on the new primary');
+
+    // 4. P back, read-only by hand; resync keeps its diverged writes and makes it follow sfs.
+    await cluster.restart('P');
+    await ok(cluster, 'P', 'server_mount', 'P', '-o', 'ro', 'pfs');
+    const resync = await ok(cluster, 'S', 'fs_replicate', '-resync', 'sfs', 'pfs:cel=P');
+    expect(resync).toMatch(new RegExp(`^pfs:cel=P had diverged by ${diverged} blocks: kept as pfs@diverged-`, 'm'));
+    await workload('S', 'sfs', 4);
+    await expectFollows(['S', 'sfs'], ['P', 'pfs'], 'after resync');
+
+    // 5. Failback: pfs is the primary again, sfs its replica, no full copy.
+    await ok(cluster, 'S', 'fs_replicate', '-failback', 'sfs', 'pfs:cel=P');
+    await workload('P', 'pfs', 5);
+    await expectFollows(['P', 'pfs'], ['S', 'sfs'], 'after failback');
+  }, 240_000);
 });
