@@ -3,13 +3,15 @@
 // holds, and turns the hop's ACK and ROUTES frames into reports. When the connection
 // breaks it redials with backoff; once the hop has been unreachable for the cover delay,
 // the session serves the hop's own next hops directly (FIG. 16, CEL2 covering for CEL3).
+// Those decisions are a pure machine (hop-state.ts); this class performs its effects.
 
-import { SnapcopyError } from '../errors.js';
+import { SnapcopyError, type SnapcopyErrorCode } from '../errors.js';
 import type { AckReport } from './acks.js';
 import { FRAME, type Frame, frameName } from './frame.js';
 import type { Link } from './link.js';
 import { field, jsonOf } from './messages.js';
 import type { Session } from './session.js';
+import { type HopEffect, type HopEvent, type HopPhase, type HopReach, initialReach, isFinished, stepHop } from './hop-state.js';
 
 export interface HopTarget {
   /** The node's name, or its address when only that is known. */
@@ -25,7 +27,7 @@ export interface HopTarget {
 const MAX_ROUTE_DEPTH = 16;
 const MAX_ROUTE_NODES = 1024;
 
-export type HopState = 'connecting' | 'open' | 'down' | 'superseded' | 'failed' | 'closed';
+export type HopState = HopPhase;
 
 /** What status and a session's result say of a hop. */
 export interface HopSummary {
@@ -38,34 +40,25 @@ export interface HopSummary {
 
 /** Bytes queued on a hop's connection past which it waits for the connection to drain. */
 const SEND_QUEUE_BYTES = 4 * 1024 * 1024;
-const MAX_BACKOFF_MS = 1000;
-/** Errors after which redialing cannot help. */
-const PERMANENT = new Set(['ERR_UNKNOWN_GROUP', 'ERR_AUTH', 'ERR_VERSION', 'ERR_UNKNOWN_SESSION', 'ERR_INVALID_ARGUMENT', 'ERR_NOT_FOUND']);
 
 export class Hop {
   readonly session: Session;
   readonly target: HopTarget;
   /** Set when this hop stands in for a next hop that went down. */
   readonly coveringFor: string | undefined;
-  state: HopState = 'connecting';
+  /** When to redial, cover or give up (hop-state.ts); this class performs what it decides. */
+  #reach: HopReach = initialReach();
   /** The next frame to send. */
   nextSeq = 1;
-  /** Since when the hop has been unreachable (undefined while open). */
-  downSince: number | undefined;
   lastError: SnapcopyError | undefined;
   /** The hop's own next hops (and theirs), as it reported them or as they were known when it was added. */
   routes: HopTarget[] | undefined;
-  /** Whether its next hops are being served directly. */
-  covered = false;
   /** Whether the hop is itself a destination, once known (from its ROUTES, or its upstream's). */
   local: boolean | undefined;
   /** Frames written, and how many of those had been written before (resent after a break). */
   readonly stats = { sent: 0, resent: 0, resumes: [] as { have: number; acked: number; sentBefore: number }[] };
   #highestSent = 0;
-  /** Whether the hop has been open at least once in this session. */
-  #everOpened = false;
   #link: Link | undefined;
-  #attempts = 0;
   #retry: ReturnType<typeof setTimeout> | undefined;
 
   constructor(session: Session, target: HopTarget, coveringFor?: string) {
@@ -81,12 +74,21 @@ export class Hop {
     return `hop:${this.target.name}`;
   }
 
+  get state(): HopState {
+    return this.#reach.phase;
+  }
+
+  /** Whether its next hops are being served directly. */
+  get covered(): boolean {
+    return this.#reach.covered;
+  }
+
   get finished(): boolean {
-    return this.state === 'superseded' || this.state === 'failed' || this.state === 'closed';
+    return isFinished(this.#reach.phase);
   }
 
   start(): void {
-    void this.#connect();
+    this.#step({ type: 'dial' });
   }
 
   summary(): HopSummary {
@@ -120,22 +122,47 @@ export class Hop {
   }
 
   tick(now: number): void {
-    if (this.state === 'open' || this.finished) return;
-    const coverAfterMs = this.session.params.coverAfterMs;
-    if (this.downSince === undefined || now - this.downSince < coverAfterMs) return;
-    if (!this.covered && this.routes) this.#cover();
-    // A hop that was never reached in this session is most likely not there at all (nothing
-    // listening, a wrong address): say so now rather than after the give-up time. One that
-    // was reached and went away may be restarting, so it keeps being redialed until then.
-    if (!this.#everOpened) {
-      const last = this.lastError ? ` (${this.lastError.message})` : '';
-      this.#fail(new SnapcopyError('ERR_UNREACHABLE', `no connection within ${coverAfterMs} ms${last}`));
+    this.#step({ type: 'tick', now, coverAfterMs: this.session.params.coverAfterMs, knowsNextHops: this.routes !== undefined });
+  }
+
+  close(): void {
+    this.#step({ type: 'close' });
+  }
+
+  /** Feeds an event to the machine and performs what it decides. */
+  #step(event: HopEvent): void {
+    const { state, effects } = stepHop(this.#reach, event);
+    this.#reach = state;
+    for (const effect of effects) this.#perform(effect);
+  }
+
+  #perform(effect: HopEffect): void {
+    switch (effect.type) {
+      case 'dial': void this.#connect(); break;
+      case 'send': this.pump(); break;
+      case 'redial':
+        this.#retry = setTimeout(() => this.#step({ type: 'dial' }), effect.afterMs);
+        (this.#retry as { unref?: () => void }).unref?.();
+        break;
+      case 'cover': this.#cover(); break;
+      case 'drop': this.session.dropHop(this); break;
+      case 'fail': {
+        const error = this.#reach.error!;
+        this.lastError = new SnapcopyError(error.code as SnapcopyErrorCode, error.message);
+        clearTimeout(this.#retry);
+        this.#link?.close();
+        this.session.failHop(this, `${error.message} [${error.code}]`);
+        break;
+      }
+      case 'close':
+        clearTimeout(this.#retry);
+        this.#link?.close();
+        break;
     }
   }
 
   /** Serves the hop's own next hops directly (FIG. 16). */
   #cover(): void {
-    this.covered = true;
     for (const child of this.routes ?? []) {
       if (child.name !== this.target.name && !this.session.hops.has(child.name)) this.session.addHop(child, this.target.name);
     }
@@ -143,17 +170,8 @@ export class Hop {
     if (this.local === false) this.session.forget(this.source, this.target.name);
   }
 
-  close(): void {
-    if (this.finished) return;
-    this.state = 'closed';
-    clearTimeout(this.#retry);
-    this.#link?.close();
-  }
-
   async #connect(): Promise<void> {
     if (this.finished || this.session.closed) return;
-    this.state = 'connecting';
-    this.#attempts++;
     let opened: { link: Link; have: number };
     try {
       opened = await this.session.env.connectHop(this.target, this.session.params, this.session.retention.first);
@@ -174,13 +192,10 @@ export class Hop {
     this.#link = link;
     if (this.#highestSent > 0) this.#recordResume(have);
     this.nextSeq = have + 1;
-    this.state = 'open';
-    this.#everOpened = true;
-    this.downSince = undefined;
-    this.#attempts = 0;
+    this.#step({ type: 'opened' }); // open, and sending from `have` on
     link.conn.onDrain(() => this.pump());
+    // Frames that came during the handshake, or its close, are handled now (as open).
     link.attach({ onFrame: (frame) => this.#onFrame(link, frame), onClose: (error) => this.#onClose(link, error) });
-    this.pump();
   }
 
   /** What a resumption starts from, next to what this hop's subtree had acknowledged: the proof that nothing acknowledged is sent twice. */
@@ -216,28 +231,12 @@ export class Hop {
   #down(error: SnapcopyError): void {
     if (this.finished || this.session.closed) return;
     this.lastError = error;
-    if (error.code === 'ERR_SUPERSEDED') {
-      this.state = 'superseded';
-      this.session.dropHop(this);
-      return;
-    }
-    if (PERMANENT.has(error.code)) {
-      this.#fail(error);
-      return;
-    }
-    this.state = 'down';
-    this.downSince ??= Date.now();
-    const delay = Math.min(MAX_BACKOFF_MS, 25 * 2 ** Math.min(this.#attempts, 6));
-    this.#retry = setTimeout(() => void this.#connect(), delay);
-    (this.#retry as { unref?: () => void }).unref?.();
+    this.#step({ type: 'lost', now: Date.now(), code: error.code ?? 'ERR_IO', message: error.message });
   }
 
   #fail(error: SnapcopyError): void {
     this.lastError = error;
-    this.state = 'failed';
-    clearTimeout(this.#retry);
-    this.#link?.close();
-    this.session.failHop(this, `${error.message} [${error.code}]`);
+    this.#step({ type: 'fatal', code: error.code, message: error.message });
   }
 }
 
