@@ -291,11 +291,12 @@ export class Checkpoint {
 
   /**
    * Appends before-images to the save volume (not yet durable) and indexes them; with
-   * setBits false the caller sets the bit map itself (a merge ORs a whole map in).
+   * setBits false the caller sets the bit map itself (a merge ORs a whole map in); `grow`
+   * as SaveLog.append.
    */
-  async save(blocks: readonly number[], images: Uint8Array, options: { setBits?: boolean } = {}): Promise<void> {
+  async save(blocks: readonly number[], images: Uint8Array, options: { setBits?: boolean; grow?: boolean } = {}): Promise<void> {
     const maps = await this.maps();
-    const first = await maps.log.append(blocks, images);
+    const first = await maps.log.append(blocks, images, { grow: options.grow });
     blocks.forEach((block, i) => {
       maps.recordBlocks.push(block);
       maps.blockMap.add(block, first + i);

@@ -2,18 +2,20 @@
 // run through without checking again (the stage is made durable before volume.json
 // names it, so after a crash it is whole). The stream's checksums were verified while
 // it was staged; records whose blocks were written in place during staging (blocks
-// not in use, see import.ts) keep only their extent, so the stage holds no copy of them.
+// not in use, or blocks in use whose before-images were saved first; see import.ts)
+// keep only their extent, so the stage holds no copy of them.
 //
 //   "SNAPSTG1" | u32 n | n bytes of JSON (StageInfo) | records
 //   record: u8 kind | 3 zero | u32 count | u32 start lo | u32 start hi | payload ('D' only)
-// kinds: 'D' data in the stage, 'W' data written in place already, 'U' unused.
+// kinds: 'D' data in the stage, 'W' data written in place already (blocks not in use),
+// 'O' blocks in use overwritten in place (their before-images are the undo), 'U' unused.
 
 import { corrupt } from '../errors.js';
 import type { BlockFile } from '../storage/file.js';
 
 const MAGIC = 'SNAPSTG1';
 const HEAD = 16;
-const KINDS = { staged: 0x44, written: 0x57, unused: 0x55 } as const;
+const KINDS = { staged: 0x44, written: 0x57, overwritten: 0x4f, unused: 0x55 } as const;
 export type StageKind = keyof typeof KINDS;
 
 /** What the apply needs besides the records. */
@@ -21,6 +23,12 @@ export interface StageInfo {
   /** The image the import makes, and a person's name for it (`vol@tuesday`). */
   to: string;
   name: string;
+  /**
+   * The undo of blocks in use overwritten before the commit: their before-images are
+   * the records of checkpoint `checkpoint`'s save volume from `records` on. An import
+   * that does not commit puts them back and cuts the save volume there.
+   */
+  undo?: { checkpoint: string; records: number };
 }
 
 export interface StageExtent {

@@ -8,10 +8,13 @@
 // (a clone, a first full copy, new blocks) are written in place while the stream is
 // staged: they read as zeros until the commit sets their meta bits, and a checkpoint
 // that needs their old content gets it saved first, so a failed import leaves nothing
-// a reader can see. Everything else goes through the stage and is applied without the
-// write-ahead log: all before-images first, synced once, then the data, synced once,
-// then the meta bit changes through the log. The space the apply needs is claimed
-// before the commit, so a full disk fails the import while it still changes nothing.
+// a reader can see. Blocks in use whose before-images the tail's checkpoint needs (a
+// replica's next set) are also written in place, after those before-images, which undo
+// them if the import does not commit (import-overwrite.ts). Everything else goes through
+// the stage and is applied without the write-ahead log: all before-images first, synced
+// once, then the data, synced once, then the meta bit changes through the log. The space
+// the apply needs is claimed before the commit, so a full disk fails the import while
+// it still changes nothing.
 
 import { SnapcopyError } from '../errors.js';
 import { type BlockFile, openFile, openFileReadOnly, removeFile } from '../storage/file.js';
@@ -21,6 +24,7 @@ import { commitRecord, foldLogBeforeUnlogged, foldLogIfBig } from '../engine/rec
 import type { Checkpoint } from './checkpoint.js';
 import { type DeltaHeader, type StreamRecord, StreamReader } from './delta-stream.js';
 import { readStageInfo, type StageExtent, stageExtents, StageWriter } from './import-stage.js';
+import { Overwrites, type Undo, undoable, undoOverwrites, undoPoint } from './import-overwrite.js';
 import { claimRestoreSpace, redoRestore } from './queue.js';
 import type { WalRecord } from '../engine/wal.js';
 import { claimSpace, countBeforeImages, saveBeforeImages, writeBlocksUnlogged, writeMeta } from './write-path.js';
@@ -63,8 +67,13 @@ function notInUse(core: VolumeCore, start: number, count: number): boolean {
   return true;
 }
 
-/** Stages one checked record, or writes it in place when its blocks are not in use (`inPlace`). */
-async function stageRecord(core: VolumeCore, writer: StageWriter, record: StreamRecord, inPlace: boolean): Promise<boolean> {
+/**
+ * Stages one checked record, or writes it in place (`overwrites`, when given, takes
+ * blocks in use whose before-images undo it); returns whether it went in place.
+ */
+async function stageRecord(
+  core: VolumeCore, writer: StageWriter, record: StreamRecord, inPlace: boolean, overwrites: Overwrites | undefined,
+): Promise<boolean> {
   if (record.kind === 'unused') {
     await writer.add('unused', record.start, record.count);
     return false;
@@ -72,6 +81,11 @@ async function stageRecord(core: VolumeCore, writer: StageWriter, record: Stream
   if (inPlace && notInUse(core, record.start, record.count)) {
     await writeBlocksUnlogged(core, record.start, record.count, record.data!);
     await writer.add('written', record.start, record.count);
+    return true;
+  }
+  if (overwrites && await undoable(core, record.start, record.count)) {
+    await writer.add('overwritten', record.start, record.count);
+    await overwrites.add(record);
     return true;
   }
   await writer.add('staged', record.start, record.count, record.data!);
@@ -84,22 +98,24 @@ async function stageRecord(core: VolumeCore, writer: StageWriter, record: Stream
  */
 async function stageStream(
   core: VolumeCore, source: AsyncIterable<Uint8Array>, stage: BlockFile,
-  check: (header: DeltaHeader) => void, inPlace: boolean,
+  check: (header: DeltaHeader) => void, inPlace: boolean, undo: Undo | undefined,
 ): Promise<{ header: DeltaHeader; wroteInPlace: boolean }> {
   const reader = new StreamReader();
   const writer = new StageWriter(stage);
+  const overwrites = inPlace && undo ? new Overwrites(core, stage, tailOf(core)!) : undefined;
   let wroteInPlace = false;
   for await (const chunk of source) {
     for (const event of reader.push(chunk)) {
       if (event.type === 'header') {
         check(event.header);
-        await writer.begin({ to: event.header.to.id, name: `${event.header.volume.name}@${event.header.to.name}` });
+        await writer.begin({ to: event.header.to.id, name: `${event.header.volume.name}@${event.header.to.name}`, undo });
       } else if (event.type === 'record') {
-        wroteInPlace = (await stageRecord(core, writer, event.record, inPlace)) || wroteInPlace;
+        wroteInPlace = (await stageRecord(core, writer, event.record, inPlace, overwrites)) || wroteInPlace;
       }
     }
   }
   reader.end();
+  await overwrites?.flush();
   await stage.sync();
   return { header: reader.header!, wroteInPlace };
 }
@@ -127,6 +143,8 @@ export async function importDiff(
   const rollback = options.rollbackTo;
   // Blocks written in place must not be overwritten by a replay of older log records.
   await foldLogBeforeUnlogged(core);
+  // A rollback restores blocks first: none may be written before it.
+  const undo = rollback ? undefined : await undoPoint(core);
   const stage = await openFile(path, { create: true });
   let header: DeltaHeader;
   try {
@@ -137,8 +155,7 @@ export async function importDiff(
     const check = options.base !== undefined
       ? (header: DeltaHeader) => checkGeometry(core, header)
       : (header: DeltaHeader) => checkFits(core, header, base);
-    // A rollback restores blocks first: none may be written before it.
-    const staged = await stageStream(core, source, stage, check, !rollback);
+    const staged = await stageStream(core, source, stage, check, !rollback, undo);
     header = staged.header;
     // The before-images counted now are at least those the apply saves (the tail only gains).
     let saves = rollback ? await claimRestoreSpace(core, rollback) : 0;
@@ -147,6 +164,7 @@ export async function importDiff(
     if (staged.wroteInPlace) await core.data.sync();
   } catch (error) {
     await stage.close();
+    await undoFailed(core, undo, error);
     await removeFile(path);
     throw error;
   }
@@ -158,6 +176,17 @@ export async function importDiff(
   await commitRecord(core, { ...core.record, pending: { restore: rollback.record.id, import: { to: header.to.id } } });
   await redoRestore(core, rollback);
   return { header, ...(await redoImport(core, header.to.id)) };
+}
+
+/** Puts back what a failed import overwrote; if that fails too, the stage stays for the next open to undo. */
+async function undoFailed(core: VolumeCore, undo: Undo | undefined, error: unknown): Promise<void> {
+  if (!undo) return;
+  try {
+    await undoOverwrites(core, undo);
+  } catch {
+    core.failed ??= error;
+    throw error;
+  }
 }
 
 /** Applies a committed stage (again, after a crash: every step is idempotent) and finishes the import. */
@@ -223,6 +252,7 @@ async function applyStage(core: VolumeCore, stage: BlockFile): Promise<{ dataBlo
     dataBlocks += e.count;
     meta.add('meta-set', span.start, span.count);
     if (e.kind === 'staged') await copyStaged(core, stage, e, buffer);
+    // 'written' and 'overwritten' blocks hold their data already.
   }
   await core.data.sync();
   await meta.flush(core);

@@ -50,7 +50,9 @@ function parseHeader(bytes: Uint8Array, path: string): SaveLogInfo {
 export class SaveLog {
   readonly recordBytes: number;
   #count: number;
-  readonly #space = new Preallocation();
+  #space = new Preallocation();
+  /** Reused for appends that grow the file (large ones: a fresh buffer per append costs its page faults). */
+  #scratch = new Uint8Array(0);
 
   private constructor(readonly file: BlockFile, readonly info: SaveLogInfo, count: number) {
     this.recordBytes = RECORD_HEAD + info.blockSize;
@@ -125,11 +127,14 @@ export class SaveLog {
 
   /**
    * Appends before-images (images holds blocks.length images back to back); returns
-   * the index of the first. Not durable until sync().
+   * the index of the first. Not durable until sync(). With `grow`, the file grows by
+   * the records themselves, without zeros written ahead: for a caller that undoes its
+   * appends itself when they fail (an import's before-images, see import.ts).
    */
-  async append(blocks: ArrayLike<number>, images: Uint8Array): Promise<number> {
+  async append(blocks: ArrayLike<number>, images: Uint8Array, options: { grow?: boolean } = {}): Promise<number> {
     const n = blocks.length;
-    const bytes = new Uint8Array(n * this.recordBytes);
+    if (options.grow && this.#scratch.length < n * this.recordBytes) this.#scratch = new Uint8Array(n * this.recordBytes);
+    const bytes = options.grow ? this.#scratch.subarray(0, n * this.recordBytes) : new Uint8Array(n * this.recordBytes);
     const size = this.info.blockSize;
     for (let r = 0; r < n; r++) {
       const at = r * this.recordBytes;
@@ -141,8 +146,10 @@ export class SaveLog {
       bytes.set(image, at + RECORD_HEAD);
     }
     const first = this.#count;
-    await this.#space.cover(this.file, this.position(first) + bytes.length);
+    if (!options.grow) await this.#space.cover(this.file, this.position(first) + bytes.length);
     await this.file.write(bytes, this.position(first));
+    // What is written ahead is known again from the file's size when next needed.
+    if (options.grow) this.#space = new Preallocation();
     this.#count += n;
     return first;
   }

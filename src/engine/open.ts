@@ -7,6 +7,7 @@ import type { Arena } from '../arena/arena.js';
 import { Checkpoint } from '../checkpoint/checkpoint.js';
 import { decodeMap, encodeMap } from '../checkpoint/map-file.js';
 import { redoImport } from '../checkpoint/import.js';
+import { abandonStage } from '../checkpoint/import-overwrite.js';
 import { geometryOf, redoRestore } from '../checkpoint/queue.js';
 import { applyRecord } from '../checkpoint/write-path.js';
 import { corrupt } from '../errors.js';
@@ -96,11 +97,10 @@ async function finishPending(core: VolumeCore): Promise<void> {
   if (write) await applyStagedWrite(core, write);
   else await removeFile(writeStagePath(core.dir));
   const pending = core.record.pending;
-  // A stage without a committed import is what a crash while staging left.
-  if (!pending) {
-    await removeFile(volumePaths(core.dir).stage);
-    return;
-  }
+  // A stage without a committed import is what a crash while staging left: blocks it
+  // overwrote in place get their before-images back before anything else is redone.
+  if (!pending?.import) await abandonStage(core);
+  if (!pending) return;
   if (pending.restore) {
     const ckpt = core.checkpoints.find((c) => c.record.id === pending.restore);
     if (ckpt) await redoRestore(core, ckpt);

@@ -1,0 +1,123 @@
+// Blocks in use that an import overwrites in place, before it commits, with an undo.
+//
+// A replica imports each set over blocks that its newest checkpoint still needs, so
+// every such block gets a before-image in the tail's save volume anyway. Those
+// before-images are the undo: they are appended (and made durable) before their blocks
+// are overwritten, so the new data crosses the disk once instead of through a stage
+// and again into the volume. An import that fails, or a crash before its commit, puts
+// the before-images back and cuts the save volume to where it was (StageInfo.undo, in
+// the stage's head, durable before the first block is overwritten): the volume and
+// the tail's maps are then exactly as before. After the commit they are the tail's
+// before-images like any others.
+
+import { type BlockFile, openFileReadOnly, removeFile } from '../storage/file.js';
+import { blockSizeOf, stepBlocks, tailOf, type VolumeCore } from '../engine/core.js';
+import { volumePaths } from '../engine/layout.js';
+import type { Checkpoint } from './checkpoint.js';
+import type { StreamRecord } from './delta-stream.js';
+import { readStageInfo, type StageInfo } from './import-stage.js';
+import { claimSpace, countBeforeImages } from './write-path.js';
+
+export type Undo = NonNullable<StageInfo['undo']>;
+
+/** Where the undo of an import starts: the tail's save volume as it is now (none without a checkpoint). */
+export async function undoPoint(core: VolumeCore): Promise<Undo | undefined> {
+  const tail = tailOf(core);
+  if (!tail) return undefined;
+  return { checkpoint: tail.record.id, records: (await tail.maps()).log.count };
+}
+
+/** Whether every block of [start, start + count) needs a before-image now (then the before-images undo an overwrite). */
+export async function undoable(core: VolumeCore, start: number, count: number): Promise<boolean> {
+  return (await countBeforeImages(core, start, count)) === count;
+}
+
+/**
+ * Overwrites in place, in batches: the before-images of a batch are appended to the
+ * tail's save volume and made durable (with the stage, whose head names the undo),
+ * then the batch's data is written. The data is durable at the caller's sync of the
+ * volume file, before the commit.
+ */
+export class Overwrites {
+  /** New data held back per batch, until its before-images are durable (tests lower it). */
+  static batchBytes = 32 << 20;
+  #records: StreamRecord[] = [];
+  #bytes = 0;
+  #images = new Uint8Array(0);
+
+  constructor(readonly core: VolumeCore, readonly stage: BlockFile, readonly tail: Checkpoint) {}
+
+  /** Takes a checked data record over blocks in use that all need a before-image. */
+  async add(record: StreamRecord): Promise<void> {
+    // A full disk fails here, before the block changes (the undo writes into claimed space too).
+    await claimSpace(this.core, record.start, record.count);
+    this.#records.push(record);
+    this.#bytes += record.data!.length;
+    if (this.#bytes >= Overwrites.batchBytes) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.#records.length === 0) return;
+    const size = blockSizeOf(this.core);
+    for (const r of this.#records) {
+      if (this.#images.length < r.count * size) this.#images = new Uint8Array(r.count * size);
+      const images = this.#images.subarray(0, r.count * size);
+      await this.core.data.read(images, r.start * size);
+      await this.tail.save(Array.from({ length: r.count }, (_, i) => r.start + i), images, { grow: true });
+    }
+    await this.stage.sync();
+    await this.tail.syncSaved();
+    for (const r of this.#records) await this.core.data.write(r.data!, r.start * size);
+    this.#records = [];
+    this.#bytes = 0;
+  }
+}
+
+/**
+ * Puts back the before-images an import that did not commit appended to the tail's
+ * save volume past `undo.records`, then cuts them off and stages the tail's maps again.
+ * Idempotent: a crash in the middle is undone again on open.
+ */
+export async function undoOverwrites(core: VolumeCore, undo: Undo): Promise<void> {
+  const tail = core.checkpoints.find((c) => c.record.id === undo.checkpoint);
+  if (!tail) return;
+  const { log } = await tail.maps();
+  if (log.count <= undo.records) return;
+  const size = blockSizeOf(core);
+  const step = stepBlocks(core);
+  const images = new Uint8Array(step * size);
+  for (let i = undo.records; i < log.count; i += step) {
+    const n = Math.min(step, log.count - i);
+    const blocks = await log.readImages(i, n, images);
+    for (let r = 0; r < n;) {
+      let e = r + 1;
+      while (e < n && blocks[e] === blocks[e - 1]! + 1) e++;
+      await core.data.write(images.subarray(r * size, e * size), blocks[r]! * size);
+      r = e;
+    }
+  }
+  await core.data.sync();
+  await log.file.truncate(log.position(undo.records));
+  await log.file.sync();
+  await tail.unload();
+  await tail.maps();
+}
+
+/** Removes the stage of an import that did not commit, undoing what it overwrote first. */
+export async function abandonStage(core: VolumeCore): Promise<void> {
+  const path = volumePaths(core.dir).stage;
+  let info: StageInfo | undefined;
+  try {
+    const stage = await openFileReadOnly(path);
+    try {
+      info = (await readStageInfo(stage)).info;
+    } finally {
+      await stage.close();
+    }
+  } catch {
+    // No stage, or one whose head never became durable: nothing was overwritten before that.
+    info = undefined;
+  }
+  if (info?.undo) await undoOverwrites(core, info.undo);
+  await removeFile(path);
+}
