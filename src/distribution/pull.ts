@@ -14,7 +14,9 @@
 //   - the volume gets a checkpoint of the version (named as on the source when the name
 //     is free) and <data>/pulls/<fs>.json records Q, Tu and the source.
 
+import { randomBytes } from 'node:crypto';
 import { createReadStream, promises as files } from 'node:fs';
+import process from 'node:process';
 import { join } from 'node:path';
 import { peekHeader } from '../checkpoint/stream-peek.js';
 import { SnapcopyError, invalidArgument } from '../errors.js';
@@ -82,8 +84,10 @@ export function parseSource(text: string): { kind: 'url'; url: string } | { kind
 
 async function getJson(url: string, token: string | undefined, limit: number): Promise<Uint8Array> {
   let response: Response;
+  const get = () => fetch(url, { headers: authHeaders(token) });
   try {
-    response = await fetch(url, { headers: authHeaders(token) });
+    // Once more at once: a kept-alive connection the server closed meanwhile fails the first try.
+    response = await get().catch(get);
   } catch (error) {
     throw new SnapcopyError('ERR_UNREACHABLE', `GET ${url}: ${(error as Error).message}`, { cause: error });
   }
@@ -130,14 +134,15 @@ async function recoverSwap(dir: DataDir, fs: string): Promise<void> {
 /** The image the local volume holds (null: no volume, or an empty one). */
 async function heldImage(dir: DataDir, fs: string): Promise<string | null> {
   if (!(await dir.volumeNames()).includes(fs)) return null;
-  const info = await dir.info(fs);
-  if (info.base === null) {
-    const last = info.checkpoints.at(-1);
+  // Opened (locked) now: another process pulling into it waits or is refused (--wait) until this pull ends.
+  const volume = await dir.volume(fs);
+  if (volume.base === null) {
+    const last = volume.listCheckpoints().at(-1);
     throw new SnapcopyError('ERR_WRONG_BASE',
       `${fs} has been written since ${last ? `${fs}@${last.name}` : 'it was created'}; pull would lose those writes: `
       + (last ? `restore ${fs}@${last.name} first, or destroy ${fs}` : `destroy ${fs} first`));
   }
-  return info.base === EMPTY_IMAGE ? null : info.base;
+  return volume.base === EMPTY_IMAGE ? null : volume.base;
 }
 
 /** A checkpoint of the version the volume now holds, under the source's name when it is free. */
@@ -203,7 +208,7 @@ export async function pull(dir: DataDir, fs: string, source: PullSource, options
     if (held !== null) await markVersion(await dir.volume(fs), decision.to, name);
   } else {
     await files.mkdir(pullsDir(dir.path), { recursive: true });
-    const temp = join(pullsDir(dir.path), `${fs}.download`);
+    const temp = join(pullsDir(dir.path), `${fs}.${process.pid}-${randomBytes(4).toString('hex')}.download`);
     try {
       bytes = (await download(new URL(decision.path!, baseUrl(source)).href, temp, { token: source.token, retries: options.retries, onBytes: options.onBytes })).bytes;
       name = await importStream(dir, fs, temp, decision);
