@@ -1,6 +1,7 @@
 // The arena: one linear memory shared with the kernels, carved into 4 KiB pages
-// (bit map pages) and page-multiple runs (page tables, scan buffers). Offsets are
-// what the kernels take; nothing is copied between the two sides.
+// (bit map pages) and page-multiple runs (page tables, scan buffers), and small
+// slots for sparse bit map pages. Offsets are what the kernels take; nothing is
+// copied between the two sides.
 
 import { ARENA_BASE, type BackendChoice, type Kernels, PAGE_BYTES } from '../kernels/api.js';
 import { loadKernels } from '../kernels/load.js';
@@ -15,8 +16,23 @@ export interface ArenaStats {
   backend: Kernels['backend'];
   /** Bytes of the memory the backend holds. */
   memoryBytes: number;
-  /** Bytes handed out and not yet freed. */
+  /** Bytes handed out and not yet freed (page runs and small slots, each at its full size). */
   bytesInUse: number;
+  /** Bytes of pages carved into small slots, in use or free (never given back as pages). */
+  slabBytes: number;
+}
+
+/**
+ * Sizes of the small slots (sparse bit map pages): multiples of 64 carved from 4 KiB
+ * pages, so every slot is 16-byte aligned and its low four bits are free for a tag.
+ */
+export const SMALL_SLOT_BYTES = [64, 128, 256, 512] as const;
+export const SMALL_MAX = 512;
+
+/** The slot size allocSmall(bytes) hands out. */
+export function smallSlotBytes(bytes: number): number {
+  for (const size of SMALL_SLOT_BYTES) if (bytes <= size) return size;
+  throw invalidArgument(`a small slot holds at most ${SMALL_MAX} bytes, not ${bytes}`);
 }
 
 export class Arena {
@@ -25,9 +41,13 @@ export class Arena {
   #inUse = 0;
   // Freed runs by their size in pages; a freed run is only reused at its own size.
   #free = new Map<number, number[]>();
+  // Free small slots by their size; a page carved into slots stays slots.
+  #slots = new Map<number, number[]>();
+  #slabBytes = 0;
   #buffer: ArrayBuffer | undefined;
   #u8 = new Uint8Array(0);
   #u32 = new Uint32Array(0);
+  #u16 = new Uint16Array(0);
 
   constructor(options: ArenaOptions = {}) {
     const k = options.kernels;
@@ -50,31 +70,74 @@ export class Arena {
     return this.#u32;
   }
 
+  /** The arena as u16 words (offset / 2), little-endian as the kernels read them. */
+  get u16(): Uint16Array {
+    this.#refresh();
+    return this.#u16;
+  }
+
   #refresh(): void {
     const buffer = this.kernels.memory.buffer;
     if (buffer === this.#buffer && this.#u8.byteLength === buffer.byteLength) return;
     this.#buffer = buffer;
     this.#u8 = new Uint8Array(buffer);
     this.#u32 = new Uint32Array(buffer);
+    this.#u16 = new Uint16Array(buffer);
   }
 
   /** A zeroed run of whole pages, 4 KiB aligned, holding at least `bytes`. */
   alloc(bytes: number): number {
     if (!Number.isSafeInteger(bytes) || bytes <= 0) throw invalidArgument(`cannot allocate ${bytes} bytes`);
     const pages = Math.ceil(bytes / PAGE_BYTES);
+    const offset = this.#takeRun(pages);
+    this.#inUse += pages * PAGE_BYTES;
+    return offset;
+  }
+
+  /** A zeroed run of `pages` pages, not yet counted as in use. */
+  #takeRun(pages: number): number {
     const size = pages * PAGE_BYTES;
     const reused = this.#free.get(pages)?.pop();
-    let offset: number;
     if (reused !== undefined) {
-      offset = reused;
-      this.u8.fill(0, offset, offset + size);
-    } else {
-      offset = this.#top;
-      this.#reserve(offset + size);
-      this.#top += size;
+      this.u8.fill(0, reused, reused + size);
+      return reused;
     }
+    const offset = this.#top;
+    this.#reserve(offset + size);
+    this.#top += size;
+    return offset;
+  }
+
+  /**
+   * A zeroed slot of at least `bytes` (1..SMALL_MAX), 16-byte aligned: one of
+   * SMALL_SLOT_BYTES, carved from a page and reused once freed.
+   */
+  allocSmall(bytes: number): number {
+    if (!Number.isSafeInteger(bytes) || bytes <= 0 || bytes > SMALL_MAX) {
+      throw invalidArgument(`a small slot holds 1 to ${SMALL_MAX} bytes, not ${bytes}`);
+    }
+    const size = smallSlotBytes(bytes);
+    let list = this.#slots.get(size);
+    if (!list) this.#slots.set(size, (list = []));
+    if (list.length === 0) this.#carve(size, list);
+    const offset = list.pop()!;
+    this.u8.fill(0, offset, offset + size);
     this.#inUse += size;
     return offset;
+  }
+
+  /** Gives back a slot from allocSmall(bytes) with the same `bytes` (or any that maps to its size). */
+  freeSmall(offset: number, bytes: number): void {
+    const size = smallSlotBytes(bytes);
+    this.#slots.get(size)!.push(offset);
+    this.#inUse -= size;
+  }
+
+  /** One page as free slots of `size`, the lowest offset handed out first. */
+  #carve(size: number, list: number[]): void {
+    const page = this.#takeRun(1);
+    this.#slabBytes += PAGE_BYTES;
+    for (let at = page + PAGE_BYTES - size; at >= page; at -= size) list.push(at);
   }
 
   /** Gives back a run from alloc(bytes) with the same `bytes`. */
@@ -96,7 +159,9 @@ export class Arena {
   }
 
   stats(): ArenaStats {
-    return { backend: this.backend, memoryBytes: this.kernels.memory.buffer.byteLength, bytesInUse: this.#inUse };
+    return {
+      backend: this.backend, memoryBytes: this.kernels.memory.buffer.byteLength, bytesInUse: this.#inUse, slabBytes: this.#slabBytes,
+    };
   }
 
   #reserve(end: number): void {

@@ -1,19 +1,36 @@
 // A bit map as a page table in the arena (FIG. 43): entry p names the page for bits
 // [p * PAGE_BLOCKS, (p + 1) * PAGE_BLOCKS), or ZERO_PAGE / ONES_PAGE when that page
-// is all zeros / all ones and so is neither stored nor read.
+// is all zeros / all ones and so is neither stored nor read. A map made with
+// { sparse: true } keeps pages with few bits as sparse pages (sparse-page.ts); only
+// the delta scan and count kernels read those, and only in bit maps, so meta maps
+// (and anything else handed to other kernels) stay dense.
 
 import { invalidArgument, outOfRange, SnapcopyError } from '../errors.js';
 import { ACC_BYTES, MAX_BLOCKS, ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, PAGE_SHIFT, ZERO_PAGE } from '../kernels/api.js';
 import type { Arena } from './arena.js';
+import {
+  SPARSE_LIMIT, SPARSE_LOW, copySparse, countUpTo, densify, freeSparse, isSparse, newSparse, orSparseInto, sparseCount,
+  sparseFromDense, sparseHas, sparseSlotBytes, unionSparse, writeSparse,
+} from './sparse-page.js';
+
+export interface BitmapOptions {
+  /**
+   * Keep pages with at most SPARSE_LIMIT bits as sparse pages (a u16 list instead of
+   * 4 KiB). Only for bit maps the delta scan reads as bit maps, never meta maps.
+   */
+  sparse?: boolean;
+}
 
 export class PagedBitmap {
   readonly arena: Arena;
   #bits: number;
   #pages: number;
   #table: number;
+  readonly sparse: boolean;
 
-  private constructor(arena: Arena, bits: number) {
+  private constructor(arena: Arena, bits: number, sparse: boolean) {
     this.arena = arena;
+    this.sparse = sparse;
     this.#bits = bits;
     this.#pages = pagesFor(bits);
     this.#table = arena.alloc(this.#pages * 4);
@@ -46,10 +63,7 @@ export class PagedBitmap {
     const pages = pagesFor(bits);
     const table = this.arena.alloc(pages * 4);
     for (let p = 0; p < pages; p++) this.arena.u32[(table >>> 2) + p] = p < this.#pages ? this.entry(p) : ZERO_PAGE;
-    for (let p = pages; p < this.#pages; p++) {
-      const entry = this.entry(p);
-      if (entry > ONES_PAGE) this.arena.freePage(entry);
-    }
+    for (let p = pages; p < this.#pages; p++) this.#freeEntry(this.entry(p));
     this.arena.free(this.#table, this.#pages * 4);
     this.#table = table;
     this.#pages = pages;
@@ -58,11 +72,11 @@ export class PagedBitmap {
   }
 
   /** An all-zeros map of `bits` bits: a page table of ZERO_PAGE entries and no pages. */
-  static create(arena: Arena, bits: number): PagedBitmap {
+  static create(arena: Arena, bits: number, options: BitmapOptions = {}): PagedBitmap {
     if (!Number.isSafeInteger(bits) || bits < 0 || bits > MAX_BLOCKS) {
       throw invalidArgument(`a bit map holds 0 to ${MAX_BLOCKS} bits, not ${bits}`);
     }
-    return new PagedBitmap(arena, bits);
+    return new PagedBitmap(arena, bits, options.sparse === true);
   }
 
   /** The arena offset of the page table (what the kernels take). */
@@ -71,7 +85,7 @@ export class PagedBitmap {
     return this.#table;
   }
 
-  /** Entry p of the page table: a page offset, ZERO_PAGE or ONES_PAGE. */
+  /** Entry p of the page table: a page offset, ZERO_PAGE, ONES_PAGE, or a sparse page (offset | SPARSE_TAG). */
   entry(page: number): number {
     return this.arena.u32[(this.table >>> 2) + page]!;
   }
@@ -86,6 +100,7 @@ export class PagedBitmap {
     if (entry === ZERO_PAGE) return false;
     if (entry === ONES_PAGE) return true;
     const inPage = bit & (PAGE_BLOCKS - 1);
+    if (isSparse(entry)) return sparseHas(this.arena, entry, inPage);
     return ((this.arena.u8[entry + (inPage >>> 3)]! >>> (inPage & 7)) & 1) === 1;
   }
 
@@ -125,11 +140,15 @@ export class PagedBitmap {
 
   /** An independent copy (its own page table and pages) in the same arena. */
   clone(): PagedBitmap {
-    const copy = new PagedBitmap(this.arena, this.bits);
+    const copy = new PagedBitmap(this.arena, this.bits, this.sparse);
     for (let p = 0; p < this.pages; p++) {
       const entry = this.entry(p);
       if (entry <= ONES_PAGE) {
         copy.setEntry(p, entry);
+        continue;
+      }
+      if (isSparse(entry)) {
+        copy.setEntry(p, copySparse(this.arena, entry));
         continue;
       }
       const page = this.arena.allocPage();
@@ -139,14 +158,13 @@ export class PagedBitmap {
     return copy;
   }
 
-  /** Makes this map's bits equal to `other`'s (same size), freeing what it held. */
+  /** Makes this map's bits equal to `other`'s (same size), freeing what it held; the pages keep this map's form. */
   assign(other: PagedBitmap): void {
     if (other.bits !== this.bits) throw invalidArgument(`cannot assign a map of ${other.bits} bits to one of ${this.bits}`);
     const copy = other.clone();
     for (let p = 0; p < this.pages; p++) {
-      const entry = this.entry(p);
-      if (entry > ONES_PAGE) this.arena.freePage(entry);
-      this.setEntry(p, copy.entry(p));
+      this.#freeEntry(this.entry(p));
+      this.setEntry(p, this.#ownForm(copy.entry(p)));
       copy.setEntry(p, ZERO_PAGE);
     }
     copy.free();
@@ -155,6 +173,14 @@ export class PagedBitmap {
   /** ORs `other` into this map with the kernels' merge; `other` is consumed (freed). */
   mergeFrom(other: PagedBitmap): void {
     if (other.bits !== this.bits || other.arena !== this.arena) throw invalidArgument('maps to merge must match in size and arena');
+    // The merge kernel reads dense pages only: pages where either side is sparse merge here.
+    for (let p = 0; p < this.pages; p++) {
+      const theirs = other.entry(p);
+      if (isSparse(theirs) || (theirs !== ZERO_PAGE && isSparse(this.entry(p)))) {
+        this.#mergeSparse(p, theirs);
+        other.setEntry(p, ZERO_PAGE);
+      }
+    }
     const before = new Uint32Array(this.pages);
     for (let p = 0; p < this.pages; p++) before[p] = this.entry(p);
     this.arena.kernels.orMerge(this.table, other.table, this.pages);
@@ -170,33 +196,91 @@ export class PagedBitmap {
     other.free();
   }
 
-  /** Stored pages (not sentinels): what the map costs in memory. */
+  /** Stored pages (not sentinels), dense or sparse: the pages a scan reads. */
   storedPages(): number {
     let n = 0;
     for (let p = 0; p < this.pages; p++) if (this.entry(p) > ONES_PAGE) n++;
     return n;
   }
 
+  /** Stored pages in the sparse form. */
+  sparsePages(): number {
+    let n = 0;
+    for (let p = 0; p < this.pages; p++) if (isSparse(this.entry(p))) n++;
+    return n;
+  }
+
+  /** Arena bytes the map holds, exactly as the arena counts them: its page table, dense pages and sparse slots. */
+  bytesHeld(): number {
+    let bytes = Math.ceil((this.pages * 4) / PAGE_BYTES) * PAGE_BYTES;
+    for (let p = 0; p < this.pages; p++) {
+      const entry = this.entry(p);
+      if (entry <= ONES_PAGE) continue;
+      bytes += isSparse(entry) ? sparseSlotBytes(sparseCount(this.arena, entry)) : PAGE_BYTES;
+    }
+    return bytes;
+  }
+
+  /** The 4 KiB of stored page p as dense bytes (a copy for a sparse page); undefined for a sentinel. */
+  pageBytes(page: number): Uint8Array | undefined {
+    const entry = this.entry(page);
+    if (entry <= ONES_PAGE) return undefined;
+    if (!isSparse(entry)) return this.arena.u8.subarray(entry, entry + PAGE_BYTES);
+    const bytes = new Uint8Array(PAGE_BYTES);
+    const u16 = this.arena.u16;
+    const slot = (entry - (entry & 15)) >>> 1;
+    for (let k = 0, n = u16[slot]!; k < n; k++) {
+      const bit = u16[slot + 1 + k]!;
+      bytes[bit >>> 3]! |= 1 << (bit & 7);
+    }
+    return bytes;
+  }
+
+  /** Stores page p from 4 KiB of dense bytes, in the form this map keeps (a loaded map file). */
+  loadPage(page: number, bytes: Uint8Array): void {
+    if (bytes.length !== PAGE_BYTES) throw invalidArgument(`a page is ${PAGE_BYTES} bytes, not ${bytes.length}`);
+    this.#freeEntry(this.entry(page));
+    const stored = this.arena.allocPage();
+    this.arena.u8.set(bytes, stored);
+    this.setEntry(page, stored);
+    if (this.sparse) this.#compact(page, stored, SPARSE_LIMIT);
+  }
+
   /** The whole map as flat bytes (ceil(bits / 8) of them), gathered by the kernels. */
   toBytes(): Uint8Array {
     const arena = this.arena;
+    // The gather kernel reads dense pages only: it gets a table with the sparse pages as
+    // ZERO_PAGE, and their bits are ORed into the flat bytes here.
+    const sparse = this.sparsePages() > 0;
+    const tableBytes = this.pages * 4;
     const bytes = this.pages * PAGE_BYTES;
     const flat = arena.alloc(bytes);
+    const table = sparse ? arena.alloc(tableBytes) : this.table;
     try {
-      arena.kernels.gatherPages(this.table, 0, this.pages, flat);
+      if (sparse) {
+        for (let p = 0; p < this.pages; p++) {
+          const entry = this.entry(p);
+          arena.u32[(table >>> 2) + p] = isSparse(entry) ? ZERO_PAGE : entry;
+        }
+      }
+      arena.kernels.gatherPages(table, 0, this.pages, flat);
+      if (sparse) {
+        for (let p = 0; p < this.pages; p++) {
+          const entry = this.entry(p);
+          if (isSparse(entry)) orSparseInto(arena, entry, flat + p * PAGE_BYTES);
+        }
+      }
       return arena.u8.slice(flat, flat + Math.ceil(this.bits / 8));
     } finally {
       arena.free(flat, bytes);
+      if (sparse) arena.free(table, tableBytes);
     }
   }
 
   /** Gives the page table and the stored pages back to the arena. */
   free(): void {
     if (this.#table === 0) return;
-    for (let p = 0; p < this.pages; p++) {
-      const entry = this.entry(p);
-      if (entry > ONES_PAGE) this.arena.freePage(entry);
-    }
+    for (let p = 0; p < this.pages; p++) this.#freeEntry(this.entry(p));
     this.arena.free(this.#table, this.#pages * 4);
     this.#table = 0;
   }
@@ -219,15 +303,92 @@ export class PagedBitmap {
   }
 
   #replacePage(page: number, entry: number): void {
-    const old = this.entry(page);
-    if (old > ONES_PAGE) this.arena.freePage(old);
+    this.#freeEntry(this.entry(page));
     this.setEntry(page, entry);
+  }
+
+  /** Gives back what an entry names: a dense page, a sparse slot, or nothing (a sentinel). */
+  #freeEntry(entry: number): void {
+    if (entry <= ONES_PAGE) return;
+    if (isSparse(entry)) freeSparse(this.arena, entry);
+    else this.arena.freePage(entry);
+  }
+
+  /** An entry of another map's form in this map's: sparse pages become dense in a map that keeps none. */
+  #ownForm(entry: number): number {
+    return isSparse(entry) && !this.sparse ? densify(this.arena, entry) : entry;
+  }
+
+  /**
+   * Page p |= `theirs`, where one side is sparse; what `theirs` names is consumed
+   * (adopted or freed).
+   */
+  #mergeSparse(page: number, theirs: number): void {
+    const mine = this.entry(page);
+    const arena = this.arena;
+    if (theirs === ZERO_PAGE) return;
+    if (mine === ONES_PAGE || theirs === ONES_PAGE) {
+      this.#freeEntry(theirs === ONES_PAGE ? mine : theirs);
+      this.setEntry(page, ONES_PAGE);
+    } else if (mine === ZERO_PAGE) {
+      this.setEntry(page, this.#ownForm(theirs));
+    } else if (isSparse(mine) && isSparse(theirs)) {
+      const union = unionSparse(arena, mine, theirs);
+      if (union !== undefined) this.setEntry(page, union);
+      else {
+        const dense = densify(arena, mine);
+        orSparseInto(arena, theirs, dense);
+        this.setEntry(page, dense);
+      }
+      if (union !== undefined) freeSparse(arena, mine);
+      freeSparse(arena, theirs);
+    } else if (isSparse(mine)) {
+      // Theirs is dense: our bits go into it and it becomes ours.
+      orSparseInto(arena, mine, theirs);
+      freeSparse(arena, mine);
+      this.setEntry(page, theirs);
+    } else {
+      orSparseInto(arena, theirs, mine);
+      freeSparse(arena, theirs);
+    }
+  }
+
+  /**
+   * A dense page of a sparse-keeping map with at most `limit` bits turns sparse (or
+   * ZERO_PAGE when empty). Returns whether it did.
+   */
+  #compact(page: number, stored: number, limit: number): boolean {
+    const n = countUpTo(this.arena, stored, limit);
+    if (n > limit) return false;
+    this.setEntry(page, n === 0 ? ZERO_PAGE : sparseFromDense(this.arena, stored, n));
+    this.arena.freePage(stored);
+    return true;
+  }
+
+  /** Writes bits [lo, hi) of a sparse page; past SPARSE_LIMIT it is stored dense. Returns the dense page then. */
+  #writeSparse(page: number, entry: number, lo: number, hi: number, value: boolean): number | undefined {
+    const written = writeSparse(this.arena, entry, lo, hi, value);
+    if (written !== undefined) {
+      this.setEntry(page, written);
+      return undefined;
+    }
+    const dense = densify(this.arena, entry);
+    this.setEntry(page, dense);
+    return dense;
   }
 
   /** Writes bits [lo, hi) of one page, storing the page first if it was a sentinel. */
   #writeBits(page: number, lo: number, hi: number, value: boolean): void {
     let entry = this.entry(page);
     if (entry === (value ? ONES_PAGE : ZERO_PAGE)) return;
+    if (isSparse(entry)) {
+      const dense = this.#writeSparse(page, entry, lo, hi, value);
+      if (dense === undefined) return;
+      entry = dense;
+    } else if (entry === ZERO_PAGE && this.sparse && hi - lo <= SPARSE_LIMIT) {
+      this.setEntry(page, newSparse(this.arena, lo, hi));
+      return;
+    }
     if (entry <= ONES_PAGE) {
       const stored = this.arena.allocPage();
       if (entry === ONES_PAGE) this.arena.u8.fill(0xff, stored, stored + PAGE_BYTES);
@@ -248,6 +409,7 @@ export class PagedBitmap {
       else u8[at]! &= ~(1 << (bit & 7));
       bit++;
     }
+    if (!value && this.sparse) this.#compact(page, entry, SPARSE_LOW);
   }
 }
 

@@ -68,6 +68,8 @@ function checkMeta(meta: MetaMaps, arena: Arena, blocks: number, count: number):
   const bits = Math.ceil(blocks / 2 ** g);
   for (const map of [...meta.metas, meta.live]) {
     if (map.arena !== arena) throw invalidArgument('meta maps must live in the arena of the bit maps');
+    // The meta-aware kernels read dense meta pages only.
+    if (map.sparse) throw invalidArgument('a meta map cannot keep sparse pages (made with { sparse: true })');
     if (map.bits !== bits) throw invalidArgument(`a meta map of ${blocks} blocks at granularity ${g} has ${bits} bits, not ${map.bits}`);
   }
 }

@@ -3,8 +3,11 @@
 //   magic "SCMAP001" | u32 bits | u32 pages | u32 stored | u32 extra
 //   pages x u8 kind (0 zeros, 1 ones, 2 stored) | stored x 4096 bytes | u32 crc32 of all before it
 // `extra` is a number the owner keeps with the map (a save volume's record count).
+// Sparse pages (src/arena/sparse-page.ts) are written as stored pages, dense, so the
+// format is the same whichever form a map keeps in memory; a map loaded with
+// { sparse: true } makes the pages with few bits sparse again.
 
-import { PagedBitmap } from '../arena/bitmap.js';
+import { type BitmapOptions, PagedBitmap } from '../arena/bitmap.js';
 import type { Arena } from '../arena/arena.js';
 import { corrupt } from '../errors.js';
 import { ONES_PAGE, PAGE_BYTES, ZERO_PAGE } from '../kernels/api.js';
@@ -30,11 +33,9 @@ export function encodeMap(map: PagedBitmap, extra = 0): Uint8Array {
   view.setUint32(20, extra, true);
   bytes.set(kinds, HEAD);
   let at = HEAD + map.pages;
-  const u8 = map.arena.u8;
   for (let p = 0; p < map.pages; p++) {
     if (kinds[p] !== 2) continue;
-    const page = map.entry(p);
-    bytes.set(u8.subarray(page, page + PAGE_BYTES), at);
+    bytes.set(map.pageBytes(p)!, at);
     at += PAGE_BYTES;
   }
   view.setUint32(at, crc32(bytes.subarray(0, at)), true);
@@ -46,8 +47,11 @@ export interface DecodedMap {
   extra: number;
 }
 
-/** Reads a map written by encodeMap into `arena`; ERR_CORRUPT when it does not check out. */
-export function decodeMap(arena: Arena, bytes: Uint8Array, what: string): DecodedMap {
+/**
+ * Reads a map written by encodeMap into `arena` (a map of the form `options` asks for);
+ * ERR_CORRUPT when it does not check out.
+ */
+export function decodeMap(arena: Arena, bytes: Uint8Array, what: string, options: BitmapOptions = {}): DecodedMap {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.length < HEAD + 4 || new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC) {
     throw corrupt(`${what}: not a snapcopy map file`);
@@ -60,16 +64,14 @@ export function decodeMap(arena: Arena, bytes: Uint8Array, what: string): Decode
   if (bytes.length !== end + 4 || view.getUint32(end, true) !== crc32(bytes.subarray(0, end))) {
     throw corrupt(`${what}: checksum mismatch or truncated`);
   }
-  const map = PagedBitmap.create(arena, bits);
+  const map = PagedBitmap.create(arena, bits, options);
   if (map.pages !== pages) throw corrupt(`${what}: ${pages} pages do not fit ${bits} bits`);
   let at = HEAD + pages;
   for (let p = 0; p < pages; p++) {
     const kind = bytes[HEAD + p];
     if (kind === 1) map.setEntry(p, ONES_PAGE);
     else if (kind === 2) {
-      const page = arena.allocPage();
-      arena.u8.set(bytes.subarray(at, at + PAGE_BYTES), page);
-      map.setEntry(p, page);
+      map.loadPage(p, bytes.subarray(at, at + PAGE_BYTES));
       at += PAGE_BYTES;
     }
   }
