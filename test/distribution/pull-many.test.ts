@@ -66,9 +66,10 @@ describe.runIf(backend === 'wasm')(`50 concurrent pulls (seed ${SEED})`, () => {
 
   test('a mix of up to date, delta and full, all byte for byte', async () => {
     const expected = (i: number) => (['up-to-date', 'delta', 'full'] as const)[i % 3];
+    let downloaded = 0;
     for (let i = 0; i < CLIENTS; i++) {
-      if (expected(i) === 'up-to-date') await pull(dir, `c${i}`, source);
-      if (expected(i) === 'delta') await pull(dir, `c${i}`, source, { version: 'v1' });
+      if (expected(i) === 'up-to-date') downloaded += (await pull(dir, `c${i}`, source)).bytes;
+      if (expected(i) === 'delta') downloaded += (await pull(dir, `c${i}`, source, { version: 'v1' })).bytes;
     }
     const started = Date.now();
     const outcomes = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => pull(dir, `c${i}`, source)));
@@ -81,5 +82,15 @@ describe.runIf(backend === 'wasm')(`50 concurrent pulls (seed ${SEED})`, () => {
       const volume = await dir.volume(`c${i}`);
       expect(Buffer.from(await volume.read(0, SIZE)).equals(live), `c${i}`).toBe(true);
     }
+    // The node counted every update request by its decision, and every byte it sent.
+    downloaded += outcomes.reduce((n, o) => n + o.bytes, 0);
+    const metrics = await (await fetch(`http://${source.kind === 'node' ? source.address : ''}/metrics`, { headers: { authorization: `Bearer ${source.token}` } })).text();
+    const sample = (line: string) => Number(new RegExp(`^${line.replace(/[{}"]/g, (c) => `\\${c}`)} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    const thirds = CLIENTS / 3;
+    expect(sample('snapcopy_pull_requests_total{result="up-to-date"}')).toBe(Math.ceil(thirds));
+    expect(sample('snapcopy_pull_requests_total{result="delta"}')).toBe(Math.ceil(thirds));
+    // Full copies: the two thirds set up beforehand, and the third with nothing.
+    expect(sample('snapcopy_pull_requests_total{result="full"}')).toBe(CLIENTS);
+    expect(sample('snapcopy_delta_bytes_total')).toBe(downloaded);
   }, 300_000);
 });
