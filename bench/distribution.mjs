@@ -33,7 +33,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, cpSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statfsSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, statfsSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import process from 'node:process';
@@ -68,7 +68,7 @@ const median = (xs) => {
   return s.length === 0 ? NaN : s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 const mbps = (bytes, seconds) => bytes / seconds / 1e6;
-const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+const ms = (x) => (x === undefined ? '–' : String(Math.round(x)));
 
 const work = mkdtempSync(join(tmpdir(), 'snapcopy-distribution-bench-'));
 const kids = new Children();
@@ -150,6 +150,48 @@ function pipe(dataA, left, dataB, right) {
   return cli(kids, ['-o', 'pipefail', '-c', script], { program: 'bash', prefix: [] });
 }
 
+/**
+ * Watches the node's stream spool every 10 ms: when the delta's temporary file appeared and
+ * last grew (the node making the stream), and when the client's download file last grew.
+ */
+function watchPull(spoolDir, pullsDir) {
+  const seen = { spoolCreated: undefined, spoolDone: undefined, downloadDone: undefined, downloadBytes: 0 };
+  const sizeOf = (path) => {
+    try {
+      return statSync(path).size;
+    } catch {
+      return undefined;
+    }
+  };
+  let spoolBytes = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    let temps = [];
+    try {
+      temps = readdirSync(spoolDir).filter((f) => f.endsWith('.tmp'));
+    } catch { /* not made yet */ }
+    for (const f of temps) {
+      const size = sizeOf(join(spoolDir, f)) ?? 0;
+      seen.spoolCreated ??= now;
+      if (size > spoolBytes) {
+        spoolBytes = size;
+        seen.spoolDone = now;
+      }
+    }
+    const download = sizeOf(join(pullsDir, 'copy.download'));
+    if (download !== undefined && download > seen.downloadBytes) {
+      seen.downloadBytes = download;
+      seen.downloadDone = now;
+    }
+  }, 10);
+  return {
+    stop() {
+      clearInterval(timer);
+      return seen;
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------------
 // 1. A delta pulled from the node against export-diff | import-diff.
 
@@ -188,12 +230,23 @@ async function deltaSection(env) {
         await node('ckpt', 'create', `src@c${k}`);
         const cpu0 = cpuSecondsOf(n1.child.pid);
         const load = loadavgLine();
+        const watch = watchPull(join(n1.dataDir, 'node', 'versions-cache'), join(client, 'pulls'));
+        const t0 = performance.now();
         const { out, seconds } = await pullCopy();
+        const seen = watch.stop();
         const cpu = cpuSecondsOf(n1.child.pid) - cpu0;
+        // Milliseconds from the start of the CLI process to: the node's first stream byte, the
+        // stream made, the download done (the rest is the import, the checkpoint and the exit).
+        const phases = {
+          toSpoolMs: seen.spoolCreated === undefined ? undefined : seen.spoolCreated - t0,
+          spoolDoneMs: seen.spoolDone === undefined ? undefined : seen.spoolDone - t0,
+          downloadDoneMs: seen.downloadDone === undefined ? undefined : seen.downloadDone - t0,
+        };
         const outcome = JSON.parse(out);
         if (outcome.result !== 'delta') throw new Error(`pull ${k} was ${outcome.result}, not a delta`);
-        runs.push({ rep: k, case: 'pull', seconds, mbps: mbps(DELTA, seconds), load, streamBytes: outcome.bytes, pullSeconds: outcome.seconds, nodeCpu: cpu });
-        log(`rep ${k}: pull ${sig(seconds)} s (${sig(mbps(DELTA, seconds))} MB/s, ${outcome.bytes} stream bytes, node CPU ${sig(cpu)} s); load ${load}`);
+        runs.push({ rep: k, case: 'pull', seconds, mbps: mbps(DELTA, seconds), load, streamBytes: outcome.bytes, pullSeconds: outcome.seconds, nodeCpu: cpu, phases });
+        log(`rep ${k}: pull ${sig(seconds)} s (${sig(mbps(DELTA, seconds))} MB/s, ${outcome.bytes} stream bytes, node CPU ${sig(cpu)} s; `
+          + `stream made ${Math.round(phases.toSpoolMs)}..${Math.round(phases.spoolDoneMs)} ms, downloaded by ${Math.round(phases.downloadDoneMs)} ms); load ${load}`);
         await node('ckpt', 'delete', `src@c${k - 1}`);
       } else {
         await local(dataA, 'write', 'vol', file(k));
@@ -357,13 +410,15 @@ function markdownOf(r) {
   ];
   if (d) {
     lines.push('', `## 1. A delta pulled from a node (${sig(d.bytes / MiB)} MiB changed, ${d.reps} repetition${d.reps > 1 ? 's' : ''}, medians)`, '',
-      markdown(['rep', 'case', 'seconds', 'MB/s', 'stream bytes', 'node CPU s', 'load'], d.runs.map((x) => [
+      markdown(['rep', 'case', 'seconds', 'MB/s', 'stream bytes', 'stream made (ms from start)', 'downloaded by ms', 'node CPU s', 'load'], d.runs.map((x) => [
         String(x.rep), x.case, sig(x.seconds), sig(x.mbps), x.streamBytes === undefined ? '–' : String(x.streamBytes),
+        x.phases ? `${ms(x.phases.toSpoolMs)} → ${ms(x.phases.spoolDoneMs)}` : '–', x.phases ? ms(x.phases.downloadDoneMs) : '–',
         x.nodeCpu === undefined ? '–' : sig(x.nodeCpu), `\`${x.load}\``,
-      ]), ['r', 'l', 'r', 'r', 'r', 'r', 'l']),
+      ]), ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'l']),
       '',
       '- **seconds**: wall time around the CLI process (`snapcopy pull copy n1:src --json`; for the pipe, around `bash -o pipefail -c "snapcopy export-diff … - | snapcopy import-diff other -"`); process start-up is in both.',
       '- **MB/s**: changed bytes (10^6 B) / seconds. **stream bytes**: what the pull downloaded (the delta stream: data plus its records).',
+      '- **stream made**: the node\'s spool file for the delta (`<data>/node/versions-cache/*.tmp`), from its creation to its last growth, in ms from the start of the pull process; **downloaded by**: the last growth of the client\'s download file (`<data>/pulls/copy.download`). After that: the import, the client\'s checkpoint and the process exit. Polled every 10 ms.',
       '- **node CPU s**: user + system CPU of the node during the pull (/proc): the update decision, the delta scan and the stream it serves.');
   }
   if (c) {
