@@ -1,6 +1,7 @@
 import { resolveNode } from '../node/client.js';
 import { pull as pullVersion, type PullOutcome, type PullSource, parseSource } from '../distribution/pull.js';
 import { LocalStore } from '../volume/store.js';
+import { Progress } from './io.js';
 import { type Command, type CommandContext, expectPositionals, flag, option, positional, UsageErrorForCommand } from './command.js';
 
 function tminOption(text: string | undefined): number | undefined {
@@ -42,7 +43,20 @@ export const pull: Command = {
     const source = await sourceOf(ctx, text);
     const store = await ctx.store();
     if (!(store instanceof LocalStore)) throw new UsageErrorForCommand('pull works on a local data directory');
-    const outcome = await pullVersion(store.dir, fs, source, { version: option(ctx, 'version'), tmin });
+    // The download's bar on a terminal (a resume that starts over counts from nothing again).
+    const progress = new Progress('pull', undefined);
+    let seen = 0;
+    const onBytes = (have: number, total: number | undefined) => {
+      if (total !== undefined) progress.total = total;
+      if (have > seen) progress.add(have - seen);
+      seen = have;
+    };
+    let outcome: PullOutcome;
+    try {
+      outcome = await pullVersion(store.dir, fs, source, { version: option(ctx, 'version'), tmin, onBytes });
+    } finally {
+      progress.finish(false);
+    }
     if (flag(ctx, 'json')) {
       const { result, from, to, bytes, seconds } = outcome;
       await ctx.print(JSON.stringify({ result, from, to, bytes, seconds, ...(outcome.next !== undefined ? { next: outcome.next } : {}) }));
