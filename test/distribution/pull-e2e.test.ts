@@ -139,7 +139,7 @@ describe.runIf(backend === 'wasm')(`pull from a node (seed ${SEED})`, () => {
     const message = await refused('ERR_NOT_YOUNGER', ['--data', client, '--peers', peers, 'pull', 'old', 'n1:src', '--version', 'v1']);
     expect(message).toMatch(/does not go back/);
     expect(await localImage('old')).toEqual(at.v2);
-  }, 120_000);
+  }, 240_000);
 
   test('full because the version held was deleted on the node, or is foreign', async () => {
     expect(await pull('stale', '--version', 'v2')).toMatchObject({ result: 'full' });
@@ -162,7 +162,7 @@ describe.runIf(backend === 'wasm')(`pull from a node (seed ${SEED})`, () => {
     expect(replaced.from).not.toBeNull();
     expect(await localImage('foreign')).toEqual(at.v4);
     expect(await local('list')).not.toMatch(/pull-(new|old)/);
-  }, 120_000);
+  }, 240_000);
 
   test('a download cut at seeded random points resumes, byte for byte', async () => {
     const proxy = await CutProxy.start(Number(address.split(':')[1]));
@@ -184,7 +184,7 @@ describe.runIf(backend === 'wasm')(`pull from a node (seed ${SEED})`, () => {
     } finally {
       await proxy.close();
     }
-  }, 120_000);
+  }, 240_000);
 
   test('a corrupt download is refused (ERR_CORRUPT) and the local volume is unchanged', async () => {
     await pull('good');
@@ -208,7 +208,7 @@ describe.runIf(backend === 'wasm')(`pull from a node (seed ${SEED})`, () => {
     await refused('ERR_CORRUPT', ['--data', client, '--peers', peers, 'pull', 'victim', 'n1:src']);
     expect(await localImage('victim')).toEqual(before);
     expect(await local('ckpt', 'list', 'victim')).toBe(checkpoints);
-  }, 120_000);
+  }, 240_000);
 
   test('read-only tokens: pull one volume, 403 for anything else, 401 without; list and revoke', async () => {
     await version('v-ro');
@@ -238,7 +238,7 @@ describe.runIf(backend === 'wasm')(`pull from a node (seed ${SEED})`, () => {
     const revoked = await get('/v1/versions/src/index.json', made.token);
     expect(revoked.status).toBe(401);
     await revoked.arrayBuffer();
-  }, 120_000);
+  }, 240_000);
 
   test('a checkpoint whose stream is being produced is not deleted under it (ERR_IN_USE)', async () => {
     // A big volume, so producing its full stream takes long enough to be seen.
@@ -260,5 +260,5 @@ describe.runIf(backend === 'wasm')(`pull from a node (seed ${SEED})`, () => {
     expect(message).toMatch(/big@b1 is being served to 1 download; try again when they finish/);
     expect((await download).status).toBe(200);
     expect(await onNode('ckpt', 'delete', 'big@b1')).toBe('deleted big@b1\n');
-  }, 120_000);
+  }, 240_000);
 });
