@@ -238,6 +238,23 @@ describe.runIf(backend === 'wasm')('kill -9 at every step of failover, resync an
   // ---------------------------------------------------------------------------------
   // One kill point
 
+  /**
+   * Restarts a node. Another test process may be rebuilding dist/ at that moment (a node
+   * started from a half-written dist/ exits at once): wait and try again, bounded.
+   */
+  async function restart(node: Name, env?: Record<string, string>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await cluster.restart(node, env);
+        return;
+      } catch (error) {
+        if (attempt >= 20 || !/before listening/.test((error as Error).message)) throw error;
+        console.log(`[failover-crash] ${node} did not start (dist/ being rebuilt?); again in 3 s: ${(error as Error).message.split('\n').slice(0, 4).join(' ')}`);
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+      }
+    }
+  }
+
   async function die(node: Name, within: number): Promise<boolean> {
     const exited = cluster.node(node).exit.then(() => true);
     return Promise.race([exited, new Promise<boolean>((resolve) => setTimeout(() => resolve(false), within))]);
@@ -259,15 +276,15 @@ describe.runIf(backend === 'wasm')('kill -9 at every step of failover, resync an
     const problems: string[] = [];
     const pair = await prepare(procedure);
     const label = `${procedure} killed on ${kill.node} at ${kill.point} (${pair.pfs})`;
-    await cluster.restart(kill.node, { SNAPCOPY_FAILPOINT: kill.point });
+    await restart(kill.node, { SNAPCOPY_FAILPOINT: kill.point });
     const [node, ...argv] = command(procedure, pair);
     const first = await on(node, ...argv);
     if (!(await die(kill.node, 20_000))) {
       problems.push(`${label}: ${kill.node} did not die (the command exited ${first.code}: ${first.stderr.join(' | ')})`);
-      await cluster.restart(kill.node);
+      await restart(kill.node);
       return problems;
     }
-    await cluster.restart(kill.node);
+    await restart(kill.node);
     const modes = { pfs: await modeOf('P', pair.pfs), sfs: await modeOf('S', pair.sfs) };
     // Without -sync the failover goes on without a primary it cannot reach (FIG. 32):
     // that primary comes back read-write until the command is issued again (it demotes it).
@@ -284,9 +301,22 @@ describe.runIf(backend === 'wasm')('kill -9 at every step of failover, resync an
     return problems;
   }
 
+  /** What the uninterrupted run itself must end with, before it is the yardstick for the others. */
+  function expectSoundEnd(procedure: Procedure, end: Signature): void {
+    const failedOver = procedure === 'failover' || procedure === 'failover -sync';
+    expect(end.modes, procedure).toEqual(procedure === 'failback' ? { pfs: 'rw', sfs: 'ro' } : { pfs: 'ro', sfs: 'rw' });
+    // Without -sync, sfs stops at the last set, before the writes pfs took after it.
+    if (procedure === 'failover') expect(end.bytes.sfs, procedure).not.toBe(end.bytes.pfs);
+    else expect(end.bytes.sfs, procedure).toBe(end.bytes.pfs);
+    expect(end.differingBlocks, procedure).toBe(failedOver ? null : 0);
+    // Resync kept what pfs took after the restart point (failback starts from a resynced pair).
+    if (!failedOver) expect(end.diverged, procedure).toMatch(/^[0-9a-f]{16}$/);
+  }
+
   for (const procedure of PROCEDURES) {
     test(procedure, async () => {
       const { signature, points } = await uninterrupted(procedure);
+      expectSoundEnd(procedure, signature);
       console.log(`[failover-crash] ${procedure}: ${points.length} kill points: ${points.map((k) => `${k.node}:${k.point}`).join(' ')}`);
       const problems: string[] = [];
       for (const kill of points) {
