@@ -239,9 +239,12 @@ export class PagedBitmap {
   /** Stores page p from 4 KiB of dense bytes, in the form this map keeps (a loaded map file). */
   loadPage(page: number, bytes: Uint8Array): void {
     if (bytes.length !== PAGE_BYTES) throw invalidArgument(`a page is ${PAGE_BYTES} bytes, not ${bytes.length}`);
+    // A view of the arena itself goes stale if allocating grows (and so replaces) its memory.
+    const source = bytes.buffer === this.arena.u8.buffer ? bytes.slice() : bytes;
     this.#freeEntry(this.entry(page));
+    this.setEntry(page, ZERO_PAGE);
     const stored = this.arena.allocPage();
-    this.arena.u8.set(bytes, stored);
+    this.arena.u8.set(source, stored);
     this.setEntry(page, stored);
     if (this.sparse) this.#compact(page, stored, SPARSE_LIMIT);
   }

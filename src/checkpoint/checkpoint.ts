@@ -7,7 +7,6 @@
 
 import { PagedBitmap } from '../arena/bitmap.js';
 import type { Arena } from '../arena/arena.js';
-import { PAGE_BYTES } from '../kernels/api.js';
 import type { VolumeCore } from '../engine/core.js';
 import { corrupt } from '../errors.js';
 import { crc32 } from '../storage/checksum.js';
@@ -139,10 +138,13 @@ export function mapCacheOf(arena: Arena): MapCache {
   return cache;
 }
 
-/** Arena bytes of a bit map: its page table and stored pages. */
+/** Arena bytes of a bit map: its page table, stored pages and sparse pages' slots. */
 function bitmapBytes(map: PagedBitmap): number {
-  return (map.storedPages() + Math.ceil((map.pages * 4) / PAGE_BYTES)) * PAGE_BYTES;
+  return map.bytesHeld();
 }
+
+/** Checkpoint bit maps keep pages of few bits sparse (meta maps never: the meta-aware kernels read them dense). */
+const BITMAP_FORM = { sparse: true } as const;
 
 /** Bytes of a block map's arrays and the record list (estimated: 2 slots per entry, 8 bytes a slot, 8 a list entry). */
 function indexBytes(records: number): number {
@@ -232,7 +234,7 @@ export class Checkpoint {
     await writeFileAtomic(ckpt.paths.meta, encodeMap(liveMeta));
     const log = await SaveLog.create(ckpt.paths.saveLog, ckpt.#logInfo());
     ckpt.#meta = liveMeta.clone();
-    ckpt.#maps = { bitmap: PagedBitmap.create(arena, geometry.blocks), blockMap: new BlockMap(), log, recordBlocks: [] };
+    ckpt.#maps = { bitmap: PagedBitmap.create(arena, geometry.blocks, BITMAP_FORM), blockMap: new BlockMap(), log, recordBlocks: [] };
     ckpt.#cache.used(ckpt, ckpt.#stagedBytes());
     return ckpt;
   }
@@ -255,7 +257,7 @@ export class Checkpoint {
     let bitmap: PagedBitmap | undefined;
     if (bitmapBytes) {
       try {
-        const decoded = decodeMap(this.arena, bitmapBytes, this.paths.bitmap);
+        const decoded = decodeMap(this.arena, bitmapBytes, this.paths.bitmap, BITMAP_FORM);
         if (decoded.extra === recordBlocks.length) bitmap = decoded.map;
         else decoded.map.free();
       } catch {
@@ -264,7 +266,7 @@ export class Checkpoint {
     }
     const trusted = bitmap ? recordBlocks.length : 0;
     if (!bitmap) recordBlocks.length = 0;
-    const map = bitmap ?? PagedBitmap.create(this.arena, this.geometry.blocks);
+    const map = bitmap ?? PagedBitmap.create(this.arena, this.geometry.blocks, BITMAP_FORM);
     map.resize(this.geometry.blocks);
     const blockMap = new BlockMap(recordBlocks.length);
     recordBlocks.forEach((block, i) => blockMap.add(block, i));
