@@ -22,12 +22,23 @@ import { blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from 
 import { volumePaths } from '../engine/layout.js';
 import { commitRecord, foldLogBeforeUnlogged, foldLogIfBig } from '../engine/record.js';
 import type { Checkpoint } from './checkpoint.js';
-import { type DeltaHeader, type StreamRecord, StreamReader } from './delta-stream.js';
+import { type DeltaHeader, type StreamEvent, type StreamRecord, StreamReader } from './delta-stream.js';
 import { readStageInfo, type StageExtent, stageExtents, StageWriter } from './import-stage.js';
 import { Overwrites, type Undo, undoable, undoOverwrites, undoPoint } from './import-overwrite.js';
 import { claimRestoreSpace, redoRestore } from './queue.js';
 import type { WalRecord } from '../engine/wal.js';
 import { claimSpace, countBeforeImages, saveBeforeImages, writeBlocksUnlogged, writeMeta } from './write-path.js';
+
+/**
+ * A delta already decoded (a clone: a checkpoint's blocks read straight from its
+ * volume, no stream in between). With `transient`, a record's data is valid only until
+ * the next is asked for; such records are never held back (no overwrites in place).
+ */
+export interface DeltaRecords {
+  header: DeltaHeader;
+  records: AsyncIterable<StreamRecord>;
+  transient?: boolean;
+}
 
 export interface ImportResult {
   header: DeltaHeader;
@@ -92,32 +103,45 @@ async function stageRecord(
   return false;
 }
 
+/** The events of a stream, each checked as it is read (the trailer last: a stream that ends early throws). */
+async function* streamEvents(source: AsyncIterable<Uint8Array>): AsyncGenerator<StreamEvent> {
+  const reader = new StreamReader();
+  for await (const chunk of source) yield* reader.push(chunk);
+  reader.end();
+}
+
+async function* recordEvents(source: DeltaRecords): AsyncGenerator<StreamEvent> {
+  yield { type: 'header', header: source.header };
+  for await (const record of source.records) yield { type: 'record', record };
+}
+
+const isRecords = (source: AsyncIterable<Uint8Array> | DeltaRecords): source is DeltaRecords => 'records' in source;
+
 /**
  * Copies the checked records of the stream to the stage file (or in place); returns the
  * stream's header once all of it checked out, and whether blocks were written in place.
  */
 async function stageStream(
-  core: VolumeCore, source: AsyncIterable<Uint8Array>, stage: BlockFile,
+  core: VolumeCore, source: AsyncIterable<Uint8Array> | DeltaRecords, stage: BlockFile,
   check: (header: DeltaHeader) => void, inPlace: boolean, undo: Undo | undefined,
 ): Promise<{ header: DeltaHeader; wroteInPlace: boolean }> {
-  const reader = new StreamReader();
   const writer = new StageWriter(stage);
-  const overwrites = inPlace && undo ? new Overwrites(core, stage, tailOf(core)!) : undefined;
+  const holdsRecords = !(isRecords(source) && source.transient);
+  const overwrites = inPlace && undo && holdsRecords ? new Overwrites(core, stage, tailOf(core)!) : undefined;
+  let header: DeltaHeader | undefined;
   let wroteInPlace = false;
-  for await (const chunk of source) {
-    for (const event of reader.push(chunk)) {
-      if (event.type === 'header') {
-        check(event.header);
-        await writer.begin({ to: event.header.to.id, name: `${event.header.volume.name}@${event.header.to.name}`, undo });
-      } else if (event.type === 'record') {
-        wroteInPlace = (await stageRecord(core, writer, event.record, inPlace, overwrites)) || wroteInPlace;
-      }
+  for await (const event of isRecords(source) ? recordEvents(source) : streamEvents(source)) {
+    if (event.type === 'header') {
+      check(event.header);
+      header = event.header;
+      await writer.begin({ to: header.to.id, name: `${header.volume.name}@${header.to.name}`, undo });
+    } else if (event.type === 'record') {
+      wroteInPlace = (await stageRecord(core, writer, event.record, inPlace, overwrites)) || wroteInPlace;
     }
   }
-  reader.end();
   await overwrites?.flush();
   await stage.sync();
-  return { header: reader.header!, wroteInPlace };
+  return { header: header!, wroteInPlace };
 }
 
 /** Claims the space the staged records need (volume file and before-images); returns the before-images to reserve. */
@@ -137,7 +161,7 @@ async function claimStaged(core: VolumeCore, stage: BlockFile): Promise<number> 
  * change (one commit names both), so a failure before the commit changes nothing.
  */
 export async function importDiff(
-  core: VolumeCore, source: AsyncIterable<Uint8Array>, options: { rollbackTo?: Checkpoint; base?: string } = {},
+  core: VolumeCore, source: AsyncIterable<Uint8Array> | DeltaRecords, options: { rollbackTo?: Checkpoint; base?: string } = {},
 ): Promise<ImportResult> {
   const path = volumePaths(core.dir).stage;
   const rollback = options.rollbackTo;

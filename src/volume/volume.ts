@@ -7,7 +7,7 @@ import {
   type DeltaChunk, type DeltaExtent, type DeltaPlan, type DeltaSize, type PlanOptions, deltaChunks, deltaExtents, deltaSize, planDelta,
 } from '../checkpoint/delta.js';
 import { type DeltaHeader, StreamWriter } from '../checkpoint/delta-stream.js';
-import { checkGeometry, type ImportResult, importDiff } from '../checkpoint/import.js';
+import { checkGeometry, type DeltaRecords, type ImportResult, importDiff } from '../checkpoint/import.js';
 import { peekHeader } from '../checkpoint/stream-peek.js';
 import { createCheckpoint, deleteCheckpoint, restoreCheckpoint } from '../checkpoint/queue.js';
 import { readImage } from '../checkpoint/read-path.js';
@@ -212,9 +212,12 @@ export class Volume {
     return this.#locked(older, newer, (_core, plan) => deltaExtents(plan));
   }
 
-  /** delta(older, newer) with the newer image's data, in block order. */
-  delta(older: string | null, newer?: string): AsyncGenerator<DeltaChunk> {
-    return this.#locked(older, newer, (core, plan) => deltaChunks(core, plan));
+  /**
+   * delta(older, newer) with the newer image's data, in block order. With `transient`,
+   * every chunk's data is one buffer reused, valid only until the next chunk is asked for.
+   */
+  delta(older: string | null, newer?: string, options: { transient?: boolean } = {}): AsyncGenerator<DeltaChunk> {
+    return this.#locked(older, newer, (core, plan) => deltaChunks(core, plan, { transient: options.transient === true }));
   }
 
   /**
@@ -294,6 +297,16 @@ export class Volume {
       const result = await importDiff(this.#core, peeked.stream, { rollbackTo: restorePoint });
       return { ...result, rolledBackTo: `${this.name}@${restorePoint.name}` };
     });
+  }
+
+  /**
+   * For DataDir.clone: applies a delta already decoded (a checkpoint's blocks read
+   * straight from its volume) to this volume, whose image must be the delta's base;
+   * atomic, as importDiff.
+   */
+  async importRecords(source: DeltaRecords): Promise<ImportResult> {
+    this.#checkOpen();
+    return this.#change(() => importDiff(this.#core, source));
   }
 
   /** What a user can act on when a stream does not apply: what this volume holds, what the stream needs. */
