@@ -6,7 +6,8 @@
 //   node bench/run.mjs [--quick]            (npm run bench [-- --quick])
 //   npx deno run -A bench/run.mjs [--quick]
 //
-// Options: --quick (a subset in a few minutes), --no-ts, --no-roaring, --no-native, --out=DIR,
+// Options: --quick (a subset in a few minutes), --sparse-only (only the 0.01 % densities, where
+// sparse pages are; results as kernels-<mode>-sparse), --no-ts, --no-roaring, --no-native, --out=DIR,
 // --before=FILE (an older kernels.wasm timed in the same run; bench/lib/before.mjs).
 // See bench/README.md for what is measured and what each column means.
 
@@ -37,7 +38,8 @@ const M = 2 ** 20;
 const GiB = 2 ** 30;
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
-const MODE = QUICK ? 'quick' : 'full';
+const SPARSE_ONLY = args.includes('--sparse-only');
+const MODE = `${QUICK ? 'quick' : 'full'}${SPARSE_ONLY ? '-sparse' : ''}`;
 const IS_DENO = typeof globalThis.Deno !== 'undefined';
 const RUNTIME = IS_DENO ? `deno ${globalThis.Deno.version.deno} (V8 ${globalThis.Deno.version.v8})` : `node ${process.versions.node} (V8 ${process.versions.v8})`;
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -101,6 +103,7 @@ const PLAN = QUICK
   };
 
 if (args.includes('--no-ts')) PLAN.ts = () => false;
+if (SPARSE_ONLY) PLAN.densities = [0.0001];
 const WANT_ROARING = !args.includes('--no-roaring');
 
 const log = (...a) => console.error(...a);
@@ -232,14 +235,15 @@ async function runConfig(config, layout) {
   const stats = layoutStats(layout, pool);
   const metas = { meta3: metaLayout(config, 3), meta0: metaLayout(config, 0) };
   const rows = {};
-  // Where stored pages hold few bits, countDelta also runs with them as sparse pages.
+  // Where stored pages hold few bits, countDelta and scanDelta also run over the same
+  // maps as PagedBitmap keeps them with { sparse: true } (sparse pages in arena slots).
   const sparseBytes = sparsePool ? layoutSparseBytes(layout) : undefined;
-  const ops = sparseBytes !== undefined ? [...OPS, 'sparse'] : OPS;
+  const ops = sparseBytes !== undefined ? [...OPS, ...SPARSE_OPS] : OPS;
   for (const mode of MODES) {
     if (!modeActive(config, mode)) continue;
     const metaBytes = mode.g === undefined ? 0 : (count + 1) * metas[mode.key].pages * PAGE_BYTES;
     for (const op of ops) {
-      const bitmapBytes = op === 'sparse' ? sparseBytes : stats.stored * PAGE_BYTES;
+      const bitmapBytes = SPARSE_OPS.includes(op) ? sparseBytes : stats.stored * PAGE_BYTES;
       rows[`${mode.key}/${op}`] = {
         volume: blocksLabel(blocks), blocks, count, pattern: config.pattern, density: config.density,
         setBits: stats.bits, actualDensity: stats.bits / (count * blocks), storedPages: stats.stored,
@@ -285,19 +289,34 @@ async function runConfig(config, layout) {
         }
         const counted = await measure(() => countDelta({ bitmaps, meta }), measureOpts);
         const sparseRow = rows[`${mode.key}/sparse`];
+        const sparseScanRow = rows[`${mode.key}/sparse-scan`];
         if (sparseRow && backend !== 'before') {
-          const sparseMaps = sparseCopies(arena, a, bitmaps);
+          const sparseMaps = pagedSparseMaps(arena, a, bitmaps);
           try {
-            const m = await measure(() => countDelta({ bitmaps: sparseMaps, meta }), measureOpts);
+            const sparseOptions = { bitmaps: sparseMaps, meta, batch: SCAN_BATCH };
+            const m = await measure(() => countDelta(sparseOptions), measureOpts);
+            const s = await measure(scanFn(sparseOptions), { ...measureOpts, check: scanCheck(sparseOptions) });
             if (m.value !== counted.value) errors.push(`${label(config)} ${mode.key}: ${backend} count over sparse pages ${m.value}, over plain pages ${counted.value}`);
-            sparseRow[backend] = { ms: m.ms, mean: m.mean, min: m.min, rme: m.rme, samples: m.samples, wallMs: m.wallMs, gbps: sparseRow.bytesRead / (m.ms * 1e6), gblocksps: blocks / (m.ms * 1e6) };
-            if (backend === 'wasm') sparseRow.changed = m.value;
+            if (s.value.extents !== scan.value.extents || s.value.blocks !== scan.value.blocks) {
+              errors.push(`${label(config)} ${mode.key}: ${backend} scan over sparse pages ${s.value.extents} extents / ${s.value.blocks} blocks, over plain pages ${scan.value.extents} / ${scan.value.blocks}`);
+            }
+            for (const [row, t] of [[sparseRow, m], [sparseScanRow, s]]) {
+              row[backend] = { ms: t.ms, mean: t.mean, min: t.min, rme: t.rme, samples: t.samples, wallMs: t.wallMs, gbps: row.bytesRead / (t.ms * 1e6), gblocksps: blocks / (t.ms * 1e6) };
+            }
+            if (backend === 'wasm') {
+              sparseRow.changed = sparseScanRow.changed = m.value;
+              sparseScanRow.extents = s.value.extents;
+              sparseRow.heldBytes = sparseScanRow.heldBytes = heldBytes(sparseMaps);
+              sparseRow.sparsePages = sparseScanRow.sparsePages = sparseMaps.reduce((n, map) => n + map.sparsePages(), 0);
+            }
           } finally {
-            releaseMaps(sparseMaps);
+            releaseSparseMaps(sparseMaps);
           }
         }
         const { extents, blocks: scanned } = scan.value;
         if (backend === 'wasm') {
+          // What the maps would hold as PagedBitmap keeps them dense: tables and 4 KiB pages.
+          scanRow.heldBytes = kernelRow.heldBytes = countRow.heldBytes = heldBytes(bitmaps);
           scanRow.extents = kernelRow.extents = countRow.extents = extents;
           scanRow.changed = kernelRow.changed = countRow.changed = counted.value;
           if (scanned !== counted.value) errors.push(`${label(config)} ${mode.key}: wasm scan covers ${scanned} blocks, count says ${counted.value}`);
@@ -361,7 +380,7 @@ async function runRoaring(config, rows, bitmaps, meta3Maps) {
       last = R.orMany(plain);
       return last.size;
     }, { budgetMs: PLAN.budgetMs, minIterations: PLAN.minIterations, afterEach: dispose });
-    const plainRows = [rows['plain/scan'], rows['plain/count'], rows['plain/sparse']].filter(Boolean);
+    const plainRows = [rows['plain/scan'], rows['plain/count'], rows['plain/sparse'], rows['plain/sparse-scan']].filter(Boolean);
     const memory = roaringBytes(plain);
     for (const row of plainRows) row.roaring = { op: 'orMany', ms: union.ms, mean: union.mean, min: union.min, rme: union.rme, samples: union.samples, cardinality: union.value, bytes: memory };
     if (union.value !== plainRows[1].changed) errors.push(`${label(config)} plain: roaring orMany has ${union.value} bits, countDelta ${plainRows[1].changed}`);
@@ -376,7 +395,7 @@ async function runRoaring(config, rows, bitmaps, meta3Maps) {
           last.andInPlace(live);
           return last.size;
         }, { budgetMs: PLAN.budgetMs, minIterations: PLAN.minIterations, afterEach: dispose });
-        const metaRows = [rows['meta3/scan'], rows['meta3/count'], rows['meta3/sparse']].filter(Boolean);
+        const metaRows = [rows['meta3/scan'], rows['meta3/count'], rows['meta3/sparse'], rows['meta3/sparse-scan']].filter(Boolean);
         const bytes = roaringBytes(inputs) + roaringBytes([live]);
         for (const row of metaRows) row.roaring = { op: 'orMany + andInPlace', ms: both.ms, mean: both.mean, min: both.min, rme: both.rme, samples: both.samples, cardinality: both.value, bytes };
         if (both.value !== metaRows[1].changed) errors.push(`${label(config)} meta3: roaring orMany+and has ${both.value} bits, countDelta ${metaRows[1].changed}`);
@@ -401,40 +420,15 @@ function label(c) {
 let metaStart = 0;
 let clusterInPage;
 
-// Sparse copies of the pool pages with at most SPARSE_BENCH_MAX bits: SPARSE_SLOT bytes
-// each, at the same place in every arena (a u16 count and u16 bit numbers).
-const SPARSE_BENCH_MAX = 127;
-const SPARSE_SLOT = 256;
-const { SPARSE_TAG } = await distModule('kernels/api.js');
-const sparseOffsets = arenas.map((arena) => arena.alloc(pool.pages * SPARSE_SLOT));
-let sparsePool;
-
-function buildSparsePool() {
-  const eligible = new Uint8Array(pool.pages);
-  const first = arenas[0];
-  const u32 = first.u32;
-  const view = new DataView(first.u8.buffer);
-  for (let p = 0; p < pool.pages; p++) {
-    const c = pool.counts[p];
-    if (c === 0 || c > SPARSE_BENCH_MAX) continue;
-    eligible[p] = 1;
-    const word0 = (pool.offsets[0] >>> 2) + p * (PAGE_BYTES >>> 2);
-    const slot = sparseOffsets[0] + p * SPARSE_SLOT;
-    let n = 0;
-    for (let w = 0; w < PAGE_BYTES >>> 2; w++) {
-      let x = u32[word0 + w];
-      while (x !== 0) {
-        const b = 31 - Math.clz32(x & -x);
-        view.setUint16(slot + 2 + 2 * n++, w * 32 + b, true);
-        x &= x - 1;
-      }
-    }
-    view.setUint16(slot, n, true);
-  }
-  const bytes = first.u8.subarray(sparseOffsets[0], sparseOffsets[0] + pool.pages * SPARSE_SLOT);
-  arenas.slice(1).forEach((arena, i) => arena.u8.set(bytes, sparseOffsets[i + 1]));
-  return eligible;
-}
+// Sparse pages as PagedBitmap writes them: maps made with { sparse: true } whose pages
+// are loaded from the pool's (PagedBitmap.loadPage, the path map files load through),
+// so a page of at most SPARSE_LIMIT bits becomes a sparse page in an arena slot; a
+// denser page is named as it is, shared with the pool (never freed with the map).
+const { SPARSE_LIMIT } = await distModule('arena/sparse-page.js');
+const SPARSE_OPS = ['sparse', 'sparse-scan'];
+/** Whether the pool of the moment has pages the sparse form takes. */
+let sparsePool = false;
+const sparseEligible = (index) => pool.counts[index] > 0 && pool.counts[index] <= SPARSE_LIMIT;
 
 /** Bytes a count over the sparse form of a layout reads from bit maps. */
 function layoutSparseBytes(layout) {
@@ -443,7 +437,7 @@ function layoutSparseBytes(layout) {
   for (const entries of layout) {
     for (const index of entries) {
       if (index < 0) continue;
-      if (sparsePool[index]) {
+      if (sparseEligible(index)) {
         any = true;
         bytes += 2 + 2 * pool.counts[index];
       } else bytes += PAGE_BYTES;
@@ -452,19 +446,32 @@ function layoutSparseBytes(layout) {
   return any ? bytes : undefined;
 }
 
-/** Copies of the maps with every eligible pool page named by its sparse copy. */
-function sparseCopies(arena, a, bitmaps) {
+/** The maps as PagedBitmap keeps them with { sparse: true }. */
+function pagedSparseMaps(arena, a, bitmaps) {
   return bitmaps.map((map) => {
-    const copy = PagedBitmap.create(arena, map.bits);
-    const u32 = arena.u32;
+    const copy = PagedBitmap.create(arena, map.bits, { sparse: true });
     for (let p = 0; p < map.pages; p++) {
-      const entry = u32[(map.table >>> 2) + p];
+      const entry = map.entry(p);
+      if (entry === 0) continue;
       const index = (entry - pool.offsets[a]) / PAGE_BYTES;
-      const sparse = entry > 1 && Number.isInteger(index) && index >= 0 && index < pool.pages && sparsePool[index];
-      u32[(copy.table >>> 2) + p] = sparse ? sparseOffsets[a] + index * SPARSE_SLOT + SPARSE_TAG : entry;
+      if (entry > 1 && sparseEligible(index)) copy.loadPage(p, arena.u8.subarray(entry, entry + PAGE_BYTES));
+      else copy.setEntry(p, entry);
     }
     return copy;
   });
+}
+
+/** Frees maps from pagedSparseMaps: their sparse pages, not the pool pages they share. */
+function releaseSparseMaps(maps) {
+  for (const map of maps) {
+    for (let p = 0; p < map.pages; p++) if ((map.entry(p) & 15) === 0) map.setEntry(p, 0);
+    map.free();
+  }
+}
+
+/** Arena bytes the maps hold (page tables, dense pages, sparse slots), as if they owned their pages. */
+function heldBytes(maps) {
+  return maps.reduce((n, map) => n + map.bytesHeld(), 0);
 }
 let warmedUp = false;
 
@@ -515,7 +522,7 @@ for (const pattern of PLAN.patterns) {
     const tGen = performance.now();
     const fills = { scattered: fillScattered, clustered: (u32, word, pages) => fillClustered(u32, word, pages, rng), runs: fillRuns };
     pool.generate((u32, word, pages) => fills[pattern](u32, word, pages, density, rng));
-    sparsePool = pool.counts.some((c) => c > 0 && c <= SPARSE_BENCH_MAX) ? buildSparsePool() : undefined;
+    sparsePool = pool.counts.some((c) => c > 0 && c <= SPARSE_LIMIT);
     let poolBits = 0;
     for (const c of pool.counts) poolBits += c;
     const inPage = poolBits / (pool.pages * PAGE_BLOCKS);
@@ -771,13 +778,34 @@ function modeTable(mode) {
   return [`## ${mode.title}`, '', markdown(head, body), ''];
 }
 
+/** The sparse form against the dense pages and roaring, per configuration that has one. */
+function sparseTable() {
+  const rows = results.filter((r) => r.op === 'sparse');
+  if (!rows.length) return [];
+  const same = (r, op) => results.find((x) => x.blocks === r.blocks && x.count === r.count && x.pattern === r.pattern && x.density === r.density && x.mode === r.mode && x.op === op);
+  const kib = (bytes) => (bytes === undefined ? '–' : sig(bytes / 1024));
+  const body = rows.map((r) => {
+    const count = same(r, 'count');
+    const scan = same(r, 'scan');
+    const sparseScan = same(r, 'sparse-scan');
+    return [r.volume, String(r.count), r.pattern, pct(r.density), r.mode, `${r.sparsePages ?? '–'} / ${r.storedPages}`,
+      backendMs(count?.wasm), backendMs(r.wasm), backendMs(scan?.wasm), backendMs(sparseScan?.wasm),
+      backendMs(r.ts), cell(r.tsOverWasm), backendMs(r.roaring), cell(r.roaringOverWasm),
+      kib(count?.heldBytes), kib(r.heldBytes), kib(r.roaring?.bytes)];
+  });
+  return ['## Sparse pages as PagedBitmap writes them', '',
+    `Maps made with \`{ sparse: true }\`: pages of at most ${SPARSE_LIMIT} bits are sparse pages (a u16 list in a 64-512 byte arena slot), the others stay dense. Times in ms (median); held = arena bytes of the maps (page tables, pages, slots; \`PagedBitmap.bytesHeld\`), roaring = its serialized size.`, '',
+    markdown(['blocks', 'K', 'pattern', 'density', 'mode', 'sparse / stored pages', 'count dense', 'count sparse', 'scan dense', 'scan sparse',
+      'ts count sparse', 'ts/wasm', 'roaring', 'roaring / count sparse', 'held KiB dense', 'held KiB sparse', 'roaring KiB'], body), ''];
+}
+
 const notes = [
   '## Notes',
   '',
   `- density: target fraction of blocks set in each map (in brackets: measured over all K maps). scattered = independent random bits, so every page is stored; clustered = runs of 1-${CLUSTER_RUN_MAX} blocks with gaps of 1-${CLUSTER_GAP_MAX} (${pct(clusterInPage)} of a touched page set) in about density / ${pct(clusterInPage)} of the pages, in runs of 1-16 pages; the other pages are ZERO_PAGE sentinels.`,
   '- MiB read: bytes of stored bit map pages plus meta map bytes the kernel reads (page tables not counted); GB/s = that / median time; Gblk/s = volume blocks / median time.',
   '- changed: blocks in the delta as a fraction of the volume; extents: (start, length) pairs the scan writes (batch of 65536, consumed and dropped).',
-  '- op: scan = scanDelta (extents, the public API: it copies each batch out of the arena); kernel = the same kernel calls as scanDelta with the output buffer reused (no copies); count = countDelta (popcount only, no extents).',
+  '- op: scan = scanDelta (extents, the public API: it copies each batch out of the arena); kernel = the same kernel calls as scanDelta with the output buffer reused (no copies); count = countDelta (popcount only, no extents); sparse / sparse-scan = countDelta / scanDelta over the same maps as PagedBitmap keeps them with { sparse: true } (pages of at most ' + SPARSE_LIMIT + ' bits as sparse pages).',
   '- ts/wasm: ts time / wasm time. memcmp GB/s: Buffer.compare over the same number of bytes in the same run; wasm/memcmp: wasm GB/s over it.',
   '- roaring: RoaringBitmap32.orMany over the same bits (plain); for g = 3, orMany over bitmap_I | ~expand(meta_I) (pre-merged, untimed) then andInPlace with expand(meta_M). Inputs are run-optimized; the result\'s cardinality is checked against countDelta. roaring/wasm > 1: wasm is faster. Roaring times are repeated in the scan, kernel and count rows of a configuration.',
   ...skipped.map((s) => `- skipped: ${s}`),
@@ -793,7 +821,7 @@ function nativeTable() {
         sig(r.countGBps / r.memcmpGBps), String(r.extents), sig(r.nsPerExtent), r.load.map((x) => x.toFixed(2)).join(' ')])), ''];
 }
 
-const md = [...header, '', ...targetLines, '', ...MODES.flatMap(modeTable), ...nativeTable(), ...checksumTable(checksums), ...notes, ''].join('\n');
+const md = [...header, '', ...targetLines, '', ...MODES.flatMap(modeTable), ...sparseTable(), ...nativeTable(), ...checksumTable(checksums), ...notes, ''].join('\n');
 console.log(md);
 
 const json = {
