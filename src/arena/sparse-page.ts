@@ -9,9 +9,10 @@ import { type Arena, smallSlotBytes } from './arena.js';
 
 /**
  * The most bits a sparse page holds: 255 fill the largest slot (512 bytes, 1/8 of a
- * page). Past it a page is stored dense. Measured (bench/run.mjs, README "Kernels"):
- * the count and scan kernels read a sparse page of up to a few hundred bits faster
- * than a dense one, and the memory is 8 to 64 x less.
+ * page). Past it a page is stored dense. Measured (bench/sparse-threshold.mjs, README
+ * "Kernels"): up to 255 bits the kernels count and scan a sparse page about as fast as
+ * a dense one (the count's cost grows with the bits; past 512 it is 3 x slower or
+ * more), while it holds 8 to 64 x less memory.
  */
 export const SPARSE_LIMIT = 255;
 /**

@@ -23,7 +23,7 @@ export const ONES_PAGE = 1;
  * A sparse bit map page (as Roaring's array containers): entry = offset | SPARSE_TAG,
  * the offset 16-byte aligned, holding a u16 count n <= SPARSE_MAX and n u16 bit numbers
  * within the page. Only the delta scan and count kernels read it, in bit maps (not meta
- * maps); PagedBitmap does not write it yet.
+ * maps); PagedBitmap writes it in maps made with { sparse: true } (src/arena/sparse-page.ts).
  */
 export const SPARSE_TAG = 2;
 export const SPARSE_MAX = 2047;
