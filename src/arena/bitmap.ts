@@ -236,6 +236,40 @@ export class PagedBitmap {
     return bytes;
   }
 
+  /** The bit numbers of sparse page p, ascending (a copy); undefined when the page is not sparse. */
+  sparseBits(page: number): Uint16Array | undefined {
+    const entry = this.entry(page);
+    if (!isSparse(entry)) return undefined;
+    const at = (entry - (entry & 15)) >>> 1;
+    return this.arena.u16.slice(at + 1, at + 1 + sparseCount(this.arena, entry));
+  }
+
+  /**
+   * Stores page p from its set bit numbers (ascending, distinct, within the page): a
+   * sparse page when this map keeps them and they are few enough, else a dense page.
+   */
+  loadBits(page: number, bits: ArrayLike<number>): void {
+    const n = bits.length;
+    for (let i = 0; i < n; i++) {
+      if (!(bits[i]! >= 0 && bits[i]! < PAGE_BLOCKS && (i === 0 || bits[i]! > bits[i - 1]!))) {
+        throw invalidArgument(`bit numbers of a page must ascend within 0..${PAGE_BLOCKS - 1}`);
+      }
+    }
+    this.#freeEntry(this.entry(page));
+    this.setEntry(page, ZERO_PAGE);
+    if (n === 0) return;
+    if (this.sparse && n <= SPARSE_LIMIT) {
+      const entry = newSparse(this.arena, 0, n);
+      this.arena.u16.set(bits, ((entry - (entry & 15)) >>> 1) + 1);
+      this.setEntry(page, entry);
+      return;
+    }
+    const stored = this.arena.allocPage();
+    const u8 = this.arena.u8;
+    for (let i = 0; i < n; i++) u8[stored + (bits[i]! >>> 3)]! |= 1 << (bits[i]! & 7);
+    this.setEntry(page, stored);
+  }
+
   /** Stores page p from 4 KiB of dense bytes, in the form this map keeps (a loaded map file). */
   loadPage(page: number, bytes: Uint8Array): void {
     if (bytes.length !== PAGE_BYTES) throw invalidArgument(`a page is ${PAGE_BYTES} bytes, not ${bytes.length}`);

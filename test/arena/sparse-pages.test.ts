@@ -10,6 +10,7 @@ import {
 import { SMALL_SLOT_BYTES } from '../../src/arena/arena.js';
 import { SPARSE_LIMIT, SPARSE_LOW, isSparse, sparseCount } from '../../src/arena/sparse-page.js';
 import { decodeMap, encodeMap } from '../../src/checkpoint/map-file.js';
+import { crc32 } from '../../src/storage/checksum.js';
 import { ONES_PAGE, SPARSE_TAG } from '../../src/kernels/api.js';
 import { backend, newArena } from '../helpers/backend.js';
 import { Prng, testSeed } from '../helpers/prng.js';
@@ -266,38 +267,77 @@ describe(`sparse pages written by PagedBitmap (${backend})`, () => {
     expect(arena.stats().bytesInUse).toBe(before);
   });
 
-  test('map files: a sparse map writes the same file as a dense one, and loads sparse again', () => {
+  test('map files: sparse pages on disk as bit lists (version 2), dense maps as version 1; both load in either form', () => {
     const seed = testSeed('sparse-pages');
     const rng = new Prng(seed ^ 0xf11e);
     const arena = newArena();
     const bits = 4 * PAGE_BLOCKS - 7;
     const sparse = new Modeled(PagedBitmap.create(arena, bits, { sparse: true }));
     for (let i = 0; i < 300; i++) randomWrite(sparse, rng, true);
+    // One page sure to be sparse, one sure to be dense.
+    sparse.setRange(0, PAGE_BLOCKS, false);
+    sparse.setRange(5, 9, true);
+    sparse.setRange(PAGE_BLOCKS + 100, PAGE_BLOCKS + 100 + SPARSE_LIMIT + 50, true);
+    expect(sparse.map.sparsePages()).toBeGreaterThan(0);
     const dense = PagedBitmap.create(arena, bits);
     dense.assign(sparse.map);
     expect(dense.sparsePages()).toBe(0);
-    expectSameBytes(encodeMap(sparse.map, 9), encodeMap(dense, 9), `seed ${seed}: map file`);
-    const loaded = decodeMap(arena, encodeMap(dense, 9), 'test', { sparse: true });
-    expect(loaded.extra).toBe(9);
-    const again = new Modeled(loaded.map);
-    again.bits.set(sparse.bits);
-    expectAgrees(again, rng, `seed ${seed}: loaded sparse`);
-    // Loaded, every stored page of at most SPARSE_LIMIT bits is sparse.
-    for (let p = 0; p < loaded.map.pages; p++) {
-      const entry = loaded.map.entry(p);
-      if (formOf(entry) !== 'dense') continue;
-      expect(loaded.map.pageBytes(p)!.reduce((n, x) => n + popcountBits(bytesBits(x)), 0)).toBeGreaterThan(SPARSE_LIMIT);
+    const v2 = encodeMap(sparse.map, 9);
+    const v1 = encodeMap(dense, 9);
+    expect(new TextDecoder().decode(v2.subarray(0, 8))).toBe('SCMAP002');
+    expect(new TextDecoder().decode(v1.subarray(0, 8))).toBe('SCMAP001');
+    expect(v2.length, `seed ${seed}: a sparse page costs its list on disk, not 4 KiB`).toBeLessThan(v1.length);
+    const maps: PagedBitmap[] = [sparse.map, dense];
+    for (const [file, form] of [[v1, true], [v1, false], [v2, true], [v2, false]] as const) {
+      const what = `seed ${seed}: ${new TextDecoder().decode(file.subarray(0, 8))} loaded ${form ? 'sparse' : 'dense'}`;
+      const loaded = decodeMap(arena, file, 'test', { sparse: form });
+      maps.push(loaded.map);
+      expect(loaded.extra).toBe(9);
+      const again = new Modeled(loaded.map);
+      again.bits.set(sparse.bits);
+      expectAgrees(again, rng, what);
+      // Loaded sparse, exactly the stored pages of at most SPARSE_LIMIT bits are sparse.
+      for (let p = 0; p < loaded.map.pages; p++) {
+        const entry = loaded.map.entry(p);
+        if (entry <= ONES_PAGE) continue;
+        let n = 0;
+        for (let b = p * PAGE_BLOCKS; b < Math.min(bits, (p + 1) * PAGE_BLOCKS); b++) n += sparse.bits[b]!;
+        expect(formOf(entry), `${what}: page ${p} of ${n} bits`).toBe(form && n <= SPARSE_LIMIT ? 'sparse' : 'dense');
+      }
+      expectSameBytes(encodeMap(loaded.map, 9), form ? v2 : v1, `${what}: written again`);
     }
-    const plain = decodeMap(arena, encodeMap(sparse.map), 'test').map;
-    expect(plain.sparsePages()).toBe(0);
-    for (const map of [sparse.map, dense, loaded.map, plain]) map.free();
+    for (const map of maps) map.free();
     expect(arena.stats().bytesInUse).toBe(0);
   });
-});
 
-function bytesBits(x: number): Bits {
-  return Uint8Array.from({ length: 8 }, (_, i) => (x >>> i) & 1);
-}
+  test('map files: a damaged version 2 file is ERR_CORRUPT and leaves nothing allocated', () => {
+    const arena = newArena();
+    const map = PagedBitmap.create(arena, 2 * PAGE_BLOCKS, { sparse: true });
+    map.setRange(10, 13);
+    map.set(PAGE_BLOCKS + 7);
+    const good = encodeMap(map);
+    map.free();
+    const reseal = (bytes: Uint8Array) => {
+      const view = new DataView(bytes.buffer);
+      view.setUint32(bytes.length - 4, crc32(bytes.subarray(0, bytes.length - 4)), true);
+      return bytes;
+    };
+    const listAt = 24 + 2; // after the header and the two kinds: page 0's count, then its bits
+    const cases: Array<[string, Uint8Array]> = [
+      ['a flipped bit', (() => { const b = good.slice(); b[listAt + 3]! ^= 1; return b; })()],
+      ['truncated', good.slice(0, good.length - 3)],
+      ['bits out of order', (() => { const b = good.slice(); new DataView(b.buffer).setUint16(listAt + 2, 12, true); return reseal(b); })()],
+      ['a bit past the page', (() => { const b = good.slice(); new DataView(b.buffer).setUint16(listAt + 6, PAGE_BLOCKS, true); return reseal(b); })()],
+      ['an empty sparse page', (() => { const b = good.slice(); new DataView(b.buffer).setUint16(listAt, 0, true); return reseal(b); })()],
+      ['an unknown kind', (() => { const b = good.slice(); b[24] = 7; return reseal(b); })()],
+    ];
+    for (const [what, bytes] of cases) {
+      expect(codeOf(() => decodeMap(arena, bytes, what, { sparse: true })), what).toBe('ERR_CORRUPT');
+      expect(arena.stats().bytesInUse, `${what}: nothing left allocated`).toBe(0);
+    }
+    expect(decodeMap(arena, good, 'good', { sparse: true }).map.popcount()).toBe(4);
+  });
+});
 
 describe(`the arena's small slots (${backend})`, () => {
   test('sizes, 16-byte alignment, reuse of freed slots, exact bytes in use', () => {
