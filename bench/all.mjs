@@ -6,7 +6,7 @@ import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-for (const script of ['run.mjs', 'volume.mjs', 'rcp.mjs', 'replication.mjs', 'distribution.mjs']) {
+for (const script of ['run.mjs', 'volume.mjs', 'map-memory.mjs', 'rcp.mjs', 'replication.mjs', 'distribution.mjs']) {
   const result = spawnSync(process.execPath, [join(here, script), ...process.argv.slice(2)], { stdio: 'inherit' });
   if (result.status !== 0) process.exit(result.status ?? 1);
 }

@@ -1,6 +1,7 @@
 // The snapshot copy facility benchmark: export-diff throughput against plain
 // sequential reads, the scan's share of an export, write costs around checkpoints,
-// and a delta between checkpoints 60 apart on a 256M-block volume.
+// a delta between checkpoints 60 apart on a 256M-block volume, import, restore and clone
+// against a plain write, and nop-write. Map memory has its own, bench/map-memory.mjs.
 //
 //   node bench/volume.mjs [--quick]           (part of npm run bench)
 //
@@ -306,47 +307,6 @@ async function nopWriteSection() {
   return section;
 }
 
-// F. Bounded map memory: deltas between neighbours across many checkpoints of a big volume.
-async function mapMemorySection() {
-  const { mapCacheOf } = await import(new URL('checkpoint/checkpoint.js', new URL(process.env.SNAPCOPY_DIST ?? '../dist/index.js', import.meta.url)).href);
-  const blockSize = 512;
-  const blocks = QUICK ? 16 * MiB : 256 * MiB;
-  const checkpoints = QUICK ? 100 : 1000;
-  const cap = (QUICK ? 4 : 64) * MiB;
-  const dir = await DataDir.open(join(work, 'maps'), { kernels: KERNELS, mapCacheBytes: cap });
-  const vol = await dir.createVolume('vol', { size: blocks * blockSize, blockSize });
-  const block = fill(new Uint8Array(blockSize), 5);
-  // Each interval writes one block in one of 64 regions, so each meta map stores up to 64 pages.
-  const regions = 64;
-  for (let c = 0; c < checkpoints; c++) {
-    const at = (c % regions) * Math.floor(blocks / regions) + Math.floor(c / regions) * 40_000;
-    await vol.write(at * blockSize, block);
-    await vol.createCheckpoint(`c${c}`);
-  }
-  const cache = mapCacheOf(dir.arena);
-  const rssBefore = process.memoryUsage().rss;
-  let rssMost = rssBefore;
-  let stagedMost = 0;
-  let extents = 0;
-  const t = performance.now();
-  for (let c = 0; c + 1 < checkpoints; c++) {
-    for await (const e of vol.diff(`c${c}`, `c${c + 1}`)) extents += e.count;
-    rssMost = Math.max(rssMost, process.memoryUsage().rss);
-    stagedMost = Math.max(stagedMost, cache.stats().bytes);
-  }
-  const ms = performance.now() - t;
-  const stats = cache.stats();
-  const arena = dir.arena.stats();
-  await dir.close();
-  const section = {
-    blocks, blockSize, checkpoints, capMiB: cap / MiB, deltas: checkpoints - 1, extents, ms,
-    rssBeforeMiB: rssBefore / MiB, rssMostMiB: rssMost / MiB, stagedMostMiB: stagedMost / MiB,
-    evicted: stats.evicted, arenaMiB: arena.memoryBytes / MiB, arenaInUseMiB: arena.bytesInUse / MiB, load: load(),
-  };
-  results.sections.mapMemory = section;
-  return section;
-}
-
 function nopWriteMarkdown(n) {
   return [
     `## nop-write: writing ${n.bytes / MiB} MiB the volume holds already (blocks of ${n.blockSize} B; load ${n.load})`,
@@ -355,18 +315,6 @@ function nopWriteMarkdown(n) {
     ...n.rows.map((row) => `| ${row.label} | ${f(row.ms, 1)} | ${f(row.overRead)} |`),
     '',
     `blocks in the delta after the unchanged writes (nop-write on): ${n.changedBlocksAfterNopWrites}`,
-  ];
-}
-
-function mapMemoryMarkdown(m) {
-  return [
-    `## bounded map memory: ${m.deltas} deltas between neighbours across ${m.checkpoints} checkpoints of ${m.blocks / MiB}M blocks (cap ${m.capMiB} MiB; load ${m.load})`,
-    '',
-    '| measure | value |', '|---|---|',
-    `| time | ${f(m.ms / 1000, 1)} s (${m.extents} blocks in all) |`,
-    `| staged maps, most after any delta | ${f(m.stagedMostMiB, 1)} MiB (cap ${m.capMiB} MiB; ${m.evicted} checkpoints' maps freed) |`,
-    `| process RSS | ${f(m.rssBeforeMiB, 0)} MiB before the scans, at most ${f(m.rssMostMiB, 0)} MiB during them |`,
-    `| arena | ${f(m.arenaMiB, 0)} MiB (${f(m.arenaInUseMiB, 1)} MiB in use at the end) |`,
   ];
 }
 
@@ -423,7 +371,7 @@ function markdownOf(r) {
   const parts = [
     [r.sections.export, exportMarkdown], [r.sections.writes, writesMarkdown],
     [r.sections.wideDelta, wideDeltaMarkdown], [r.sections.import, importMarkdown],
-    [r.sections.nopWrite, nopWriteMarkdown], [r.sections.mapMemory, mapMemoryMarkdown],
+    [r.sections.nopWrite, nopWriteMarkdown],
   ];
   return [
     `# snapcopy volume benchmark (${r.mode}, ${r.kernels} kernels, node ${r.node})`,
@@ -435,7 +383,7 @@ function markdownOf(r) {
 
 try {
   const sections = [['export', exportSection], ['writes', writeSection], ['wide delta', wideDeltaSection], ['import', importSection],
-    ['nop write', nopWriteSection], ['maps memory', mapMemorySection]];
+    ['nop write', nopWriteSection]];
   // --only=export,import runs some sections (the report then shows only those).
   const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
   for (const [name, run] of sections) {

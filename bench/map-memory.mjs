@@ -1,0 +1,130 @@
+// Bounded map memory (issue 12): scans across many checkpoints of a big volume keep the
+// staged checkpoint maps under the data directory's cap, so the process's memory does
+// not grow with the checkpoints they touch.
+//
+//   node bench/map-memory.mjs [--quick]      (part of npm run bench)
+//
+// Full: 1000 checkpoints of a 256M-block volume (blocks of 512 B, 128 GiB sparse), cap
+// 64 MiB; quick: 100 checkpoints of 16M blocks, cap 4 MiB. Each interval writes one
+// block in one of 64 regions, so every checkpoint's meta map stores up to 64 pages of its
+// own. Then (1) the delta between every two neighbours, one after another, and (2) one
+// delta from the first to the last (it stages every map at once while it runs; the cap
+// holds again when it ends). Reported: the staged maps and the process RSS before,
+// during and after. Results go to bench/results/map-memory-<quick|full>.{json,md}.
+
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+import { distModule, lib } from './lib/dist.mjs';
+
+const { DataDir } = lib;
+const { mapCacheOf } = await distModule('checkpoint/checkpoint.js');
+
+const QUICK = process.argv.includes('--quick');
+const MODE = QUICK ? 'quick' : 'full';
+const KERNELS = process.env.SNAPCOPY_KERNELS ?? 'wasm';
+const HERE = dirname(fileURLToPath(import.meta.url));
+const MiB = 2 ** 20;
+const load = () => loadavg().map((n) => n.toFixed(2)).join(' ');
+const rss = () => process.memoryUsage().rss;
+
+async function buildVolume(dir, blocks, checkpoints) {
+  const blockSize = 512;
+  const vol = await dir.createVolume('vol', { size: blocks * blockSize, blockSize });
+  const block = new Uint8Array(blockSize).fill(5);
+  const regions = 64;
+  for (let c = 0; c < checkpoints; c++) {
+    const at = (c % regions) * Math.floor(blocks / regions) + Math.floor(c / regions) * 40_000;
+    block[0] = c & 0xff; // every write changes its block
+    await vol.write(at * blockSize, block);
+    await vol.createCheckpoint(`c${c}`);
+  }
+}
+
+/** Runs `scan` and samples the staged maps and the RSS after each step it reports. */
+async function sampled(cache, scan) {
+  const before = { rss: rss(), staged: cache.stats().bytes };
+  let rssMost = before.rss;
+  let stagedMost = before.staged;
+  const step = () => {
+    rssMost = Math.max(rssMost, rss());
+    stagedMost = Math.max(stagedMost, cache.stats().bytes);
+  };
+  const t = performance.now();
+  const blocks = await scan(step);
+  const ms = performance.now() - t;
+  step();
+  return { ms, blocks, rssBeforeMiB: before.rss / MiB, rssMostMiB: rssMost / MiB, stagedMostMiB: stagedMost / MiB, stagedAfterMiB: cache.stats().bytes / MiB, rssAfterMiB: rss() / MiB };
+}
+
+async function main() {
+  const blocks = QUICK ? 16 * MiB : 256 * MiB;
+  const checkpoints = QUICK ? 100 : 1000;
+  const cap = (QUICK ? 4 : 64) * MiB;
+  const work = mkdtempSync(join(tmpdir(), 'snapcopy-map-memory-'));
+  try {
+    // Built under a cap that holds every map (each write walks every checkpoint's maps),
+    // then opened again under the small cap for the scans.
+    const path = join(work, 'data');
+    const built = performance.now();
+    const building = await DataDir.open(path, { kernels: KERNELS, mapCacheBytes: 4096 * MiB });
+    await buildVolume(building, blocks, checkpoints);
+    await building.close();
+    const buildMs = performance.now() - built;
+    const dir = await DataDir.open(path, { kernels: KERNELS, mapCacheBytes: cap });
+    const vol = await dir.volume('vol');
+    const cache = mapCacheOf(dir.arena);
+    const neighbours = await sampled(cache, async (step) => {
+      let n = 0;
+      for (let c = 0; c + 1 < checkpoints; c++) {
+        for await (const e of vol.diff(`c${c}`, `c${c + 1}`)) n += e.count;
+        step();
+      }
+      return n;
+    });
+    const across = await sampled(cache, async (step) => {
+      let n = 0;
+      for await (const e of vol.diff('c0', `c${checkpoints - 1}`)) {
+        n += e.count;
+        step();
+      }
+      return n;
+    });
+    const stats = cache.stats();
+    const arena = dir.arena.stats();
+    await dir.close();
+    return {
+      mode: MODE, kernels: KERNELS, node: process.versions.node, date: new Date().toISOString(), load: load(),
+      blocks, blockSize: 512, checkpoints, capMiB: cap / MiB, buildMs, neighbours, across,
+      evicted: stats.evicted, arenaMiB: arena.memoryBytes / MiB, arenaInUseMiB: arena.bytesInUse / MiB,
+    };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+const f = (n, digits = 1) => n.toFixed(digits);
+
+function markdownOf(r) {
+  const row = (label, s) => `| ${label} | ${f(s.ms / 1000)} s | ${s.blocks} | ${f(s.stagedMostMiB)} / ${f(s.stagedAfterMiB)} MiB | `
+    + `${f(s.rssBeforeMiB, 0)} / ${f(s.rssMostMiB, 0)} / ${f(s.rssAfterMiB, 0)} MiB (${f(s.rssMostMiB - s.rssBeforeMiB, 0)} MiB more at most) |`;
+  return [
+    `# snapcopy map memory benchmark (${r.mode}, ${r.kernels} kernels, node ${r.node}; load ${r.load})`,
+    '',
+    `${r.checkpoints} checkpoints of a ${r.blocks / MiB}M-block volume (blocks of ${r.blockSize} B), staged maps capped at ${r.capMiB} MiB; `
+      + `built in ${f(r.buildMs / 1000)} s; ${r.evicted} checkpoints' maps freed in all; arena ${f(r.arenaMiB, 0)} MiB (${f(r.arenaInUseMiB)} MiB in use at the end).`,
+    '',
+    '| scan | time | blocks | staged maps: most / after | process RSS: before / most / after |', '|---|---|---|---|---|',
+    row(`delta between each two neighbours (${r.checkpoints - 1} deltas)`, r.neighbours),
+    row(`one delta from the first checkpoint to the last (all ${r.checkpoints} maps at once while it runs)`, r.across),
+  ].join('\n');
+}
+
+const results = await main();
+const md = markdownOf(results);
+console.log(md);
+mkdirSync(join(HERE, 'results'), { recursive: true });
+writeFileSync(join(HERE, 'results', `map-memory-${MODE}.json`), `${JSON.stringify(results, null, 2)}\n`);
+writeFileSync(join(HERE, 'results', `map-memory-${MODE}.md`), `${md}\n`);
