@@ -29,6 +29,8 @@ export type SnapcopyErrorCode =
   // replication and recovery
   | 'ERR_READ_ONLY'
   | 'ERR_RAW'
+  // a replica that was failed over refuses its old primary's sets (the primary is fenced)
+  | 'ERR_FAILED_OVER'
   // nodes and RCP
   | 'ERR_PROTOCOL'
   | 'ERR_FRAME_TOO_LARGE'

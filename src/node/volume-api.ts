@@ -61,6 +61,7 @@ export const STATUS_OF_CODE: Partial<Record<SnapcopyErrorCode, number>> = {
   ERR_LOCKED: 423,
   ERR_READ_ONLY: 409,
   ERR_RAW: 409,
+  ERR_FAILED_OVER: 409,
   ERR_CORRUPT: 422,
   ERR_NO_SPACE: 507,
   ERR_CLOSED: 503,

@@ -65,6 +65,8 @@ export interface PrimaryState {
   retryAt: number;
   /** Set when a failover stopped this primary's sending (its cuts are kept for a resync). */
   halted?: boolean;
+  /** Set when a destination said it was failed over: this primary must take no more writes. */
+  fenced?: { node: string; at: number; message: string };
 }
 
 export type PrimaryEvent =
@@ -95,7 +97,14 @@ export type PrimaryEffect =
   }
   | { type: 'delete-cut'; n: number }
   | { type: 'resolve'; id: string }
-  | { type: 'reject'; id: string; code: string; message: string };
+  | { type: 'reject'; id: string; code: string; message: string }
+  /**
+   * A destination was failed over (its node said so): the primary is made read-only and
+   * stops sending, keeping its cuts for the resync (DRBD's fencing), so both sides are
+   * not read-write for longer than it takes this primary to try its next set. Refreshes
+   * waiting are refused with ERR_FAILED_OVER once it is read-only.
+   */
+  | { type: 'fence'; node: string; message: string };
 
 export interface StepResult {
   state: PrimaryState;
@@ -150,6 +159,11 @@ export function phaseOf(state: PrimaryState, now: number): Phase {
 }
 
 export function step(state: PrimaryState, event: PrimaryEvent): StepResult {
+  // A fenced primary cuts and sends nothing more; a refresh is refused with the reason.
+  if (state.fenced && event.type === 'tick') return { state, effects: [] };
+  if (state.fenced && event.type === 'refresh') {
+    return { state, effects: [{ type: 'reject', id: event.id, code: 'ERR_FAILED_OVER', message: state.fenced.message }] };
+  }
   switch (event.type) {
     case 'tick': {
       const watched = watchdog(state, event.now);
@@ -283,6 +297,12 @@ function sent(state: PrimaryState, event: Extract<PrimaryEvent, { type: 'sent' }
   const next: PrimaryState = {
     ...state, destinations, sets, sending: null, retryAt: anyFailed ? retryAfter(event.now, mostFailures(destinations)) : 0,
   };
+  const failedOver = targets.find((node) => event.results[node]?.code === 'ERR_FAILED_OVER');
+  if (failedOver !== undefined) {
+    const message = event.results[failedOver]!.message ?? `${failedOver} was failed over`;
+    // Refresh waiters are answered by the fence, once the primary is read-only.
+    return { state: { ...next, waiters: [], fenced: { node: failedOver, at: event.now, message } }, effects: [{ type: 'fence', node: failedOver, message }] };
+  }
   const pruned = prune(next);
   const settled = settleWaiters(pruned.state);
   const again = maybeSend(settled.state, event.now);

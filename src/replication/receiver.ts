@@ -123,7 +123,7 @@ export async function playSet(ctx: ReceiverContext, meta: SetMeta, sfs: string, 
       throw new SnapcopyError('ERR_EXISTS', `${sfs} on ${ctx.self} is not registered as the replica of ${meta.primary}:${meta.pfs}`);
     }
     if (record.promoted) {
-      throw new SnapcopyError('ERR_EXISTS', `${sfs} on ${ctx.self} was failed over (it is read-write now): it takes no more sets from ${meta.primary}:${meta.pfs}`);
+      throw new SnapcopyError('ERR_FAILED_OVER', `${sfs} on ${ctx.self} was failed over (it is read-write now): it takes no more sets from ${meta.primary}:${meta.pfs}`);
     }
     const exists = (await ctx.dir.volumeNames()).includes(sfs);
     if (!exists && meta.from !== null) {

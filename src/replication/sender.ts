@@ -27,6 +27,8 @@ export interface SenderContext {
   stageDir: string;
   now?: () => number;
   log?: (line: string) => void;
+  /** A destination was failed over: fence this primary (read-only, sending stopped). */
+  fence?: (pfs: string, node: string, message: string) => Promise<void>;
 }
 
 export class Sender {
@@ -61,11 +63,13 @@ export class Sender {
     void this.#tick();
   }
 
-  async stop(): Promise<void> {
+  /** Stops cutting and sending; refreshes still waiting are refused with `reason` (default ERR_CLOSED). */
+  async stop(reason?: SnapcopyError): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#timer);
     await this.#queue.catch(() => undefined);
-    for (const waiter of this.#waiters.values()) waiter.reject(new SnapcopyError('ERR_CLOSED', `replication of ${this.#state.pfs} stopped`));
+    const error = reason ?? new SnapcopyError('ERR_CLOSED', `replication of ${this.#state.pfs} stopped`);
+    for (const waiter of this.#waiters.values()) waiter.reject(error);
     this.#waiters.clear();
   }
 
@@ -113,6 +117,8 @@ export class Sender {
       case 'abort-send': if (this.#current?.id === effect.id) this.#current.session.abort(); break;
       case 'resolve': this.#settle(effect.id); break;
       case 'reject': this.#settle(effect.id, new SnapcopyError(effect.code as never, effect.message)); break;
+      // After this event's state is saved (the queue runs on), so the fence can stop this sender.
+      case 'fence': setImmediate(() => void this.#ctx.fence?.(this.#state.pfs, effect.node, effect.message)); break;
     }
   }
 

@@ -129,6 +129,7 @@ export class Replication {
     const sender = new Sender({
       self: this.#host.self, dir: this.#host.dir, rcp: this.#host.rcp, records: this.#out,
       stageDir: join(this.#host.dataPath, 'replication', 'stage'), now: this.#host.now, log: this.#host.log,
+      fence: (pfs, node, message) => this.#fence(pfs, node, message),
     }, state);
     this.#senders.set(state.pfs, sender);
     sender.start();
@@ -242,6 +243,21 @@ export class Replication {
     if (!record) throw notFound(`${pfs} is not replicated from node ${this.#host.self}`);
     failpoint('halt.end');
     return { halted: pfs };
+  }
+
+  /**
+   * A destination of `pfs` said it was failed over: `pfs` is made read-only and stops
+   * sending, keeping its cuts and state (as a halt) for the resync that will undo it.
+   */
+  async #fence(pfs: string, node: string, message: string): Promise<void> {
+    const sender = this.#senders.get(pfs);
+    if (!sender) return;
+    // Read-only first: whoever waited on a refresh hears of the failover only once writes are refused.
+    await (await this.#host.dir.volume(pfs)).setMode('ro');
+    await sender.stop(new SnapcopyError('ERR_FAILED_OVER', message));
+    this.#senders.delete(pfs);
+    await this.#out.write(pfs, { ...sender.state, halted: true });
+    this.#host.log?.(`${pfs} is read-only now (fenced): ${message}; resync it from there to follow it`);
   }
 
   /** fs_replicate -failover, run on the secondary's node (FIG. 31–33). */

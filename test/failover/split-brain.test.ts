@@ -2,7 +2,8 @@
 // to S; P takes writes that never reach S and is killed; S is failed over and takes
 // writes; P comes back and takes more. Both sides' generation numbers and bit maps show
 // a split brain in -status and -info, with each side's writes and the blocks that differ
-// counted exactly (against a plain model: the set of blocks each side wrote); resync
+// counted exactly (against a plain model: the set of blocks each side wrote); P's next set
+// is refused by S, which fences P (read-only); resync
 // names the side it makes follow, keeps that side's writes, and leaves no split brain.
 // And the same without writes on P: no split brain. And an old primary that lost its cuts
 // (its replication stopped by hand): resync refuses and changes nothing, or with
@@ -79,6 +80,10 @@ describe.runIf(backend === 'wasm')('split brain', () => {
     await cluster.restart('P');
     await writeBlocks('P', 'v', 4, onP); // the old primary came back read-write and took more
     const union = new Set([...onP, ...onS]).size;
+    // Its next set is refused by the failed-over replica, and that fences it: read-only from then on.
+    const refresh = await cluster.cli('P', 'fs_replicate', '-refresh', 'v');
+    expect(refresh.stderr).toMatch(/v-copy on S was failed over .*\[ERR_FAILED_OVER\]\s*$/);
+    expect(await write('P', 'v', 0, new Uint8Array(10))).toBe(409);
 
     const fromS = await status('S', 'v-copy', 'v:cel=P');
     expect(fromS.generations).toEqual({ local: '2@S', remote: '1@P' });
@@ -93,7 +98,6 @@ describe.runIf(backend === 'wasm')('split brain', () => {
     expect(await ok(cluster, 'S', 'fs_replicate', '-info', 'v-copy')).toContain(`split_brain with v:cel=P = yes: both took writes (here ${onS.size} blocks, v:cel=P ${onP.size} blocks since they parted)`);
 
     const beforeResync = await readVolume(cluster, 'P', 'v');
-    await ok(cluster, 'P', 'server_mount', '-o', 'ro', 'v');
     const out = await ok(cluster, 'S', 'fs_replicate', '-resync', 'v-copy', 'v:cel=P');
     expect(out.split('\n')[0]).toBe(`split brain: v:cel=P took ${onP.size} blocks and v-copy took ${onS.size} blocks since they parted (generations 1@P and 2@S); resync makes v:cel=P follow v-copy`);
     expect(out).toMatch(new RegExp(`v:cel=P had diverged by ${onP.size} blocks: kept as v@diverged-`));

@@ -259,3 +259,32 @@ describe('primary: stopping a destination', () => {
     expect(baseOf(s.state)).toBe(0);
   });
 });
+
+describe('primary: fenced by a destination that was failed over', () => {
+  test('a set refused because its replica was failed over fences the primary: no more cuts or sends, a refresh says why', () => {
+    const s = script({ n2: 'a', n3: 'b' });
+    s.on(tick(0));
+    s.on(cutDone(0, 0));
+    s.on(sent(0, 0, 0, ok('n2', 'n3')));
+    s.on({ type: 'refresh', now: 500, id: 'r1', modifiedBytes: 4096 });
+    s.on(cutDone(600, 1));
+    const message = 'a on n2 was failed over (it is read-write now): it takes no more sets from n1:pfs';
+    const effects = s.on(sent(700, 1, 1, { n2: { ok: false, code: 'ERR_FAILED_OVER', message }, n3: { ok: true } }));
+    expect(effects).toEqual([{ type: 'fence', node: 'n2', message }]);
+    expect(s.state.waiters).toEqual([]);
+    expect(s.state.fenced).toEqual({ node: 'n2', at: 700, message });
+    // The set n3 played is recorded; the cuts stay for the resync.
+    expect(s.state.destinations.n3!.played).toBe(1);
+    expect(s.state.cuts).toEqual([0, 1]);
+    expect(s.on(tick(100_000, 1 << 30))).toEqual([]);
+    expect(s.on({ type: 'refresh', now: 100_001, id: 'r2', modifiedBytes: 4096 })).toEqual([{ type: 'reject', id: 'r2', code: 'ERR_FAILED_OVER', message }]);
+  });
+
+  test('other refusals are retried as before, not fenced', () => {
+    const s = script();
+    s.on(tick(0));
+    s.on(cutDone(0, 0));
+    expect(types(s.on(sent(10, 0, 0, { n2: { ok: false, code: 'ERR_EXISTS', message: 'not registered' } })))).not.toContain('fence');
+    expect(s.state.fenced).toBeUndefined();
+  });
+});
