@@ -178,8 +178,12 @@ function watchPull(spoolDir, pullsDir) {
         seen.spoolDone = now;
       }
     }
-    const download = sizeOf(join(pullsDir, 'copy.download'));
-    if (download !== undefined && download > seen.downloadBytes) {
+    let names = [];
+    try {
+      names = readdirSync(pullsDir).filter((f) => f.startsWith('copy.') && f.endsWith('.download'));
+    } catch { /* not made yet */ }
+    const download = names.map((f) => sizeOf(join(pullsDir, f)) ?? 0).reduce((a, b) => Math.max(a, b), 0);
+    if (download > seen.downloadBytes) {
       seen.downloadBytes = download;
       seen.downloadDone = now;
     }
@@ -418,7 +422,7 @@ function markdownOf(r) {
       '',
       '- **seconds**: wall time around the CLI process (`snapcopy pull copy n1:src --json`; for the pipe, around `bash -o pipefail -c "snapcopy export-diff … - | snapcopy import-diff other -"`); process start-up is in both.',
       '- **MB/s**: changed bytes (10^6 B) / seconds. **stream bytes**: what the pull downloaded (the delta stream: data plus its records).',
-      '- **stream made**: the node\'s spool file for the delta (`<data>/node/versions-cache/*.tmp`), from its creation to its last growth, in ms from the start of the pull process; **downloaded by**: the last growth of the client\'s download file (`<data>/pulls/copy.download`). After that: the import, the client\'s checkpoint and the process exit. Polled every 10 ms.',
+      '- **stream made**: the node\'s spool file for the delta (`<data>/node/versions-cache/*.tmp`), from its creation to its last growth, in ms from the start of the pull process; **downloaded by**: the last growth of the client\'s download file (`<data>/pulls/copy.*.download`). After that: the import, the client\'s checkpoint and the process exit. Polled every 10 ms.',
       '- **node CPU s**: user + system CPU of the node during the pull (/proc): the update decision, the delta scan and the stream it serves.');
   }
   if (c) {
