@@ -35,8 +35,9 @@ export async function undoable(core: VolumeCore, start: number, count: number): 
 /**
  * Overwrites in place, in batches: the before-images of a batch are appended to the
  * tail's save volume and made durable (with the stage, whose head names the undo),
- * then the batch's data is written. The data is durable at the caller's sync of the
- * volume file, before the commit.
+ * then the batch's data is written. A batch is written in the background while the
+ * next is read and checked, one batch at a time and in order. The data is durable at
+ * the caller's sync of the volume file, before the commit.
  */
 export class Overwrites {
   /** New data held back per batch, until its before-images are durable (tests lower it). */
@@ -44,22 +45,46 @@ export class Overwrites {
   #records: StreamRecord[] = [];
   #bytes = 0;
   #images = new Uint8Array(0);
+  /** The batch being written; it rejects when that failed. */
+  #writing: Promise<void> = Promise.resolve();
 
   constructor(readonly core: VolumeCore, readonly stage: BlockFile, readonly tail: Checkpoint) {}
 
   /** Takes a checked data record over blocks in use that all need a before-image. */
   async add(record: StreamRecord): Promise<void> {
     // A full disk fails here, before the block changes (the undo writes into claimed space too).
+    // Claimed pages are remembered, so this never rewrites a page a batch in the background writes.
     await claimSpace(this.core, record.start, record.count);
     this.#records.push(record);
     this.#bytes += record.data!.length;
-    if (this.#bytes >= Overwrites.batchBytes) await this.flush();
+    if (this.#bytes >= Overwrites.batchBytes) await this.#startBatch();
   }
 
+  /** Writes what is left, and waits until all of it is written. */
   async flush(): Promise<void> {
-    if (this.#records.length === 0) return;
+    await this.#startBatch();
+    await this.#writing;
+  }
+
+  /** Waits until the batch in the background ends, failed or not (an undo must not run beside it). */
+  async settle(): Promise<void> {
+    await this.#writing.catch(() => undefined);
+  }
+
+  /** Starts writing the records taken so far once the batch before is written (its failure is thrown here). */
+  async #startBatch(): Promise<void> {
+    const batch = this.#records;
+    this.#records = [];
+    this.#bytes = 0;
+    await this.#writing;
+    this.#writing = this.#write(batch);
+    this.#writing.catch(() => undefined); // awaited by the next batch, flush or settle
+  }
+
+  async #write(batch: StreamRecord[]): Promise<void> {
+    if (batch.length === 0) return;
     const size = blockSizeOf(this.core);
-    for (const r of this.#records) {
+    for (const r of batch) {
       if (this.#images.length < r.count * size) this.#images = new Uint8Array(r.count * size);
       const images = this.#images.subarray(0, r.count * size);
       await this.core.data.read(images, r.start * size);
@@ -67,9 +92,7 @@ export class Overwrites {
     }
     await this.stage.sync();
     await this.tail.syncSaved();
-    for (const r of this.#records) await this.core.data.write(r.data!, r.start * size);
-    this.#records = [];
-    this.#bytes = 0;
+    for (const r of batch) await this.core.data.write(r.data!, r.start * size);
   }
 }
 

@@ -130,16 +130,21 @@ async function stageStream(
   const overwrites = inPlace && undo && holdsRecords ? new Overwrites(core, stage, tailOf(core)!) : undefined;
   let header: DeltaHeader | undefined;
   let wroteInPlace = false;
-  for await (const event of isRecords(source) ? recordEvents(source) : streamEvents(source)) {
-    if (event.type === 'header') {
-      check(event.header);
-      header = event.header;
-      await writer.begin({ to: header.to.id, name: `${header.volume.name}@${header.to.name}`, undo });
-    } else if (event.type === 'record') {
-      wroteInPlace = (await stageRecord(core, writer, event.record, inPlace, overwrites)) || wroteInPlace;
+  try {
+    for await (const event of isRecords(source) ? recordEvents(source) : streamEvents(source)) {
+      if (event.type === 'header') {
+        check(event.header);
+        header = event.header;
+        await writer.begin({ to: header.to.id, name: `${header.volume.name}@${header.to.name}`, undo });
+      } else if (event.type === 'record') {
+        wroteInPlace = (await stageRecord(core, writer, event.record, inPlace, overwrites)) || wroteInPlace;
+      }
     }
+    await overwrites?.flush();
+  } catch (error) {
+    await overwrites?.settle();
+    throw error;
   }
-  await overwrites?.flush();
   await stage.sync();
   return { header: header!, wroteInPlace };
 }
