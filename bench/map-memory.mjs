@@ -10,8 +10,9 @@
 // own. Then (1) the delta between every two neighbours, one after another, and (2) one
 // delta from the first to the last (it stages every map at once while it runs; the cap
 // holds again when it ends). Reported: the staged maps and the process RSS before,
-// during and after. Results go to bench/results/map-memory-<quick|full>.{json,md}.
+// during and after (the volume is built in a child process, so the RSS is the scans'). Results go to bench/results/map-memory-<quick|full>.{json,md}.
 
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -59,19 +60,20 @@ async function sampled(cache, scan) {
   return { ms, blocks, rssBeforeMiB: before.rss / MiB, rssMostMiB: rssMost / MiB, stagedMostMiB: stagedMost / MiB, stagedAfterMiB: cache.stats().bytes / MiB, rssAfterMiB: rss() / MiB };
 }
 
+const BLOCKS = QUICK ? 16 * MiB : 256 * MiB;
+const CHECKPOINTS = QUICK ? 100 : 1000;
+const CAP = (QUICK ? 4 : 64) * MiB;
+
 async function main() {
-  const blocks = QUICK ? 16 * MiB : 256 * MiB;
-  const checkpoints = QUICK ? 100 : 1000;
-  const cap = (QUICK ? 4 : 64) * MiB;
+  const [blocks, checkpoints, cap] = [BLOCKS, CHECKPOINTS, CAP];
   const work = mkdtempSync(join(tmpdir(), 'snapcopy-map-memory-'));
   try {
-    // Built under a cap that holds every map (each write walks every checkpoint's maps),
-    // then opened again under the small cap for the scans.
+    // Built in a child process under a cap that holds every map (each write walks every
+    // checkpoint's maps), so this process starts the scans with none of that memory.
     const path = join(work, 'data');
     const built = performance.now();
-    const building = await DataDir.open(path, { kernels: KERNELS, mapCacheBytes: 4096 * MiB });
-    await buildVolume(building, blocks, checkpoints);
-    await building.close();
+    const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), `--build=${path}`, ...process.argv.slice(2)], { stdio: 'inherit' });
+    if (child.status !== 0) throw new Error(`building the volume failed (exit ${child.status})`);
     const buildMs = performance.now() - built;
     const dir = await DataDir.open(path, { kernels: KERNELS, mapCacheBytes: cap });
     const vol = await dir.volume('vol');
@@ -122,6 +124,13 @@ function markdownOf(r) {
   ].join('\n');
 }
 
+const buildPath = process.argv.find((a) => a.startsWith('--build='))?.slice(8);
+if (buildPath) {
+  const building = await DataDir.open(buildPath, { kernels: KERNELS, mapCacheBytes: 4096 * MiB });
+  await buildVolume(building, BLOCKS, CHECKPOINTS);
+  await building.close();
+  process.exit(0);
+}
 const results = await main();
 const md = markdownOf(results);
 console.log(md);
