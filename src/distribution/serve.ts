@@ -11,8 +11,12 @@
 // deleting old checkpoints (`ckpt --delete`); a client holding a deleted one gets a full
 // copy. Streams are spooled (spool.ts) and served from the file with byte ranges, in
 // fixed-size reads with back-pressure, so a client costs a bounded amount of memory.
+// A stream's exact size is worked out before it is produced (the delta's extents give
+// its records, the header is its first piece), so /update answers at once and the first
+// download streams the spool file as it is written instead of waiting for all of it.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SnapcopyError, notFound } from '../errors.js';
 import type { Counter, Metrics } from '../node/metrics.js';
@@ -22,7 +26,7 @@ import type { CheckpointInfo, Volume } from '../volume/volume.js';
 import { decideUpdate } from './decide.js';
 import { fullPath, INDEX_FORMAT, parseSnapPath, type VersionEntry, type VersionsIndex } from './index-format.js';
 import { rangeOf } from './range.js';
-import type { Spool, SpoolFile } from './spool.js';
+import type { Growth, Spool, SpoolFile, SpoolWriter } from './spool.js';
 
 /** Bytes per read from a spooled file: with the socket's buffer, what one download holds in memory. */
 export const READ_BUFFER_BYTES = 64 * 1024;
@@ -128,15 +132,24 @@ export class VersionServer {
     if (ready) return this.spool.get(key, async () => undefined);
     const using = [newer, ...(older ? [older] : [])].map((c) => `${fs}@${c}`);
     for (const u of using) this.#producing.set(u, (this.#producing.get(u) ?? 0) + 1);
-    try {
-      return await this.spool.get(key, (out) => produce(volume, older, newer, out));
-    } finally {
+    const done = () => {
       for (const u of using) {
         const left = this.#producing.get(u)! - 1;
         if (left === 0) this.#producing.delete(u);
         else this.#producing.set(u, left);
       }
+    };
+    let file: SpoolFile;
+    try {
+      file = await this.spool.get(key, (out) => produce(volume, older, newer, out));
+    } catch (error) {
+      done();
+      throw error;
     }
+    // A file handed out while it grows is still being produced: its checkpoints stay in use until it ends.
+    if (file.growth) void file.growth.reach(Number.MAX_SAFE_INTEGER).catch(() => undefined).finally(done);
+    else done();
+    return file;
   }
 
   /** Sends a spooled file, whole or one byte range, reading a fixed buffer at a time. */
@@ -164,11 +177,13 @@ export class VersionServer {
     const { handle, release } = await this.spool.open(file);
     try {
       response.writeHead(status, headers);
-      const reader = handle.createReadStream({ start, end, highWaterMark: READ_BUFFER_BYTES, autoClose: false });
+      const reader = Readable.from(readRange(handle, start, end, file.growth), { objectMode: false, highWaterMark: READ_BUFFER_BYTES });
       reader.on('data', (chunk) => this.#bytesServed.inc({}, (chunk as Buffer).byteLength));
       await pipeline(reader, response);
     } catch {
-      response.destroy(); // the client went away, or the read failed: either way the download is cut
+      // The client went away, the read failed, or the production it was following failed:
+      // either way the download is cut (never ended cleanly, so the client sees it short).
+      response.destroy();
     } finally {
       release();
       await handle.close().catch(() => undefined);
@@ -187,10 +202,61 @@ function spoolKey(volume: Volume, path: string): string {
   return `${volume.uuid}.${snap.kind}-${snap.key}`;
 }
 
-async function produce(volume: Volume, older: string | null, newer: string, out: import('node:fs').promises.FileHandle): Promise<void> {
+/**
+ * Bytes `start..end` (inclusive) of a spooled file, a fixed buffer at a time; of a file
+ * still growing, each read waits until its first byte is written.
+ */
+async function* readRange(handle: import('node:fs').promises.FileHandle, start: number, end: number, growth: Growth | undefined): AsyncGenerator<Buffer> {
+  for (let at = start; at <= end;) {
+    const written = growth ? await growth.reach(at) : end + 1;
+    const want = Math.min(READ_BUFFER_BYTES, end + 1 - at, written - at);
+    if (want <= 0) throw new SnapcopyError('ERR_INTERNAL', `the spooled stream ended at ${written} bytes, before byte ${at}`);
+    const buffer = Buffer.allocUnsafe(want);
+    const { bytesRead } = await handle.read(buffer, 0, want, at);
+    if (bytesRead === 0) throw new SnapcopyError('ERR_IO', `the spooled stream ends before byte ${at}`);
+    at += bytesRead;
+    yield buffer.subarray(0, bytesRead);
+  }
+}
+
+/** Data extents are cut into pieces of this many blocks, one record each (as the export cuts them, engine/core.ts stepBlocks). */
+const stepBlocks = (blockSize: number) => Math.max(1, Math.floor((4 << 20) / blockSize));
+
+/**
+ * The exact bytes of the stream whose header is `header` (its first piece): the header,
+ * then a record head per record (plus the data of data records), then the trailer. The
+ * head and trailer sizes follow the format version in the header (version 1 has 4-byte sums).
+ */
+export function streamBytes(header: Uint8Array, records: number, dataBytes: number): number {
+  const version = header[8]! | (header[9]! << 8);
+  const sumBytes = version === 1 ? 4 : 8;
+  return header.byteLength + records * (16 + sumBytes) + dataBytes + 16 + 2 * sumBytes;
+}
+
+/** The records of delta(older, newer) and the data bytes they carry, from its extents (no data read). */
+async function recordsOf(volume: Volume, older: string | null, newer: string): Promise<{ records: number; dataBytes: number }> {
+  const step = stepBlocks(volume.blockSize);
+  let records = 0;
+  let dataBlocks = 0;
+  for await (const extent of volume.diff(older, newer)) {
+    if (extent.kind === 'unused') {
+      records++;
+    } else {
+      records += Math.ceil(extent.count / step);
+      dataBlocks += extent.count;
+    }
+  }
+  return { records, dataBytes: dataBlocks * volume.blockSize };
+}
+
+/** Writes the stream, declaring its size first (the spool checks the produced file against it). */
+async function produce(volume: Volume, older: string | null, newer: string, out: SpoolWriter): Promise<void> {
+  const { records, dataBytes } = await recordsOf(volume, older, newer);
+  let first = true;
   for await (const piece of volume.exportDiff(older, newer, { transient: true })) {
+    if (first) out.declare(streamBytes(piece, records, dataBytes));
+    first = false;
     // Transient pieces share a buffer with the next: each is written out before the next is asked for.
-    let at = 0;
-    while (at < piece.byteLength) at += (await out.write(piece, at, piece.byteLength - at)).bytesWritten;
+    await out.write(piece);
   }
 }
