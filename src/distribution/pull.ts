@@ -5,9 +5,12 @@
 //   - with tmin, nothing is asked until tmin seconds have passed since the last update (Tu);
 //   - the source decides (a node answers /update; a directory's index.json is decided
 //     here with the same function): up to date, one delta Q → wanted, or a full copy;
-//   - the stream is downloaded to a file under <data>/pulls/ (resumed with Range after a
-//     cut), then imported: a delta with Volume.importDiff (checked whole before anything
-//     changes, so a corrupt stream leaves the volume as it was); a full copy into an absent
+//   - the stream is imported as it is downloaded, and written as it comes to a file under
+//     <data>/pulls/: a cut fails the import (imports are all or nothing, so it changed
+//     nothing), and the next attempt imports again from the file followed by the rest of
+//     the download, resumed with Range where the file ends. A delta goes in with
+//     Volume.importDiff (checked whole before anything changes, so a corrupt stream
+//     leaves the volume as it was); a full copy into an absent
 //     volume creates it; a full copy over an existing volume (too old, or foreign) is built
 //     beside it as <fs>.pull-new and swapped in by renames, so no crash leaves a
 //     half-written volume under <fs> (a swap cut short is finished by the next pull);
@@ -15,7 +18,7 @@
 //     is free) and <data>/pulls/<fs>.json records Q, Tu and the source.
 
 import { randomBytes } from 'node:crypto';
-import { createReadStream, promises as files } from 'node:fs';
+import { promises as files } from 'node:fs';
 import process from 'node:process';
 import { join } from 'node:path';
 import { peekHeader } from '../checkpoint/stream-peek.js';
@@ -24,7 +27,7 @@ import { checkName, EMPTY_IMAGE } from '../engine/layout.js';
 import type { DataDir } from '../volume/data-dir.js';
 import type { Volume } from '../volume/volume.js';
 import { decideUpdate, type UpdateDecision } from './decide.js';
-import { answerError, authHeaders, download } from './download.js';
+import { answerError, authHeaders, Download } from './download.js';
 import { MAX_INDEX_BYTES, parseIndex } from './index-format.js';
 import { pullsDir, readPullRecord, writePullRecord } from './pull-record.js';
 
@@ -153,13 +156,9 @@ async function markVersion(volume: Volume, image: string, name: string): Promise
   await volume.createCheckpoint(free ? name : undefined);
 }
 
-async function* fileStream(path: string): AsyncGenerator<Uint8Array> {
-  yield* createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>;
-}
-
-/** Imports a downloaded stream as the decision says; returns the source's name of the version. */
-async function importStream(dir: DataDir, fs: string, path: string, decision: UpdateDecision): Promise<string> {
-  const { header, stream, cancel } = await peekHeader(fileStream(path));
+/** Imports a stream as the decision says; returns the source's name of the version. */
+async function importStream(dir: DataDir, fs: string, source: AsyncIterable<Uint8Array>, decision: UpdateDecision): Promise<string> {
+  const { header, stream, cancel } = await peekHeader(source);
   const expected = decision.result === 'delta' ? decision.from : EMPTY_IMAGE;
   if (header.to.id !== decision.to || header.from.id !== expected) {
     await cancel();
@@ -181,6 +180,18 @@ async function importStream(dir: DataDir, fs: string, path: string, decision: Up
     await dir.destroy(oldName(fs), { recursive: true });
   }
   return header.to.name;
+}
+
+/** Imports the stream while it downloads; after a cut (the import failed, changing nothing), again from the file and the rest. */
+async function importDownload(dir: DataDir, fs: string, file: Download, decision: UpdateDecision): Promise<string> {
+  for (;;) {
+    try {
+      return await importStream(dir, fs, file.attempt(), decision);
+    } catch (error) {
+      if (!file.cut) throw error; // the stream itself was refused (corrupt, not as announced): no retry
+      await file.retry();
+    }
+  }
 }
 
 /** Brings local volume `fs` of `dir` to a version of `source` (see the top of this file). */
@@ -209,10 +220,13 @@ export async function pull(dir: DataDir, fs: string, source: PullSource, options
   } else {
     await files.mkdir(pullsDir(dir.path), { recursive: true });
     const temp = join(pullsDir(dir.path), `${fs}.${process.pid}-${randomBytes(4).toString('hex')}.download`);
+    const url = new URL(decision.path!, baseUrl(source)).href;
+    const file = await Download.open(url, temp, { token: source.token, retries: options.retries, onBytes: options.onBytes });
     try {
-      bytes = (await download(new URL(decision.path!, baseUrl(source)).href, temp, { token: source.token, retries: options.retries, onBytes: options.onBytes })).bytes;
-      name = await importStream(dir, fs, temp, decision);
+      name = await importDownload(dir, fs, file, decision);
+      bytes = file.have;
     } finally {
+      await file.close();
       await files.rm(temp, { force: true });
     }
   }

@@ -258,7 +258,12 @@ describe.runIf(backend === 'wasm')(`pull from a node (seed ${SEED})`, () => {
     }
     const message = await refused('ERR_IN_USE', ['--peers', peers, '--node', 'n1', 'ckpt', 'delete', 'big@b1']);
     expect(message).toMatch(/big@b1 is being served to 1 download; try again when they finish/);
+    // The answer comes as soon as the stream's size is known; production goes on after it.
     expect((await download).status).toBe(200);
+    while (readdirSync(cache).some((f) => f.endsWith('.tmp'))) {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     expect(await onNode('ckpt', 'delete', 'big@b1')).toBe('deleted big@b1\n');
   }, 240_000);
 });
