@@ -3,6 +3,8 @@
 // forwards the head and exactly `k` bytes of the body, then destroys both sockets. JSON
 // answers (update, errors) pass whole. Responses on one kept-alive connection are
 // followed one after another by their content-length (the node never sends chunked).
+// With `holdAfterCut`, a connection opened after a cut is held (not yet forwarded)
+// until the promise settles, so a test can look at the client between the two.
 import * as net from 'node:net';
 
 const HEAD_END = Buffer.from('\r\n\r\n');
@@ -12,6 +14,11 @@ export class CutProxy {
   readonly cuts: number[] = [];
   /** Stream responses cut so far. */
   cutCount = 0;
+  /** Connections opened after a cut wait for this before they are forwarded. */
+  holdAfterCut: Promise<void> | undefined;
+  /** Connections held so far (see holdAfterCut). */
+  held = 0;
+  #onHeld: (() => void)[] = [];
   readonly #server: net.Server;
   readonly #sockets = new Set<net.Socket>();
 
@@ -36,7 +43,23 @@ export class CutProxy {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
+  /** Resolves once a connection is being held. */
+  whenHeld(): Promise<void> {
+    return this.held > 0 ? Promise.resolve() : new Promise((resolve) => this.#onHeld.push(resolve));
+  }
+
   #accept(client: net.Socket): void {
+    const gate = this.cutCount > 0 ? this.holdAfterCut : undefined;
+    if (!gate) return this.#forward(client);
+    client.pause();
+    this.#sockets.add(client);
+    client.on('error', () => undefined);
+    this.held++;
+    for (const wake of this.#onHeld.splice(0)) wake();
+    void gate.then(() => (client.destroyed ? undefined : this.#forward(client)));
+  }
+
+  #forward(client: net.Socket): void {
     const upstream = net.connect(this.target, '127.0.0.1');
     for (const s of [client, upstream]) {
       this.#sockets.add(s);
