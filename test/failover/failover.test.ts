@@ -7,19 +7,10 @@ import {
   type FailoverEffect, type FailoverEvent, type FailoverPhase, type FailoverState, initialFailover, stepFailover,
 } from '../../src/failover/failover.js';
 import { type FailoverHost, runFailover } from '../../src/failover/runner.js';
+import { script as scriptOf } from '../helpers/script.js';
 
 function script(options: { sync: boolean; now: boolean }) {
-  let state = initialFailover('sfs', 'pfs', 'n1', options);
-  return {
-    get state() {
-      return state;
-    },
-    on(event: FailoverEvent): FailoverEffect[] {
-      const result = stepFailover(state, event);
-      state = result.state;
-      return result.effects;
-    },
-  };
+  return scriptOf<FailoverState, FailoverEvent, FailoverEffect>(initialFailover('sfs', 'pfs', 'n1', options), stepFailover);
 }
 
 const done = (phase: FailoverPhase, extra: Partial<Extract<FailoverEvent, { type: 'done' }>> = {}): FailoverEvent => ({ type: 'done', phase, ...extra });

@@ -5,20 +5,9 @@
 
 import { describe, expect, test } from 'vitest';
 import { backoffMs, type HopEffect, type HopEvent, initialReach, MAX_BACKOFF_MS, stepHop } from '../../src/rcp/hop-state.js';
+import { script as scriptOf } from '../helpers/script.js';
 
-function script() {
-  let state = initialReach();
-  return {
-    get state() {
-      return state;
-    },
-    on(event: HopEvent): HopEffect[] {
-      const result = stepHop(state, event);
-      state = result.state;
-      return result.effects;
-    },
-  };
-}
+const script = () => scriptOf(initialReach(), stepHop);
 
 const lost = (now: number, code = 'ERR_CLOSED'): HopEvent => ({ type: 'lost', now, code, message: `lost (${code})` });
 const tick = (now: number, knowsNextHops = true): HopEvent => ({ type: 'tick', now, coverAfterMs: 300, knowsNextHops });

@@ -7,22 +7,13 @@ import {
   baseOf, initialState, MAX_RETRY_MS, newestOf, phaseOf, type PrimaryEffect, type PrimaryEvent, type PrimaryState, RETRIES,
   RETRY_MS, step,
 } from '../../src/replication/primary.js';
+import { script as scriptOf } from '../helpers/script.js';
 
 const OPTIONS = { ...DEFAULT_OPTIONS, to: 10, hwm: 1 };
 
 /** A script runner: feeds events, keeps the state, returns each step's effects. */
 function script(destinations: Record<string, string> = { n2: 'sfs' }, options = OPTIONS) {
-  let state: PrimaryState = initialState('pfs', 'rep-pfs', options, destinations, 0);
-  return {
-    get state() {
-      return state;
-    },
-    on(event: PrimaryEvent): PrimaryEffect[] {
-      const result = step(state, event);
-      state = result.state;
-      return result.effects;
-    },
-  };
+  return scriptOf<PrimaryState, PrimaryEvent, PrimaryEffect>(initialState('pfs', 'rep-pfs', options, destinations, 0), step);
 }
 
 const tick = (now: number, modifiedBytes = 0): PrimaryEvent => ({ type: 'tick', now, modifiedBytes });
