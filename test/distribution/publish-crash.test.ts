@@ -50,6 +50,7 @@ test(`a publish killed at seeded points never leaves the index naming a missing 
   const source = await Source.open(join(root, 'data'), new Prng(SEED ^ 0x5eed));
   const dir = join(root, 'pub');
   let killed = 0;
+  let indexSeen = false;
   try {
     for (let round = 0; round < ROUNDS; round++) {
       await source.write();
@@ -60,8 +61,13 @@ test(`a publish killed at seeded points never leaves the index naming a missing 
       if (!finished) killed++;
       await source.reopen();
       const context = `round ${round}, killed at event ${killAt} (seed ${SEED})`;
-      if (existsSync(join(dir, 'index.json'))) expect(unsoundPaths(dir, readIndex(dir)), context).toEqual([]);
-      else expect(round, `${context}: an index once written stays`).toBe(0);
+      // Until a publish gets as far as its index there is none (every round so far may have been cut short before it).
+      if (existsSync(join(dir, 'index.json'))) {
+        indexSeen = true;
+        expect(unsoundPaths(dir, readIndex(dir)), context).toEqual([]);
+      } else {
+        expect(indexSeen, `${context}: an index once written stays`).toBe(false);
+      }
     }
     expect(killed, `most rounds are cut short (seed ${SEED})`).toBeGreaterThan(ROUNDS / 3);
     await publishVersions(source.store, 'v', dir, { keep: 2 });
