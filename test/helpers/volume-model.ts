@@ -7,8 +7,9 @@
 // it last changed: a write (every block of a granule coming into use counts), a
 // discard (every discarded block), an import (every block a record names); a
 // restore(C) counts as changing every block changed since C was made (the restore
-// may rewrite any of them and nothing else). Every checkpoint keeps a copy of these
-// times, so for delta(L, M) a data block must have changed in (time(L), time(M)].
+// may rewrite any of them and nothing else) and every block whose granule it brings
+// into use. Every checkpoint keeps a copy of these times, so for delta(L, M) a data
+// block must have changed in (time(L), time(M)].
 
 export interface ModelCheckpoint {
   name: string;
@@ -131,9 +132,15 @@ export class VolumeModel {
   restore(name: string): void {
     const ckpt = this.find(name);
     this.time++;
+    for (let b = 0; b < this.blocks; b++) {
+      // A block whose granule the restore brings back into use changed, as with a write.
+      // Without resize that block was discarded after C (so changed > C's time), but a
+      // block a grow added after C can be in use in C and never have been in use live.
+      const comesIntoUse = this.inUse(b, ckpt.meta) && !this.inUse(b);
+      if (this.changed[b]! > ckpt.time || comesIntoUse) this.changed[b] = this.time;
+    }
     this.image = ckpt.image.slice();
     this.meta = ckpt.meta.slice();
-    for (let b = 0; b < this.blocks; b++) if (this.changed[b]! > ckpt.time) this.changed[b] = this.time;
   }
 
   /** An import made the live image `image` (meta `meta`), writing the blocks its records name. */

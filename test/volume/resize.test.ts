@@ -143,6 +143,36 @@ describe('resize', () => {
     }
   });
 
+  test('a restore brings back into use a granule a grow lengthened after the checkpoint; its new block may be in deltas (g=1)', async () => {
+    // Seed 1028336416 shrunk: at 13 blocks granule 6 is block 12 alone; in use in c,
+    // discarded live, so the grow to 14 leaves block 13 in use in c only. After restore c
+    // it is in use live, never written: a delta may carry it (its granule came into use),
+    // as the model, which once called it unchanged since time -1, now agrees.
+    const bs = 1024;
+    const dd = await DataDir.open(tempDir(), { kernels: backend });
+    try {
+      const vol = await dd.createVolume('v', { size: 13 * bs, blockSize: bs, granularity: 1 });
+      const model = new VolumeModel(13, bs, 1);
+      const data = new Uint8Array(bs).fill(0x5a);
+      await vol.write(12 * bs, data);
+      model.write(12 * bs, data);
+      await vol.createCheckpoint('c');
+      model.createCheckpoint('c');
+      await vol.discard(12 * bs, bs);
+      model.discard(12, 1);
+      await vol.resize(14 * bs);
+      model.resize(14);
+      await vol.restore('c');
+      model.restore('c');
+      expect(model.inUse(13)).toBe(true);
+      const full = (await collect(vol.delta(null))).map((e) => [e.kind, e.start, e.count]);
+      expect(full).toContainEqual(['data', 12, 2]);
+      expect(await problems(vol, model, new Prng(0))).toEqual([]);
+    } finally {
+      await dd.close();
+    }
+  });
+
   test.each([0, 1, 3])('a seeded random sequence with grows and shrinks agrees with the model (g=%i)', async (g) => {
     const prng = new Prng(SEED ^ (g * 0x9e37));
     const path = tempDir();
