@@ -1,9 +1,12 @@
 // The node's spool of `.snap` streams under <data>/node/versions-cache/. A stream is
-// produced once per key (written to a temporary name, fsynced, renamed into place;
+// produced once per key (written to a temporary name, renamed into place once whole;
 // requests for a key being produced share that one producer), then every download
 // reads the file: a slow client never holds the volume's lock, and a cut download
 // resumes from the same bytes. Production is deterministic (a stream for given image
-// ids is the same bytes each time), so an evicted file is simply made again.
+// ids is the same bytes each time), so an evicted file is simply made again. Nothing is
+// fsynced: the spool is a cache emptied when the node starts (Spool.open), so a crash
+// loses nothing it needs, and a sync of a 1 GiB stream would take the disk from the
+// imports the node and its clients run meanwhile.
 //
 // A producer that knows the stream's exact size before writing it declares it: from
 // then on requests get the file while it grows (its Growth says how far it is written
@@ -200,7 +203,6 @@ export class Spool {
         if (declared && growth.written !== declared.bytes) {
           throw new SnapcopyError('ERR_INTERNAL', `the stream ${key} came out ${growth.written} bytes long, not the ${declared.bytes} declared for it`);
         }
-        await out.sync();
       } catch (error) {
         growth.fail(error); // before the file goes, so a reader opening it now hears why
         await out.close().catch(() => undefined);
