@@ -7,8 +7,8 @@
 // 1. delta       DELTA bytes of changed blocks (1 GiB; quick 32 MiB, one contiguous write of
 //                fresh seeded data over blocks already in use) checkpointed on the node, then
 //                `snapcopy pull copy n1:src --json` timed (the client asks /update, the node
-//                makes the delta stream, the client downloads it and imports it, CLI process
-//                included), against the same delta as `snapcopy export-diff vol a b - |
+//                spools the delta stream and serves it as it grows, the client imports it as
+//                it downloads, CLI process included), against the same delta as `snapcopy export-diff vol a b - |
 //                snapcopy import-diff other -` (two local processes, each with its own data
 //                directory; the pipe through bash -o pipefail). Both receivers keep the new
 //                version as a checkpoint (pull makes one; `other` gets one after each import,
@@ -422,7 +422,7 @@ function markdownOf(r) {
       '',
       '- **seconds**: wall time around the CLI process (`snapcopy pull copy n1:src --json`; for the pipe, around `bash -o pipefail -c "snapcopy export-diff … - | snapcopy import-diff other -"`); process start-up is in both.',
       '- **MB/s**: changed bytes (10^6 B) / seconds. **stream bytes**: what the pull downloaded (the delta stream: data plus its records).',
-      '- **stream made**: the node\'s spool file for the delta (`<data>/node/versions-cache/*.tmp`), from its creation to its last growth, in ms from the start of the pull process; **downloaded by**: the last growth of the client\'s download file (`<data>/pulls/copy.*.download`). After that: the import, the client\'s checkpoint and the process exit. Polled every 10 ms.',
+      '- **stream made**: the node\'s spool file for the delta (`<data>/node/versions-cache/*.tmp`), from its creation to its last growth, in ms from the start of the pull process; **downloaded by**: the last growth of the client\'s download file (`<data>/pulls/copy.*.download`), which is written as the import takes the stream in, so it grows at the import\'s pace. After that: the end of the import (its commit), the client\'s checkpoint and the process exit. Polled every 10 ms.',
       '- **node CPU s**: user + system CPU of the node during the pull (/proc): the update decision, the delta scan and the stream it serves.');
   }
   if (c) {
