@@ -178,6 +178,8 @@ export class Checkpoint {
   readonly paths: ReturnType<typeof checkpointPaths>;
   #meta: PagedBitmap | undefined;
   #maps: StagedMaps | undefined;
+  /** The save in progress (appends are serialized, see save). */
+  #saving: Promise<void> = Promise.resolve();
 
   constructor(readonly record: CheckpointRecord, readonly volumeDir: string, readonly geometry: Geometry, readonly arena: Arena) {
     this.paths = checkpointPaths(volumeDir, record.id);
@@ -296,7 +298,18 @@ export class Checkpoint {
    * setBits false the caller sets the bit map itself (a merge ORs a whole map in); `grow`
    * as SaveLog.append.
    */
-  async save(blocks: readonly number[], images: Uint8Array, options: { setBits?: boolean; grow?: boolean } = {}): Promise<void> {
+  save(blocks: readonly number[], images: Uint8Array, options: { setBits?: boolean; grow?: boolean } = {}): Promise<void> {
+    // One at a time, in call order: an import's batch appends in the background while the
+    // next records are read, and a record over blocks not in use saves their before-images
+    // meanwhile. Two appends at once would take the same record index (one overwrites the
+    // other, the count skips past a hole that ends the log when it is opened again, and
+    // the block map points two blocks at one image).
+    const saved = this.#saving.then(() => this.#save(blocks, images, options));
+    this.#saving = saved.catch(() => undefined);
+    return saved;
+  }
+
+  async #save(blocks: readonly number[], images: Uint8Array, options: { setBits?: boolean; grow?: boolean }): Promise<void> {
     const maps = await this.maps();
     const first = await maps.log.append(blocks, images, { grow: options.grow });
     blocks.forEach((block, i) => {
