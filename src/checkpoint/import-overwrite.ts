@@ -126,7 +126,7 @@ export async function undoOverwrites(core: VolumeCore, undo: Undo): Promise<void
   await tail.maps();
 }
 
-/** Removes the stage of an import that did not commit, undoing what it overwrote first. */
+/** Removes the stage no pending import names, undoing what it overwrote first if its import did not commit. */
 export async function abandonStage(core: VolumeCore): Promise<void> {
   const path = volumePaths(core.dir).stage;
   let info: StageInfo | undefined;
@@ -141,6 +141,11 @@ export async function abandonStage(core: VolumeCore): Promise<void> {
     // No stage, or one whose head never became durable: nothing was overwritten before that.
     info = undefined;
   }
-  if (info?.undo) await undoOverwrites(core, info.undo);
+  // The volume holding the stage's image means its import committed and finished (its last
+  // commit sets the base, then the stage is removed): a crash came in between. Its
+  // before-images are the tail's like any others now; putting them back would take back
+  // only the blocks in use of a finished import.
+  const finished = info !== undefined && core.record.base === info.to;
+  if (info?.undo && !finished) await undoOverwrites(core, info.undo);
   await removeFile(path);
 }
