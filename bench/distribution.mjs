@@ -31,14 +31,13 @@
 // another build (bench/lib/dist.mjs). A section that fails is reported as FAILED with its
 // error, the other still runs, and the exit code is 1.
 
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, cpSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, statfsSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
-import { DIST_URL, lib } from './lib/dist.mjs';
+import { buildOf, DIST_URL, lib } from './lib/dist.mjs';
 import { BIN, Children, HOST, cli, cpuSecondsOf, freePorts, loadavgLine, startNode } from './lib/nodes.mjs';
 import { markdown, sig } from './lib/table.mjs';
 
@@ -446,24 +445,6 @@ function markdownOf(r) {
 
 // ---------------------------------------------------------------------------------
 
-/** Which build runs: dist/ of this tree (as of its last `npm run build`), or SNAPCOPY_DIST_DIR with the commit in its tree's COMMIT file. */
-function buildOf() {
-  const dir = process.env.SNAPCOPY_DIST_DIR;
-  if (!dir) return { dist: 'dist/ of the working tree', commit: gitHead() };
-  let commit = '?';
-  try {
-    commit = readFileSync(join(dir, '..', 'COMMIT'), 'utf8').trim();
-  } catch { /* a build without a COMMIT file */ }
-  return { dist: dir, commit };
-}
-
-function gitHead() {
-  try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: HERE, encoding: 'utf8' }).trim();
-  } catch {
-    return '?';
-  }
-}
 
 async function main() {
   if (!existsSync(new URL('index.js', DIST_URL))) throw new Error(`${DIST_URL.pathname} has no build: run npm run build first`);
