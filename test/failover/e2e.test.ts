@@ -10,7 +10,6 @@
 // the refresh, and 0 after. And a split brain, fencing, and resync's refusal and full copy
 // (below). Runs once, in the `wasm` project only.
 
-import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { backend } from '../helpers/backend.js';
@@ -18,6 +17,7 @@ import { ensureBuilt } from '../helpers/built.js';
 import { Cluster } from '../helpers/cluster.js';
 import { NodeProcess } from '../helpers/net.js';
 import { Prng, testSeed } from '../helpers/prng.js';
+import { databaseCheck, hasSqlite, sqlite } from '../helpers/sqlite.js';
 import { callApi, ok, readVolume } from '../helpers/replication-faults.js';
 
 const NODES = ['P', 'S'] as const;
@@ -33,15 +33,6 @@ interface Status {
   differingBlocks: number;
   generations: { local: string | null; remote: string | null };
   divergence: { splitBrain: boolean; wrote: { local: number | null; remote: number | null } } | null;
-}
-
-function hasSqlite(): boolean {
-  try {
-    execFileSync('sqlite3', ['-version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe.runIf(backend === 'wasm')('failover end to end', () => {
@@ -110,18 +101,16 @@ describe.runIf(backend === 'wasm')('failover end to end', () => {
   // ---------------------------------------------------------------------------------
   // The seed's recovery example, checked at each stage
 
-  const sqlite = hasSqlite();
+  const withSqlite = hasSqlite();
   const db = () => cluster.file('example.sqlite');
   let files = 0;
   let rows = 0;
 
-  function sql(script: string): string {
-    return execFileSync('sqlite3', [db(), script], { encoding: 'utf8' });
-  }
+  const sql = (script: string): string => sqlite(db(), script);
 
   /** A round of SQLite work on the local copy, then the database file written into `fs` on `node`. */
   async function sqliteRound(node: Name, fs: string, round: number): Promise<void> {
-    if (!sqlite) return;
+    if (!withSqlite) return;
     const inserts = prng.int(100, 400);
     sql([
       'CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, round INTEGER, v TEXT);',
@@ -163,12 +152,13 @@ describe.runIf(backend === 'wasm')('failover end to end', () => {
 
   /** The database in `fs` on `node` passes PRAGMA integrity_check and holds the rows written. */
   async function expectSoundDatabase(node: Name, fs: string, what: string): Promise<void> {
-    if (!sqlite) return;
+    if (!withSqlite) return;
     const length = (await readFile(db())).byteLength;
     const copy = cluster.file(`example-${node}-${files++}.sqlite`);
     await writeFile(copy, (await readVolume(cluster, node, fs)).subarray(DB_OFFSET, DB_OFFSET + length));
-    expect(execFileSync('sqlite3', [copy, 'PRAGMA integrity_check;'], { encoding: 'utf8' }).trim(), `${what}: ${fs} on ${node}`).toBe('ok');
-    expect(Number(execFileSync('sqlite3', [copy, 'SELECT count(*) FROM t;'], { encoding: 'utf8' }).trim()), `${what}: rows in ${fs} on ${node}`).toBe(rows);
+    const check = databaseCheck(copy);
+    expect(check.integrity, `${what}: ${fs} on ${node}`).toBe('ok');
+    expect(check.rows, `${what}: rows in ${fs} on ${node}`).toBe(rows);
   }
 
   /**
@@ -191,7 +181,7 @@ describe.runIf(backend === 'wasm')('failover end to end', () => {
   }
 
   test('the seed\'s recovery example: at each stage the replica follows its source exactly and the SQLite database is sound', async () => {
-    if (!sqlite) console.log('[failover-e2e] sqlite3 is not installed: the SQLite integrity checks are skipped');
+    if (!withSqlite) console.log('[failover-e2e] sqlite3 is not installed: the SQLite integrity checks are skipped');
     // 1. pfs on P replicates to sfs on S, with a workload running.
     await ok(cluster, 'P', 'create', 'pfs', '--size', String(EXAMPLE_SIZE), '--block-size', String(BLOCK));
     // Every block in use from the start: a block that comes into use holding zeros (SQLite

@@ -13,7 +13,6 @@
 // from the printed seed: replay with SNAPCOPY_SEED=<seed> npx vitest run
 // test/replication/e2e.test.ts --project wasm.
 
-import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
@@ -21,6 +20,7 @@ import { backend } from '../helpers/backend.js';
 import { ensureBuilt } from '../helpers/built.js';
 import { Cluster } from '../helpers/cluster.js';
 import { Prng, testSeed } from '../helpers/prng.js';
+import { databaseCheck, hasSqlite, sqlite } from '../helpers/sqlite.js';
 import { numberedWrite, prefixOf, snapcopy } from '../helpers/replication-e2e.js';
 
 const SECRET = 'replication-e2e-secret-0123456789';
@@ -33,20 +33,11 @@ const WORK_SIZE = 8 << 20;
 const DB_OFFSET = 4 << 20;
 const GROUP = 'gw';
 
-function hasSqlite(): boolean {
-  try {
-    execFileSync('sqlite3', ['-version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe.runIf(backend === 'wasm')('replication end to end: P → D1, P → F → D2', () => {
   const seed = testSeed('replication-e2e');
   const prng = new Prng(seed);
   const cluster = new Cluster<NodeName>({ prefix: 'snapcopy-rep-e2e-', secret: SECRET, nodes: NODES });
-  const sqlite = hasSqlite();
+  const withSqlite = hasSqlite();
   let count = 0;
 
   beforeAll(async () => {
@@ -136,13 +127,11 @@ describe.runIf(backend === 'wasm')('replication end to end: P → D1, P → F �
   let dbBytes = 0;
   let rows = 0;
 
-  function sql(script: string): string {
-    return execFileSync('sqlite3', [db(), script], { encoding: 'utf8' });
-  }
+  const sql = (script: string): string => sqlite(db(), script);
 
   /** One round of SQLite work: inserts, updates and deletes (seeded), then the file written into `work`. */
   async function sqliteRound(round: number): Promise<void> {
-    if (!sqlite) return;
+    if (!withSqlite) return;
     const inserts = prng.int(200, 800);
     const salt = prng.u32();
     sql([
@@ -187,16 +176,17 @@ describe.runIf(backend === 'wasm')('replication end to end: P → D1, P → F �
     expectSame(primary, model, `${what}: P:work against the model`);
     for (const node of ['D1', 'D2'] as const) {
       expectSame(await image(node, 'work-copy'), primary, `${what}: ${node}:work-copy against P:work`);
-      if (!sqlite) continue;
+      if (!withSqlite) continue;
       const copy = cluster.file(`copy-${node}-${count++}.sqlite`);
       await writeFile(copy, await image(node, 'work-copy', { offset: DB_OFFSET, length: dbBytes }));
-      expect(execFileSync('sqlite3', [copy, 'PRAGMA integrity_check;'], { encoding: 'utf8' }).trim(), `${what}: ${node}`).toBe('ok');
-      expect(Number(execFileSync('sqlite3', [copy, 'SELECT count(*) FROM t;'], { encoding: 'utf8' }).trim())).toBe(rows);
+      const check = databaseCheck(copy);
+      expect(check.integrity, `${what}: ${node}`).toBe('ok');
+      expect(check.rows).toBe(rows);
     }
   }
 
   test('a workload of random writes, discards and a SQLite database reaches both destinations byte for byte', async () => {
-    if (!sqlite) console.log('[replication-e2e] sqlite3 is not installed: the SQLite part of the workload is skipped');
+    if (!withSqlite) console.log('[replication-e2e] sqlite3 is not installed: the SQLite part of the workload is skipped');
     await ok('P', 'create', 'work', '--size', String(WORK_SIZE), '--block-size', String(BLOCK));
     await ok('P', 'server_config', 'P', 'rep', GROUP, 'add', 'D1');
     await ok('P', 'server_config', 'P', 'rep', GROUP, 'add', 'F');

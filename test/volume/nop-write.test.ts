@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DataDir, type Volume } from '../../src/index.js';
 import { backend } from '../helpers/backend.js';
 import { Prng, testSeed } from '../helpers/prng.js';
+import { hasSqlite } from '../helpers/sqlite.js';
 
 const SEED = testSeed('nop-write');
 const roots: string[] = [];
@@ -212,15 +213,6 @@ describe(`nop-write (${backend} kernels)`, () => {
   }, 60_000);
   if (!sqlite) console.log('nop-write: sqlite3 is not installed, the SQLite case is skipped (apt-get install -y sqlite3)');
 });
-
-function hasSqlite(): boolean {
-  try {
-    execFileSync('sqlite3', ['-version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Blocks of the longer file that differ from the other (past the shorter one's end: all). */
 function differingBlocks(a: Uint8Array, b: Uint8Array, size: number): number {
