@@ -14,7 +14,7 @@ export interface SideView {
   base: string | null;
 }
 
-/** How to read one side's changes since one of its checkpoints (null older: not asked). */
+/** How to read one side's extents changed since one of its checkpoints (up to its live state). */
 export type ExtentsSince = (checkpoint: string) => Promise<AsyncIterable<DeltaExtent>>;
 
 export interface SidesReport {
