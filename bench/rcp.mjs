@@ -7,9 +7,12 @@
 // Cases, each run in turn (baseline, A, B, tree, baseline, A, B, tree, ...), medians reported:
 //   baseline  bench/lib/tcp-copy.mjs: sender process -> socket -> receiver process -> file, fsync
 //   A         rcptest o -> d                       (one destination)
+//   F         the same, the file read by node o itself (the library's sendFile in the node, as
+//             replication sends its staged sets), not uploaded to it over HTTP by the CLI first
 //   B         rcptest o -> f1, f2; f1 -> l1, l2; f2 -> l3, l4   (4 leaves through 2 forwarders)
 //   tree      context, no target: the plain TCP copy in B's shape (sender -> 2 relays -> 4 receivers)
-// Targets (the issue): A >= 0.8 x baseline throughput (issue 12; 0.7 before), B >= 0.5 x baseline throughput.
+// Targets (the issue): RCP to one destination (A, F) >= 0.8 x baseline throughput (issue 12; 0.7 before),
+// B >= 0.5 x baseline throughput. Node o runs bench/lib/rcp-origin-node.mjs (serve, plus F's sends).
 //
 // Full: a 1 GiB file, 5 repetitions. --quick: 32 MiB, 1 repetition (proves it works).
 // The file is made from a seeded generator in a temporary directory and deleted at the
@@ -54,8 +57,8 @@ const SIZE = numberArg('mib', QUICK ? 32 : 1024) * MiB;
 const REPS = numberArg('reps', QUICK ? 1 : 5);
 /** Untimed first session per case: opens the links and warms the nodes (JIT, frame pools), as a long-running node is. */
 const WARMUP_SIZE = QUICK ? 4 * MiB : 256 * MiB;
-const RUN_CASES = (argValue('cases')?.split('=')[1] ?? 'A,B,tree').split(',');
-if (RUN_CASES.some((k) => !['A', 'B', 'tree'].includes(k))) throw new Error('--cases= takes a list of A, B and tree');
+const RUN_CASES = (argValue('cases')?.split('=')[1] ?? 'A,F,B,tree').split(',');
+if (RUN_CASES.some((k) => !['A', 'F', 'B', 'tree'].includes(k))) throw new Error('--cases= takes a list of A, F, B and tree');
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BIN = join(HERE, '..', 'bin', 'snapcopy.mjs');
 const HOST = '127.0.0.1';
@@ -68,6 +71,7 @@ const FILE_NAME = 'rcp-bench.bin';
 const CASES = {
   baseline: { label: 'baseline: plain TCP copy', processes: 2 },
   A: { label: 'A: rcptest o → d', group: 'gA', leaves: ['d'], nodes: ['o', 'd'], processes: 2, target: 0.8 },
+  F: { label: 'F: o sends its own file → d', group: 'gA', leaves: ['d'], nodes: ['o', 'd'], processes: 2, target: 0.8, atNode: true },
   B: { label: 'B: rcptest o → f1, f2 → l1-l4', group: 'gB', leaves: ['l1', 'l2', 'l3', 'l4'], nodes: ['o', 'f1', 'f2', 'l1', 'l2', 'l3', 'l4'], processes: 7, target: 0.5 },
   tree: { label: 'tree: plain TCP, B\'s shape (context)', processes: 7 },
 };
@@ -187,13 +191,25 @@ function cli(args) {
   });
 }
 
-/** Starts one `snapcopy serve` and resolves once it prints its "listening on" line. */
+/**
+ * Starts one `snapcopy serve` (the origin: bench/lib/rcp-origin-node.mjs, which also sends
+ * files it is told of on stdin) and resolves once it prints its "listening on" line.
+ */
 function startNode(name, address, peersPath, dataDir) {
   const nodeArgs = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
-  const child = track(spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--name', name, '--listen', address, '--peers', peersPath, '--data', dataDir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  }));
-  const node = { name, address, dataDir, child, stderr: '' };
+  const program = name === 'o'
+    ? [join(HERE, 'lib', 'rcp-origin-node.mjs'), name, address, peersPath, dataDir]
+    : [BIN, 'serve', '--name', name, '--listen', address, '--peers', peersPath, '--data', dataDir];
+  const child = track(spawn(process.execPath, [...nodeArgs, ...program], { stdio: [name === 'o' ? 'pipe' : 'ignore', 'pipe', 'pipe'] }));
+  const node = { name, address, dataDir, child, stderr: '', waiting: [] };
+  child.stdout.on('data', (s) => {
+    node.out = (node.out ?? '') + s;
+    for (let nl = node.out.indexOf('\n'); nl >= 0; nl = node.out.indexOf('\n')) {
+      const line = node.out.slice(0, nl);
+      node.out = node.out.slice(nl + 1);
+      if (node.ready && line.startsWith('{')) node.waiting.shift()?.(line);
+    }
+  });
   child.stderr.setEncoding('utf8').on('data', (s) => {
     node.stderr = (node.stderr + s).slice(-4000);
   });
@@ -236,11 +252,28 @@ async function cleanup() {
   clearTimeout(timer);
 }
 
+/** Node o sends a file it reads itself (case F): its result line, and the time around it. */
+function sendAtNode(origin, file, group) {
+  const t = performance.now();
+  return new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`node o did not answer a send within ${CLI_TIMEOUT_MS} ms`)), CLI_TIMEOUT_MS);
+    origin.waiting.push((line) => {
+      clearTimeout(timer);
+      const result = JSON.parse(line);
+      if (result.error) fail(new Error(`node o: ${result.error}`));
+      else ok({ out: line, wallSeconds: (performance.now() - t) / 1000 });
+    });
+    origin.child.stdin.write(`${JSON.stringify({ path: file, group })}\n`);
+  });
+}
+
 /** One rcptest, checked (every destination ok, every file whole) and its files deleted; its seconds, wall time and the nodes' CPU. */
 async function rcptest(nodes, which, file, size) {
   const c = CASES[which];
   const cpu0 = c.nodes.map((n) => cpuOf(nodes[n].child.pid));
-  const { out, wallSeconds } = await cli(['--peers', join(work, 'peers.json'), '--node', 'o', 'rcptest', `data=${file}`, `group=${c.group}`, '--json']);
+  const { out, wallSeconds } = c.atNode
+    ? await sendAtNode(nodes.o, file, c.group)
+    : await cli(['--peers', join(work, 'peers.json'), '--node', 'o', 'rcptest', `data=${file}`, `group=${c.group}`, '--json']);
   const cpu1 = c.nodes.map((n) => cpuOf(nodes[n].child.pid));
   const gone = c.nodes.filter((n) => nodes[n].exited !== undefined);
   if (gone.length) throw new Error(`case ${which}: node(s) ${gone.join(', ')} exited during the run`);
@@ -334,7 +367,7 @@ function markdownOf(r) {
     '',
     '## Targets',
     '',
-    markdown(['target', 'measured', 'result'], ['A', 'B'].filter((k) => r.summary[k]).map((k) => {
+    markdown(['target', 'measured', 'result'], ['A', 'F', 'B'].filter((k) => r.summary[k]).map((k) => {
       const s = r.summary[k];
       return [`${CASES[k].label} ≥ ${CASES[k].target} × the plain TCP copy's throughput`, `${s.ratio.toFixed(2)} × (wall: ${s.wallRatio.toFixed(2)} ×)`, s.pass ? 'PASS' : 'MISS'];
     }), ['l', 'r', 'l']),
@@ -368,7 +401,10 @@ function markdownOf(r) {
     '  destination\'s acknowledgement of the end (after it fsynced the file). Baseline: in the sender,',
     '  from just before the first read to the receiver\'s one-byte answer, sent after its fsync.',
     '- **wall s**: around the `snapcopy rcptest` CLI process (its start-up and the HTTP call included);',
-    '  baseline and tree: around the sender process (the others are already listening).',
+    '  F: around the request to node o; baseline and tree: around the sender process (the others are',
+    '  already listening).',
+    '- F: node o reads the file itself (the library\'s sendFile, as an application in a node sends what',
+    '  it staged); A: the CLI uploads it to node o over HTTP, which sends it on as it arrives.',
     '- **GB/s**: file bytes / seconds (10^9 B/s), once per file however many destinations.',
     '- **× baseline**: the case\'s throughput / the baseline\'s, medians of the same run.',
     '- **CPU s**: user + system CPU of the processes of the case during the run (nodes: /proc deltas',
@@ -376,7 +412,7 @@ function markdownOf(r) {
     `  the ceiling is ${m.nproc} CPU s per second. Page faults: minor + major, over the same span.`,
     '- Baseline: bench/lib/tcp-copy.mjs, the sender fs.readSync()s into 8 reused 256 KiB buffers and',
     '  socket.write()s them; the receiver fs.writeSync()s every chunk; fsync at the end. No checksum,',
-    '  no framing (rcptest also CRC-32s the file at the origin and at each destination).',
+    '  no framing (RCP also checksums every frame at the origin and at each destination).',
     '- tree: the same programs in B\'s shape: the sender writes each buffer to two relays, each relay',
     '  writes every chunk it receives to two receivers and answers once both have; timed to the last',
     '  answer. It is not a target, it shows what this machine allows for B\'s shape without RCP.',
