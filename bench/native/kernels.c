@@ -3,14 +3,17 @@
 // loops: bench/lib/native.mjs builds and runs it in the kernel benchmark's run.
 //
 // Same shapes as bench/run.mjs (scattered pattern): K bit maps of `blocks` blocks,
-// every page stored, density d; meta maps at g = 3 with 1% of bits clear, K of them
-// and the live one. Times (median of `reps`):
-//   count   changed = live & OR_i (bits_i | ~meta_i), popcount, 64 blocks a step
+// every page stored, density d; meta maps with 1% of bits clear, K of them and the
+// live one, at g = 3 (1 bit per 8 blocks) or g = 0 (1 bit per block), or none (plain:
+// the OR alone). Times (median of `reps`):
+//   count   changed = live & OR_i (bits_i | ~meta_i) (plain: OR_i bits_i), popcount,
+//           64 blocks a step (g = 3: one table lookup per meta byte; g = 0 and plain are
+//           plain word loops, which gcc vectorizes)
 //   memcmp  memcmp over as many bytes as the count reads
 //   extents (start, length) pairs from the changed bit map (computed once), u32 each
 // Prints one JSON line.
 //
-//   gcc -O3 -march=native -o kernels bench/native/kernels.c && ./kernels 268435456 4 0.01 5
+//   gcc -O3 -march=native -o kernels bench/native/kernels.c && ./kernels 268435456 4 0.01 5 [3|0|plain]
 
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +52,28 @@ static uint64_t count_changed(uint64_t **bits, uint8_t **metas, const uint8_t *l
   return total;
 }
 
+/** g = 0: one meta bit per block, so the meta words line up with the bit map words. */
+static uint64_t count_changed0(uint64_t **bits, uint64_t **metas, const uint64_t *live, int k, uint64_t words) {
+  uint64_t total = 0;
+  for (uint64_t w = 0; w < words; w++) {
+    uint64_t x = 0;
+    for (int i = 0; i < k; i++) x |= bits[i][w] | ~metas[i][w];
+    total += (uint64_t)__builtin_popcountll(x & live[w]);
+  }
+  return total;
+}
+
+/** No meta maps: the OR of the bit maps (FIG. 34). */
+static uint64_t count_plain(uint64_t **bits, int k, uint64_t words) {
+  uint64_t total = 0;
+  for (uint64_t w = 0; w < words; w++) {
+    uint64_t x = 0;
+    for (int i = 0; i < k; i++) x |= bits[i][w];
+    total += (uint64_t)__builtin_popcountll(x);
+  }
+  return total;
+}
+
 static uint64_t emit_extents(const uint64_t *map, uint64_t words, uint32_t *out) {
   uint32_t *at = out;
   uint64_t open = 0;
@@ -68,7 +93,9 @@ static uint64_t emit_extents(const uint64_t *map, uint64_t words, uint32_t *out)
 }
 
 int main(int argc, char **argv) {
-  if (argc < 5) { fprintf(stderr, "usage: kernels blocks K density reps\n"); return 2; }
+  if (argc < 5) { fprintf(stderr, "usage: kernels blocks K density reps [3|0|plain]\n"); return 2; }
+  const char *mode = argc > 5 ? argv[5] : "3";
+  int g0 = strcmp(mode, "0") == 0, plain = strcmp(mode, "plain") == 0;
   uint64_t blocks = strtoull(argv[1], 0, 10);
   int k = atoi(argv[2]);
   double d = atof(argv[3]);
@@ -81,6 +108,7 @@ int main(int argc, char **argv) {
   }
   uint64_t *bits[k];
   uint8_t *metas[k + 1];
+  uint64_t metaBytes = g0 ? words * 8 : words;
   for (int i = 0; i < k; i++) {
     bits[i] = aligned_alloc(64, words * 8);
     if (d >= 0.5) for (uint64_t w = 0; w < words; w++) bits[i][w] = next();
@@ -91,24 +119,27 @@ int main(int argc, char **argv) {
     }
   }
   for (int i = 0; i <= k; i++) {
-    metas[i] = aligned_alloc(64, words);
-    memset(metas[i], 0xff, words);
-    uint64_t n = words * 8 / 100;
-    for (uint64_t j = 0; j < n; j++) { uint64_t b = next() % (words * 8); metas[i][b >> 3] &= (uint8_t)~(1u << (b & 7)); }
+    metas[i] = aligned_alloc(64, metaBytes);
+    memset(metas[i], 0xff, metaBytes);
+    uint64_t n = metaBytes * 8 / 100;
+    for (uint64_t j = 0; j < n; j++) { uint64_t b = next() % (metaBytes * 8); metas[i][b >> 3] &= (uint8_t)~(1u << (b & 7)); }
   }
-  uint64_t bytes = (uint64_t)k * words * 8 + (uint64_t)(k + 1) * words;
+  uint64_t bytes = (uint64_t)k * words * 8 + (plain ? 0 : (uint64_t)(k + 1) * metaBytes);
   uint8_t *ma = aligned_alloc(64, bytes / 2 + 64), *mb = aligned_alloc(64, bytes / 2 + 64);
   for (uint64_t i = 0; i < bytes / 2; i++) ma[i] = (uint8_t)next();
   memcpy(mb, ma, bytes / 2);
   uint64_t *changed = aligned_alloc(64, words * 8);
   uint64_t total = count_changed(bits, metas, metas[k], k, words, changed);
+  uint64_t **metas64 = (uint64_t **)metas;
   uint32_t *out = malloc((words * 32 + 2) * 8);
   double tc[64], tm[64], te[64];
   uint64_t extents = 0, check = 0;
   if (reps > 64) reps = 64;
   for (int r = 0; r < reps; r++) {
     double t = now_ms();
-    check += count_changed(bits, metas, metas[k], k, words, 0);
+    check += plain ? count_plain(bits, k, words)
+      : g0 ? count_changed0(bits, metas64, metas64[k], k, words)
+      : count_changed(bits, metas, metas[k], k, words, 0);
     tc[r] = now_ms() - t;
     t = now_ms();
     check += memcmp(ma, mb, bytes / 2) != 0;
@@ -120,9 +151,9 @@ int main(int argc, char **argv) {
   qsort(tc, reps, sizeof(double), cmp_double);
   qsort(tm, reps, sizeof(double), cmp_double);
   qsort(te, reps, sizeof(double), cmp_double);
-  printf("{\"blocks\":%llu,\"k\":%d,\"density\":%g,\"bytes\":%llu,\"changed\":%llu,\"extents\":%llu,"
+  printf("{\"mode\":\"%s\",\"blocks\":%llu,\"k\":%d,\"density\":%g,\"bytes\":%llu,\"changed\":%llu,\"extents\":%llu,"
          "\"countMs\":%.4f,\"memcmpMs\":%.4f,\"extentsMs\":%.4f,\"check\":%llu}\n",
-         (unsigned long long)blocks, k, d, (unsigned long long)bytes, (unsigned long long)total,
+         mode, (unsigned long long)blocks, k, d, (unsigned long long)bytes, (unsigned long long)total,
          (unsigned long long)extents, tc[reps / 2], tm[reps / 2], te[reps / 2], (unsigned long long)check);
   return 0;
 }
