@@ -196,6 +196,26 @@ export class PagedBitmap {
     other.free();
   }
 
+  /**
+   * ANDs `other` into this map; `other` is left as it was. Dense maps only (meta maps:
+   * a fold of a delta's interval intersects them, see src/checkpoint/delta-fold.ts).
+   */
+  andWith(other: PagedBitmap): void {
+    if (other.bits !== this.bits || other.arena !== this.arena) throw invalidArgument('maps to intersect must match in size and arena');
+    if (this.sparse || other.sparse) throw invalidArgument('only maps without sparse pages can be intersected');
+    for (let p = 0; p < this.pages; p++) {
+      const mine = this.entry(p);
+      const theirs = other.entry(p);
+      if (mine === ZERO_PAGE || theirs === ONES_PAGE) continue;
+      if (theirs === ZERO_PAGE) this.#replacePage(p, ZERO_PAGE);
+      else if (mine === ONES_PAGE) {
+        const page = this.arena.allocPage();
+        this.arena.u8.copyWithin(page, theirs, theirs + PAGE_BYTES);
+        this.setEntry(p, page);
+      } else if (!andPage(this.arena.u32, mine, theirs)) this.#replacePage(p, ZERO_PAGE);
+    }
+  }
+
   /** Stored pages (not sentinels), dense or sparse: the pages a scan reads. */
   storedPages(): number {
     let n = 0;
@@ -452,4 +472,11 @@ export class PagedBitmap {
 
 function pagesFor(bits: number): number {
   return Math.max(1, Math.ceil(bits / PAGE_BLOCKS));
+}
+
+/** Dense page `mine` &= page `theirs` (arena offsets); whether any bit is left. */
+function andPage(u32: Uint32Array, mine: number, theirs: number): boolean {
+  let left = 0;
+  for (let i = mine >>> 2, j = theirs >>> 2, end = i + PAGE_BYTES / 4; i < end; i++, j++) left |= (u32[i]! &= u32[j]!);
+  return left !== 0;
 }

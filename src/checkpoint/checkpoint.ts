@@ -196,16 +196,46 @@ export class Checkpoint {
   /** The meta bit map frozen when the checkpoint was made (granularity g). */
   async meta(): Promise<PagedBitmap> {
     if (!this.#meta) {
-      const bytes = await readFileOrUndefined(this.paths.meta);
-      if (!bytes) throw corrupt(`${this.paths.meta} is missing`);
-      this.#meta = decodeMap(this.arena, bytes, this.paths.meta).map;
-      // A volume resized since the map was written: it covers what the volume has now.
-      this.#meta.resize(this.#metaBits());
+      this.#meta = await this.#readMeta();
       this.#cache.used(this, this.#stagedBytes());
     } else {
       this.#cache.used(this);
     }
     return this.#meta;
+  }
+
+  /** Whether meta() would answer from memory. */
+  get metaStaged(): boolean {
+    return this.#meta !== undefined;
+  }
+
+  /**
+   * The meta map as meta() stages it, in a map the caller owns and frees: nothing is
+   * staged (a fold of a delta's interval reads one checkpoint at a time).
+   */
+  loadMeta(): Promise<PagedBitmap> {
+    return this.#readMeta();
+  }
+
+  /** The bit map as maps() stages it, in a map the caller owns and frees: nothing is staged. */
+  async loadBitmap(): Promise<PagedBitmap> {
+    const maps = await this.#readMaps(false);
+    try {
+      await maps.log.close();
+    } catch (error) {
+      maps.bitmap.free();
+      throw error;
+    }
+    return maps.bitmap;
+  }
+
+  async #readMeta(): Promise<PagedBitmap> {
+    const bytes = await readFileOrUndefined(this.paths.meta);
+    if (!bytes) throw corrupt(`${this.paths.meta} is missing`);
+    const meta = decodeMap(this.arena, bytes, this.paths.meta).map;
+    // A volume resized since the map was written: it covers what the volume has now.
+    meta.resize(this.#metaBits());
+    return meta;
   }
 
   get #cache(): MapCache {
@@ -254,6 +284,13 @@ export class Checkpoint {
       this.#cache.used(this);
       return this.#maps;
     }
+    this.#maps = await this.#readMaps();
+    this.#cache.used(this, this.#stagedBytes());
+    return this.#maps;
+  }
+
+  /** The maps from the files; without `index` the block map stays empty (only the bit map is wanted). */
+  async #readMaps(index = true): Promise<StagedMaps> {
     const recordBlocks = decodeBlocks(await readFileOrUndefined(this.paths.blocks)) ?? [];
     const bitmapBytes = await readFileOrUndefined(this.paths.bitmap);
     let bitmap: PagedBitmap | undefined;
@@ -270,17 +307,15 @@ export class Checkpoint {
     if (!bitmap) recordBlocks.length = 0;
     const map = bitmap ?? PagedBitmap.create(this.arena, this.geometry.blocks, BITMAP_FORM);
     map.resize(this.geometry.blocks);
-    const blockMap = new BlockMap(recordBlocks.length);
-    recordBlocks.forEach((block, i) => blockMap.add(block, i));
-    const log = await SaveLog.open(this.paths.saveLog, this.#logInfo(), trusted, (block, index) => {
+    const blockMap = new BlockMap(index ? recordBlocks.length : 0);
+    if (index) recordBlocks.forEach((block, i) => blockMap.add(block, i));
+    const log = await SaveLog.open(this.paths.saveLog, this.#logInfo(), trusted, (block, at) => {
       recordBlocks.push(block);
-      blockMap.add(block, index);
+      if (index) blockMap.add(block, at);
       // A before-image of a block a shrink cut off (it was in use nowhere): kept in the log, never read.
       if (block < this.geometry.blocks) map.set(block);
     });
-    this.#maps = { bitmap: map, blockMap, log, recordBlocks };
-    this.#cache.used(this, this.#stagedBytes());
-    return this.#maps;
+    return { bitmap: map, blockMap, log, recordBlocks };
   }
 
   /** Writes the bit map and block map back, so staging them later reads two small files. */

@@ -8,7 +8,9 @@ import { countDelta, type DeltaScanOptions, scanDelta } from '../arena/delta-sca
 import { SnapcopyError } from '../errors.js';
 import { blockSizeOf, granularityOf, stepBlocks, type VolumeCore } from '../engine/core.js';
 import type { Checkpoint } from './checkpoint.js';
-import { readImage } from './read-path.js';
+import { type FoldOptions, intervalMaps } from './delta-fold.js';
+import { readAhead } from './read-ahead.js';
+import { openImage, readFrom } from './read-path.js';
 
 export type ExtentKind = 'data' | 'unused';
 
@@ -51,6 +53,8 @@ export interface PlanOptions {
    * block that came into use after L and went out of use before M is cleared too.
    */
   coverBetween?: boolean;
+  /** When the interval's maps are staged and when folded (src/checkpoint/delta-fold.ts). */
+  fold?: FoldOptions;
 }
 
 export async function planDelta(
@@ -66,14 +70,11 @@ export async function planDelta(
   // One image (a restore, a checkpoint of an unchanged volume, an import): nothing differs.
   const newerImage = newer ? newer.record.image : core.record.base;
   if (older.record.image === newerImage) return planEmpty(core, older, newer);
-  const bitmaps = [];
-  const metas = [];
-  for (const c of core.checkpoints.slice(from, to)) {
-    bitmaps.push((await c.maps()).bitmap);
-    metas.push(await c.meta());
-  }
   const g = granularityOf(core);
   const newerMeta = newer ? await newer.meta() : core.liveMeta;
+  // Past the map cache's room, the interval's maps fold into one OR'd bit map and one
+  // AND'ed meta map (delta-fold.ts): the same extents, in memory that does not grow with K.
+  const interval = await intervalMaps(core, core.checkpoints.slice(from, to), options.fold);
   // Unused in M, in use in L: metaL & (0 | ~metaM), the same kernel over a map of zeros
   // (with coverBetween: all & ~metaM, every block unused in M).
   const none = PagedBitmap.create(core.arena, core.record.blocks);
@@ -82,11 +83,12 @@ export async function planDelta(
   return {
     older,
     newer,
-    data: { bitmaps, meta: { metas, live: newerMeta, granularity: g } },
-    unused: { bitmaps: [none], meta: { metas: [newerMeta], live: all ?? metas[0]!, granularity: g } },
+    data: { bitmaps: interval.bitmaps, meta: { metas: interval.metas, live: newerMeta, granularity: g } },
+    unused: { bitmaps: [none], meta: { metas: [newerMeta], live: all ?? interval.oldestMeta, granularity: g } },
     free: () => {
       none.free();
       all?.free();
+      interval.free();
     },
   };
 }
@@ -162,24 +164,77 @@ function* pieces(plan: DeltaPlan, step: number): Generator<DeltaExtent> {
 
 export interface ChunkOptions {
   /**
-   * Reuse one buffer for every chunk's data: a chunk's bytes are valid only until the
+   * Reuse buffers for the chunks' data: a chunk's bytes are valid only until the
    * next chunk is asked for. Saves an allocation (and its page faults) per chunk.
    */
   transient?: boolean;
 }
 
+/** Reads of the volume file kept in flight ahead of the consumer (libuv runs 4 I/O threads by default). */
+const READ_AHEAD = 4;
+/**
+ * Data pieces this close (and within one step) are read as one range: reading the gap
+ * from the page cache costs less than one more read's thread hop.
+ */
+const COALESCE_GAP_BYTES = 64 << 10;
+
+/** Pieces read together: the data pieces within blocks [start, start + count), and the unused pieces among them. */
+interface ReadGroup {
+  start: number;
+  /** 0: unused pieces only, nothing to read. */
+  count: number;
+  pieces: DeltaExtent[];
+}
+
+/** Consecutive pieces in groups whose data spans at most `step` blocks with gaps of at most `gap` blocks. */
+function* readGroups(pieces: Iterable<DeltaExtent>, step: number, gap: number): Generator<ReadGroup> {
+  let group: ReadGroup | undefined;
+  for (const piece of pieces) {
+    if (piece.kind === 'data') {
+      const end = piece.start + piece.count;
+      if (group && group.count === 0) {
+        group.start = piece.start;
+        group.count = piece.count;
+      } else if (group && piece.start - (group.start + group.count) <= gap && end - group.start <= step) {
+        group.count = end - group.start;
+      } else {
+        if (group) yield group;
+        group = { start: piece.start, count: piece.count, pieces: [] };
+      }
+    }
+    group ??= { start: 0, count: 0, pieces: [] };
+    group.pieces.push(piece);
+  }
+  if (group) yield group;
+}
+
 /**
  * The delta with M's data, in ascending block order: data extents come in pieces of
- * at most a few MiB, each read as one range of the volume file with saved blocks laid over.
+ * at most a few MiB, each read as one range of the volume file with saved blocks laid
+ * over, several ranges ahead of the consumer (read-ahead.ts).
  */
 export async function* deltaChunks(core: VolumeCore, plan: DeltaPlan, options: ChunkOptions = {}): AsyncGenerator<DeltaChunk> {
   const step = stepBlocks(core);
-  const buffer = options.transient ? new Uint8Array(step * blockSizeOf(core)) : undefined;
+  const size = blockSizeOf(core);
   // A checkpoint whose image the live volume still holds (a clone of the newest
   // checkpoint, an export after a restore) reads from the volume file alone.
   const newer = plan.newer && plan.newer.record.image === core.record.base ? null : plan.newer;
-  for (const piece of pieces(plan, step)) {
-    if (piece.kind === 'unused') yield piece;
-    else yield { ...piece, data: await readImage(core, newer, piece.start, piece.count, buffer) };
+  const source = await openImage(core, newer);
+  // Chunks that own their bytes each get a buffer of their own, so none are read together.
+  const gap = options.transient ? Math.floor(COALESCE_GAP_BYTES / size) : 0;
+  const read = async (group: ReadGroup, into: Uint8Array | undefined) => ({
+    group,
+    bytes: group.count > 0 ? await readFrom(source, group.start, group.count, into, { offThread: true }) : undefined,
+  });
+  const groups = readGroups(pieces(plan, step), step, gap);
+  for await (const { group, bytes } of readAhead(groups, read, { depth: READ_AHEAD, ringBytes: options.transient ? step * size : undefined })) {
+    for (const piece of group.pieces) {
+      if (piece.kind === 'unused') {
+        yield piece;
+        continue;
+      }
+      const at = (piece.start - group.start) * size;
+      yield { ...piece, data: bytes!.subarray(at, at + piece.count * size) };
+    }
   }
 }
