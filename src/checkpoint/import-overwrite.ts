@@ -11,6 +11,7 @@
 // before-images like any others.
 
 import { type BlockFile, openFileReadOnly, removeFile } from '../storage/file.js';
+import type { WriteBehind } from '../storage/write-behind.js';
 import { blockSizeOf, stepBlocks, tailOf, type VolumeCore } from '../engine/core.js';
 import { volumePaths } from '../engine/layout.js';
 import type { Checkpoint } from './checkpoint.js';
@@ -48,7 +49,8 @@ export class Overwrites {
   /** The batch being written; it rejects when that failed. */
   #writing: Promise<void> = Promise.resolve();
 
-  constructor(readonly core: VolumeCore, readonly stage: BlockFile, readonly tail: Checkpoint) {}
+  /** `behind`, when given, flushes the volume file's new data in the background as batches are written. */
+  constructor(readonly core: VolumeCore, readonly stage: BlockFile, readonly tail: Checkpoint, readonly behind?: WriteBehind) {}
 
   /** Takes a checked data record over blocks in use that all need a before-image. */
   async add(record: StreamRecord): Promise<void> {
@@ -92,7 +94,10 @@ export class Overwrites {
     }
     await this.stage.sync();
     await this.tail.syncSaved();
-    for (const r of batch) await this.core.data.write(r.data!, r.start * size);
+    for (const r of batch) {
+      await this.core.data.write(r.data!, r.start * size);
+      this.behind?.wrote(r.data!.length);
+    }
   }
 }
 

@@ -18,6 +18,7 @@
 
 import { SnapcopyError } from '../errors.js';
 import { type BlockFile, openFile, openFileReadOnly, removeFile } from '../storage/file.js';
+import { WriteBehind } from '../storage/write-behind.js';
 import { blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from '../engine/core.js';
 import { volumePaths } from '../engine/layout.js';
 import { commitRecord, foldLogBeforeUnlogged, foldLogIfBig } from '../engine/record.js';
@@ -84,6 +85,7 @@ function notInUse(core: VolumeCore, start: number, count: number): boolean {
  */
 async function stageRecord(
   core: VolumeCore, writer: StageWriter, record: StreamRecord, inPlace: boolean, overwrites: Overwrites | undefined,
+  behind: WriteBehind,
 ): Promise<boolean> {
   if (record.kind === 'unused') {
     await writer.add('unused', record.start, record.count);
@@ -91,6 +93,7 @@ async function stageRecord(
   }
   if (inPlace && notInUse(core, record.start, record.count)) {
     await writeBlocksUnlogged(core, record.start, record.count, record.data!);
+    behind.wrote(record.data!.length);
     await writer.add('written', record.start, record.count);
     return true;
   }
@@ -127,7 +130,9 @@ async function stageStream(
 ): Promise<{ header: DeltaHeader; wroteInPlace: boolean }> {
   const writer = new StageWriter(stage);
   const holdsRecords = !(isRecords(source) && source.transient);
-  const overwrites = inPlace && undo && holdsRecords ? new Overwrites(core, stage, tailOf(core)!) : undefined;
+  // In-place writes are flushed as they go, so the sync before the commit finds little left.
+  const behind = new WriteBehind(core.data);
+  const overwrites = inPlace && undo && holdsRecords ? new Overwrites(core, stage, tailOf(core)!, behind) : undefined;
   let header: DeltaHeader | undefined;
   let wroteInPlace = false;
   try {
@@ -137,12 +142,14 @@ async function stageStream(
         header = event.header;
         await writer.begin({ to: header.to.id, name: `${header.volume.name}@${header.to.name}`, undo });
       } else if (event.type === 'record') {
-        wroteInPlace = (await stageRecord(core, writer, event.record, inPlace, overwrites)) || wroteInPlace;
+        wroteInPlace = (await stageRecord(core, writer, event.record, inPlace, overwrites, behind)) || wroteInPlace;
       }
     }
     await overwrites?.flush();
+    await behind.settle();
   } catch (error) {
     await overwrites?.settle();
+    await behind.quiesce();
     throw error;
   }
   await stage.sync();
@@ -254,13 +261,16 @@ async function saveStagedBeforeImages(core: VolumeCore, stage: BlockFile): Promi
 }
 
 /** Copies a staged record's payload into the volume file, a step at a time. */
-async function copyStaged(core: VolumeCore, stage: BlockFile, e: StageExtent, buffer: Uint8Array): Promise<void> {
+async function copyStaged(
+  core: VolumeCore, stage: BlockFile, e: StageExtent, buffer: Uint8Array, behind: WriteBehind,
+): Promise<void> {
   const size = blockSizeOf(core);
   const step = buffer.length / size;
   for (let at = 0; at < e.count; at += step) {
     const bytes = buffer.subarray(0, Math.min(step, e.count - at) * size);
     await stage.read(bytes, e.at + at * size);
     await core.data.write(bytes, (e.start + at) * size);
+    behind.wrote(bytes.length);
   }
 }
 
@@ -269,6 +279,7 @@ async function applyStage(core: VolumeCore, stage: BlockFile): Promise<{ dataBlo
   await saveStagedBeforeImages(core, stage);
   const buffer = new Uint8Array(stepBlocks(core) * blockSizeOf(core));
   const meta = new MetaChanges();
+  const behind = new WriteBehind(core.data);
   let dataBlocks = 0;
   let unusedBlocks = 0;
   for await (const e of stageExtents(stage, blockSizeOf(core))) {
@@ -280,9 +291,11 @@ async function applyStage(core: VolumeCore, stage: BlockFile): Promise<{ dataBlo
     }
     dataBlocks += e.count;
     meta.add('meta-set', span.start, span.count);
-    if (e.kind === 'staged') await copyStaged(core, stage, e, buffer);
+    // A failure here leaves a background sync to finish on its own (it settles, never rejects).
+    if (e.kind === 'staged') await copyStaged(core, stage, e, buffer, behind);
     // 'written' and 'overwritten' blocks hold their data already.
   }
+  await behind.settle();
   await core.data.sync();
   await meta.flush(core);
   return { dataBlocks, unusedBlocks };

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DataDir, type DeltaHeader, StreamWriter } from '../../src/index.js';
 import { Overwrites } from '../../src/checkpoint/import-overwrite.js';
+import { WriteBehind } from '../../src/storage/write-behind.js';
 import { backend } from '../helpers/backend.js';
 import { runOpChild } from '../helpers/op-child.js';
 import { ensureBuilt } from '../helpers/built.js';
@@ -84,12 +85,15 @@ describe(`an import overwriting blocks in use (${backend} kernels)`, () => {
     await v.createCheckpoint('a');
     const from = v.listCheckpoints()[0]!.image;
     const batch = Overwrites.batchBytes;
+    const every = WriteBehind.every;
     Overwrites.batchBytes = MiB; // flush (overwrite) after every record, before the corrupt one is read
+    WriteBehind.every = 256 << 10; // and sync the overwritten blocks in the background, before the undo
     try {
       const failure = await v.importDiff((async function* () { yield* streamParts(from, true); })()).catch((e: unknown) => e);
       expect(failure).toMatchObject({ code: 'ERR_CORRUPT' });
     } finally {
       Overwrites.batchBytes = batch;
+      WriteBehind.every = every;
     }
     expect(same(await v.read(0, SIZE), before)).toBe(true);
     expect(same(await v.read(0, SIZE, { checkpoint: 'a' }), before)).toBe(true);

@@ -11,6 +11,9 @@
 import { createReadStream, writeSync } from 'node:fs';
 
 const { DataDir } = await import(new URL('../../dist/index.js', import.meta.url).href);
+const { WriteBehind } = await import(new URL('../../dist/storage/write-behind.js', import.meta.url).href);
+// Background syncs of the volume file every 256 KiB (64 MiB by default), so kills land while they run.
+WriteBehind.every = 256 << 10;
 const [dir, backend, opText] = process.argv.slice(2);
 const op = JSON.parse(opText);
 const emit = (line) => writeSync(1, `${JSON.stringify(line)}\n`);
