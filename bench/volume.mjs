@@ -339,7 +339,7 @@ async function nopWriteSection() {
   rows.push({ label: `unchanged write, ${step / MiB} MiB at a time (one log record each)`, ms: await run(inSteps((at) => vol.write(at, data.subarray(at, at + step)))) });
   rows.push({ label: `unchanged write of all ${bytes / MiB} MiB at once (staged path)`, ms: await run(() => vol.write(0, data)) });
   rows.push({
-    label: `unchanged writeFrom, streamed in 1 MiB pieces (stage, commit, compare at apply)`,
+    label: `unchanged writeFrom, streamed in 1 MiB pieces (compared as it is staged: nothing staged)`,
     ms: await run(() => vol.writeFrom(0, (async function* () { for (let at = 0; at < bytes; at += MiB) yield data.subarray(at, at + MiB); })())),
   });
   const changed = (await vol.diffSize('c0')).dataBlocks;
