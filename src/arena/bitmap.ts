@@ -174,25 +174,28 @@ export class PagedBitmap {
   mergeFrom(other: PagedBitmap): void {
     if (other.bits !== this.bits || other.arena !== this.arena) throw invalidArgument('maps to merge must match in size and arena');
     // The merge kernel reads dense pages only: pages where either side is sparse merge here.
+    let mine = this.#tableView();
+    let theirs = other.#tableView();
     for (let p = 0; p < this.pages; p++) {
-      const theirs = other.entry(p);
-      if (isSparse(theirs) || (theirs !== ZERO_PAGE && isSparse(this.entry(p)))) {
-        this.#mergeSparse(p, theirs);
+      const entry = theirs[p]!;
+      if (isSparse(entry) || (entry !== ZERO_PAGE && isSparse(mine[p]!))) {
+        this.#mergeSparse(p, entry);
         other.setEntry(p, ZERO_PAGE);
+        [mine, theirs] = [this.#tableView(), other.#tableView()]; // the merge may have grown the arena
       }
     }
-    const before = new Uint32Array(this.pages);
-    for (let p = 0; p < this.pages; p++) before[p] = this.entry(p);
+    const before = mine.slice();
     this.arena.kernels.orMerge(this.table, other.table, this.pages);
+    [mine, theirs] = [this.#tableView(), other.#tableView()];
     for (let p = 0; p < this.pages; p++) {
-      const now = this.entry(p);
+      const now = mine[p]!;
       const was = before[p]!;
-      const theirs = other.entry(p);
+      const entry = theirs[p]!;
       // Free what no table names any more: a page of ours replaced, a page of theirs not adopted.
       if (was > ONES_PAGE && now !== was) this.arena.freePage(was);
-      if (theirs > ONES_PAGE && now !== theirs) this.arena.freePage(theirs);
-      other.setEntry(p, ZERO_PAGE);
+      if (entry > ONES_PAGE && now !== entry) this.arena.freePage(entry);
     }
+    theirs.fill(ZERO_PAGE);
     other.free();
   }
 
@@ -203,15 +206,18 @@ export class PagedBitmap {
   andWith(other: PagedBitmap): void {
     if (other.bits !== this.bits || other.arena !== this.arena) throw invalidArgument('maps to intersect must match in size and arena');
     if (this.sparse || other.sparse) throw invalidArgument('only maps without sparse pages can be intersected');
+    let table = this.#tableView();
+    let others = other.#tableView();
     for (let p = 0; p < this.pages; p++) {
-      const mine = this.entry(p);
-      const theirs = other.entry(p);
+      const mine = table[p]!;
+      const theirs = others[p]!;
       if (mine === ZERO_PAGE || theirs === ONES_PAGE) continue;
       if (theirs === ZERO_PAGE) this.#replacePage(p, ZERO_PAGE);
       else if (mine === ONES_PAGE) {
         const page = this.arena.allocPage();
         this.arena.u8.copyWithin(page, theirs, theirs + PAGE_BYTES);
-        this.setEntry(p, page);
+        [table, others] = [this.#tableView(), other.#tableView()]; // allocating may have grown the arena
+        table[p] = page;
       } else if (!andPage(this.arena.u32, mine, theirs)) this.#replacePage(p, ZERO_PAGE);
     }
   }
@@ -221,6 +227,17 @@ export class PagedBitmap {
     let n = 0;
     for (let p = 0; p < this.pages; p++) if (this.entry(p) > ONES_PAGE) n++;
     return n;
+  }
+
+  /** Bytes a scan reads of the stored pages: a dense page whole, a sparse page its count and bit list. */
+  storedBytes(): number {
+    let bytes = 0;
+    for (let p = 0; p < this.pages; p++) {
+      const entry = this.entry(p);
+      if (entry <= ONES_PAGE) continue;
+      bytes += isSparse(entry) ? 2 + 2 * sparseCount(this.arena, entry) : PAGE_BYTES;
+    }
+    return bytes;
   }
 
   /** Stored pages in the sparse form. */
@@ -337,9 +354,19 @@ export class PagedBitmap {
   /** Gives the page table and the stored pages back to the arena. */
   free(): void {
     if (this.#table === 0) return;
-    for (let p = 0; p < this.pages; p++) this.#freeEntry(this.entry(p));
+    const table = this.#tableView();
+    for (let p = 0; p < this.pages; p++) this.#freeEntry(table[p]!);
     this.arena.free(this.#table, this.#pages * 4);
     this.#table = 0;
+  }
+
+  /**
+   * The page table as a view of the arena, for loops over every entry (entry() per page
+   * costs more than the work): valid until an allocation grows the arena.
+   */
+  #tableView(): Uint32Array {
+    const at = this.table >>> 2;
+    return this.arena.u32.subarray(at, at + this.#pages);
   }
 
   #check(from: number, to: number): void {
