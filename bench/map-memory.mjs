@@ -7,10 +7,13 @@
 // Full: 1000 checkpoints of a 256M-block volume (blocks of 512 B, 128 GiB sparse), cap
 // 64 MiB; quick: 100 checkpoints of 16M blocks, cap 4 MiB. Each interval writes one
 // block in one of 64 regions, so every checkpoint's meta map stores up to 64 pages of its
-// own. Then (1) the delta between every two neighbours, one after another, and (2) one
-// delta from the first to the last (it stages every map at once while it runs; the cap
-// holds again when it ends). Reported: the staged maps and the process RSS before,
-// during and after (the volume is built in a child process, so the RSS is the scans'). Results go to bench/results/map-memory-<quick|full>.{json,md}.
+// own. Then (1) the delta between every two neighbours, one after another, (2) one
+// delta from the first to the last (past the cache's room it folds the maps of the
+// checkpoints between: src/checkpoint/delta-fold.ts), and (3) a read of a few blocks of
+// the oldest checkpoint (the read path overlays every younger checkpoint's save volume,
+// so it stages all their bit maps and block maps while it runs). Reported: the staged
+// maps, the process RSS and the arena before, during and after (the volume is built in
+// a child process, so the RSS is the scans'). Results go to bench/results/map-memory-<quick|full>.{json,md}.
 
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -44,8 +47,8 @@ async function buildVolume(dir, blocks, checkpoints) {
   }
 }
 
-/** Runs `scan` and samples the staged maps and the RSS after each step it reports. */
-async function sampled(cache, scan) {
+/** Runs `scan` and samples the staged maps and the RSS after each step it reports, and every millisecond. */
+async function sampled(cache, arena, scan) {
   const before = { rss: rss(), staged: cache.stats().bytes };
   let rssMost = before.rss;
   let stagedMost = before.staged;
@@ -54,10 +57,15 @@ async function sampled(cache, scan) {
     stagedMost = Math.max(stagedMost, cache.stats().bytes);
   };
   const t = performance.now();
-  const blocks = await scan(step);
+  // Also between the steps a scan reports (a read reports none until it ends, when its maps are already freed).
+  const timer = setInterval(step, 1);
+  const blocks = await scan(step).finally(() => clearInterval(timer));
   const ms = performance.now() - t;
   step();
-  return { ms, blocks, rssBeforeMiB: before.rss / MiB, rssMostMiB: rssMost / MiB, stagedMostMiB: stagedMost / MiB, stagedAfterMiB: cache.stats().bytes / MiB, rssAfterMiB: rss() / MiB };
+  return {
+    ms, blocks, rssBeforeMiB: before.rss / MiB, rssMostMiB: rssMost / MiB, stagedMostMiB: stagedMost / MiB, stagedAfterMiB: cache.stats().bytes / MiB,
+    rssAfterMiB: rss() / MiB, arenaAfterMiB: arena.stats().memoryBytes / MiB,
+  };
 }
 
 const BLOCKS = QUICK ? 16 * MiB : 256 * MiB;
@@ -78,7 +86,7 @@ async function main() {
     const dir = await DataDir.open(path, { kernels: KERNELS, mapCacheBytes: cap });
     const vol = await dir.volume('vol');
     const cache = mapCacheOf(dir.arena);
-    const neighbours = await sampled(cache, async (step) => {
+    const neighbours = await sampled(cache, dir.arena, async (step) => {
       let n = 0;
       for (let c = 0; c + 1 < checkpoints; c++) {
         for await (const e of vol.diff(`c${c}`, `c${c + 1}`)) n += e.count;
@@ -86,7 +94,7 @@ async function main() {
       }
       return n;
     });
-    const across = await sampled(cache, async (step) => {
+    const across = await sampled(cache, dir.arena, async (step) => {
       let n = 0;
       for await (const e of vol.diff('c0', `c${checkpoints - 1}`)) {
         n += e.count;
@@ -94,12 +102,19 @@ async function main() {
       }
       return n;
     });
+    // The block c0 wrote (block 0 of region 0), as c0 holds it: every younger checkpoint's save volume is looked at.
+    const readOldest = await sampled(cache, dir.arena, async (step) => {
+      const bytes = await vol.read(0, 8 * 512, { checkpoint: 'c0' });
+      step();
+      if (bytes[1] !== 5) throw new Error(`c0's block 0 reads ${bytes[1]} at byte 1, not 5`);
+      return 8;
+    });
     const stats = cache.stats();
     const arena = dir.arena.stats();
     await dir.close();
     return {
       mode: MODE, kernels: KERNELS, node: process.versions.node, date: new Date().toISOString(), load: load(),
-      blocks, blockSize: 512, checkpoints, capMiB: cap / MiB, buildMs, neighbours, across,
+      blocks, blockSize: 512, checkpoints, capMiB: cap / MiB, buildMs, neighbours, across, readOldest,
       evicted: stats.evicted, arenaMiB: arena.memoryBytes / MiB, arenaInUseMiB: arena.bytesInUse / MiB,
     };
   } finally {
@@ -111,16 +126,17 @@ const f = (n, digits = 1) => n.toFixed(digits);
 
 function markdownOf(r) {
   const row = (label, s) => `| ${label} | ${f(s.ms / 1000)} s | ${s.blocks} | ${f(s.stagedMostMiB)} / ${f(s.stagedAfterMiB)} MiB | `
-    + `${f(s.rssBeforeMiB, 0)} / ${f(s.rssMostMiB, 0)} / ${f(s.rssAfterMiB, 0)} MiB (${f(s.rssMostMiB - s.rssBeforeMiB, 0)} MiB more at most) |`;
+    + `${f(s.rssBeforeMiB, 0)} / ${f(s.rssMostMiB, 0)} / ${f(s.rssAfterMiB, 0)} MiB (${f(s.rssMostMiB - s.rssBeforeMiB, 0)} MiB more at most) | ${f(s.arenaAfterMiB, 0)} MiB |`;
   return [
     `# snapcopy map memory benchmark (${r.mode}, ${r.kernels} kernels, node ${r.node}; load ${r.load})`,
     '',
     `${r.checkpoints} checkpoints of a ${r.blocks / MiB}M-block volume (blocks of ${r.blockSize} B), staged maps capped at ${r.capMiB} MiB; `
       + `built in ${f(r.buildMs / 1000)} s; ${r.evicted} checkpoints' maps freed in all; arena ${f(r.arenaMiB, 0)} MiB (${f(r.arenaInUseMiB)} MiB in use at the end).`,
     '',
-    '| scan | time | blocks | staged maps: most / after | process RSS: before / most / after |', '|---|---|---|---|---|',
+    '| scan | time | blocks | staged maps: most / after | process RSS: before / most / after | arena after |', '|---|---|---|---|---|---|',
     row(`delta between each two neighbours (${r.checkpoints - 1} deltas)`, r.neighbours),
-    row(`one delta from the first checkpoint to the last (all ${r.checkpoints} maps at once while it runs)`, r.across),
+    row(`one delta from the first checkpoint to the last (the maps past the cache's room folded)`, r.across),
+    row(`a read of 8 blocks of the oldest checkpoint (every younger save volume's maps staged while it runs)`, r.readOldest),
   ].join('\n');
 }
 
