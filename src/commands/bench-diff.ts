@@ -40,7 +40,7 @@ function report(r: BenchDiffResult): string[] {
     `delta of ${r.volume} from ${r.older} to ${r.newer ?? 'the live volume'}: ${r.blocks} blocks of ${r.blockSize} bytes,`
       + ` granularity ${r.granularity}; median of ${r.repeat} run${r.repeat === 1 ? '' : 's'} per backend`,
     `bytes read per count or scan: ${formatBytes(b.total)} (stored pages of bit maps ${formatBytes(b.bitmap)} and meta maps`
-      + ` ${formatBytes(b.meta)}; page tables and all-zero or all-one pages, which are not stored, not counted)`,
+      + ` ${formatBytes(b.meta)}; a sparse page counts its bit list, page tables and all-zero or all-one pages not at all)`,
     '',
     ...table([
       COLUMNS,

@@ -10,7 +10,7 @@
 import { join } from 'node:path';
 import type { DeltaExtent, DeltaSize } from '../checkpoint/delta.js';
 import { SnapcopyError, invalidArgument } from '../errors.js';
-import { type Kernels, PAGE_BYTES } from '../kernels/api.js';
+import type { Kernels } from '../kernels/api.js';
 import { lockHolder } from '../storage/lock.js';
 import { DataDir } from './data-dir.js';
 import { parseCheckpointSpec } from './names.js';
@@ -99,8 +99,8 @@ export async function benchDiff(options: BenchDiffOptions): Promise<BenchDiffRes
   for (const backend of BENCH_BACKENDS) runs.push(await measureBackend(backend, { ...options, older, newer, repeat }));
   checkAgreement(options.volume, runs);
   const [wasm, ts] = runs as [Measured, Measured];
-  const { bitmapPages, metaPages } = wasm.pages;
-  const total = (bitmapPages + metaPages) * PAGE_BYTES;
+  const { bitmapBytes, metaBytes } = wasm.scanned;
+  const total = bitmapBytes + metaBytes;
   const gbps = (ms: number) => (total === 0 || ms <= 0 ? null : total / (ms * 1e6));
   return {
     ...wasm.shape,
@@ -108,7 +108,7 @@ export async function benchDiff(options: BenchDiffOptions): Promise<BenchDiffRes
     older,
     newer: newer ?? null,
     repeat,
-    scannedBytes: { bitmap: bitmapPages * PAGE_BYTES, meta: metaPages * PAGE_BYTES, total },
+    scannedBytes: { bitmap: bitmapBytes, meta: metaBytes, total },
     backends: runs.map(({ timing: t }) => ({ ...t, countGBps: gbps(t.countMs), scanGBps: gbps(t.scanMs) })),
     ratio: { count: ts.timing.countMs / wasm.timing.countMs, scan: ts.timing.scanMs / wasm.timing.scanMs },
   };
@@ -133,7 +133,7 @@ async function refuseNodeOwned(path: string): Promise<void> {
 
 interface Measured {
   timing: Omit<BackendTiming, 'countGBps' | 'scanGBps'>;
-  pages: { bitmapPages: number; metaPages: number };
+  scanned: { bitmapBytes: number; metaBytes: number };
   shape: { blocks: number; blockSize: number; granularity: number };
 }
 
@@ -164,7 +164,7 @@ async function measureBackend(backend: BenchBackend, options: Resolved): Promise
     checkScanMatchesCount(backend, size, scan);
     return {
       timing: { backend, countMs: median(countRunsMs), scanMs: median(scanRunsMs), countRunsMs, scanRunsMs, size, scan: scan.outcome },
-      pages: await volume.diffScanPages(older, newer),
+      scanned: await volume.diffScanBytes(older, newer),
       shape: { blocks: volume.blocks, blockSize: volume.blockSize, granularity: volume.granularity },
     };
   } finally {

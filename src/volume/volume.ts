@@ -190,16 +190,16 @@ export class Volume {
    * meta map it passes over (all-zero and all-one pages are not stored, so not read).
    * For measuring the scan (bench-diff); the delta itself is diffSize / diff.
    */
-  async diffScanPages(older: string | null, newer?: string): Promise<{ bitmapPages: number; metaPages: number }> {
+  async diffScanBytes(older: string | null, newer?: string): Promise<{ bitmapBytes: number; metaBytes: number }> {
     this.#checkOpen();
     return this.#run(async () => {
       const plan = await planDelta(this.#core, ...this.#pair(older, newer));
       try {
         const scans = [plan.data, plan.unused];
-        const stored = (maps: typeof plan.data.bitmaps) => maps.reduce((n, map) => n + map.storedPages(), 0);
+        const stored = (maps: typeof plan.data.bitmaps) => maps.reduce((n, map) => n + map.storedBytes(), 0);
         return {
-          bitmapPages: stored(scans.flatMap((s) => s.bitmaps)),
-          metaPages: stored(scans.flatMap((s) => (s.meta ? [...s.meta.metas, s.meta.live] : []))),
+          bitmapBytes: stored(scans.flatMap((s) => s.bitmaps)),
+          metaBytes: stored(scans.flatMap((s) => (s.meta ? [...s.meta.metas, s.meta.live] : []))),
         };
       } finally {
         plan.free();
