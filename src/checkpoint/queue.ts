@@ -5,6 +5,7 @@
 import { PagedBitmap } from '../arena/bitmap.js';
 import { countDelta, scanDelta } from '../arena/delta-scan.js';
 import { makeDir, removeTree, syncDir } from '../storage/file.js';
+import { WriteBehind } from '../storage/write-behind.js';
 import { blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from '../engine/core.js';
 import { type CheckpointRecord, newId, volumePaths } from '../engine/layout.js';
 import { commitRecord, compactLogIfPossible, foldLogBeforeUnlogged, foldLogIfBig } from '../engine/record.js';
@@ -165,11 +166,15 @@ export async function redoRestore(
     if (saved) await tailOf(core)!.syncSaved();
     const size = blockSizeOf(core);
     const buffer = new Uint8Array(stepBlocks(core) * size);
+    // Flushed as it goes, so the disk writes while the next blocks are read and checked.
+    const behind = new WriteBehind(core.data);
     for await (const run of restoreRuns(core, ckpt)) {
       const image = await readImage(core, ckpt, run.start, run.count, buffer);
       await core.data.write(image, run.start * size);
+      behind.wrote(image.length);
       onProgress?.(run.count * size, run.total * size);
     }
+    await behind.settle();
     await core.data.sync();
   } catch (error) {
     core.failed ??= error;
