@@ -4,9 +4,9 @@
 // In:  tables, metas, count, live, g, from, to, acc   as in scanMeta
 // Out: the number of changed blocks in [from, to).
 
-import { gatherMeta, metaEntry, resolveCount, resolveToAcc } from "./lib/accumulate";
-import { countInPage } from "./lib/count";
+import { gatherMeta, metaEntry } from "./lib/accumulate";
 import { ACC_ZERO, PAGE_BLOCKS, PAGE_SHIFT, ZERO_PAGE } from "./lib/layout";
+import { countOfPage } from "./lib/sparse-or-dense";
 
 export function popcountMeta(
   tables: usize, metas: usize, count: u32, live: usize, g: u32, from: u32, to: u32, acc: usize,
@@ -19,8 +19,7 @@ export function popcountMeta(
     // Nothing in use in M: nothing changed here, whatever the checkpoints hold.
     let mask = metaEntry(live, page, g);
     let state = mask == ZERO_PAGE ? ACC_ZERO : gatherMeta(tables, metas, count, g, page, acc);
-    if (hi - lo == PAGE_BLOCKS) total += resolveCount(state, acc, mask, <i32>g);
-    else total += countInPage(resolveToAcc(state, acc, mask, <i32>g), acc, pageStart, lo, hi);
+    total += countOfPage(state, acc, mask, <i32>g, pageStart, lo, hi);
     lo = hi;
   }
   return total;

@@ -3,9 +3,9 @@
 // In:  tables, count, from, to, acc   as in scanPlain
 // Out: the number of blocks b in [from, to) set in any of the bit maps.
 
-import { gatherPlain, resolveCount, resolveToAcc } from "./lib/accumulate";
-import { countInPage } from "./lib/count";
+import { gatherPlain } from "./lib/accumulate";
 import { ONES_PAGE, PAGE_BLOCKS, PAGE_SHIFT } from "./lib/layout";
+import { countOfPage } from "./lib/sparse-or-dense";
 import { zeroPages } from "./lib/skip";
 
 export function popcountPlain(tables: usize, count: u32, from: u32, to: u32, acc: usize): u32 {
@@ -22,9 +22,7 @@ export function popcountPlain(tables: usize, count: u32, from: u32, to: u32, acc
       }
     }
     let hi = min(to, pageStart + PAGE_BLOCKS);
-    let state = gatherPlain(tables, count, page, acc);
-    if (hi - lo == PAGE_BLOCKS) total += resolveCount(state, acc, ONES_PAGE, -1);
-    else total += countInPage(resolveToAcc(state, acc, ONES_PAGE, -1), acc, pageStart, lo, hi);
+    total += countOfPage(gatherPlain(tables, count, page, acc), acc, ONES_PAGE, -1, pageStart, lo, hi);
     lo = hi;
   }
   return total;

@@ -13,9 +13,10 @@
 //      out, capacity, cursor, acc   as in scanPlain
 // Out: the number of extents written.
 
-import { gatherMeta, metaEntry, resolveToAcc } from "./lib/accumulate";
-import { beginExtents, finishScan, runsInPage, stopScan } from "./lib/extents";
+import { gatherMeta, metaEntry } from "./lib/accumulate";
+import { beginExtents, finishScan, stopScan } from "./lib/extents";
 import { ACC_ZERO, PAGE_BLOCKS, PAGE_SHIFT, ZERO_PAGE } from "./lib/layout";
+import { runsOfPage } from "./lib/sparse-or-dense";
 
 export function scanMeta(
   tables: usize, metas: usize, count: u32, live: usize, g: u32, from: u32, to: u32,
@@ -28,7 +29,7 @@ export function scanMeta(
     let hi = min(to, pageStart + PAGE_BLOCKS);
     let mask = metaEntry(live, page, g);
     let state = mask == ZERO_PAGE ? ACC_ZERO : gatherMeta(tables, metas, count, g, page, acc);
-    if (!runsInPage(resolveToAcc(state, acc, mask, <i32>g), acc, pageStart, lo, hi)) return stopScan(cursor, to);
+    if (!runsOfPage(state, acc, mask, <i32>g, pageStart, lo, hi)) return stopScan(cursor, to);
     lo = hi;
   }
   return finishScan(cursor, to);

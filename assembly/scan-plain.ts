@@ -14,9 +14,10 @@
 // Cost follows the stored pages: pages that are zero in every map are skipped four
 // page-table entries at a time.
 
-import { gatherPlain, resolveToAcc } from "./lib/accumulate";
-import { beginExtents, closeRun, finishScan, runsInPage, stopScan } from "./lib/extents";
+import { gatherPlain } from "./lib/accumulate";
+import { beginExtents, closeRun, finishScan, stopScan } from "./lib/extents";
 import { ONES_PAGE, PAGE_BLOCKS, PAGE_SHIFT } from "./lib/layout";
+import { runsOfPage } from "./lib/sparse-or-dense";
 import { zeroPages } from "./lib/skip";
 
 export function scanPlain(
@@ -37,8 +38,8 @@ export function scanPlain(
       }
     }
     let hi = min(to, pageStart + PAGE_BLOCKS);
-    let state = resolveToAcc(gatherPlain(tables, count, page, acc), acc, ONES_PAGE, -1);
-    if (!runsInPage(state, acc, pageStart, lo, hi)) return stopScan(cursor, to);
+    let state = gatherPlain(tables, count, page, acc);
+    if (!runsOfPage(state, acc, ONES_PAGE, -1, pageStart, lo, hi)) return stopScan(cursor, to);
     lo = hi;
   }
   return finishScan(cursor, to);

@@ -12,25 +12,50 @@
 // counts), instead of a read-modify-write pass and an expansion per checkpoint.
 // A list holds GROUP entries; more checkpoints than that OR a group into the
 // accumulator first (`partial`), which only very long checkpoint ranges pay for.
+// The list's length and that flag travel in the LISTED state itself, not in globals.
+//
+// A page whose listed bit map pages are all sparse and short skips the accumulator
+// pass altogether: lib/sparse-lists.ts counts or marks their bits from the lists.
 
 import { expandChunk, expandInto } from "./expand-chunk";
+import { markSparse, sparseTotal } from "./sparse-lists";
 import {
   ACC_MIXED, ACC_ONES, ACC_ZERO, ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, SPARSE_TAG, ZERO_PAGE, isSparse, pageEntry, tableAt,
 } from "./layout";
 
-/** The page is the OR the list describes (and the accumulator, when partial). */
+/**
+ * The page is the OR the list describes (and the accumulator, when partial). The
+ * state word carries both: ACC_LISTED | partial << 2 | entries << 3.
+ */
 // @ts-ignore: decorator
 @inline export const ACC_LISTED: u32 = 3;
+// @ts-ignore: decorator
+@inline const PARTIAL: u32 = 4;
 /** List entries: (bits, meta) u32 pairs in the page after the accumulator. */
 // @ts-ignore: decorator
 @inline const GROUP: u32 = PAGE_BYTES >> 3;
 
-let listed: u32 = 0;
-let partial: bool = false;
-
 // @ts-ignore: decorator
-@inline function listAt(acc: usize): usize {
+@inline export function listAt(acc: usize): usize {
   return acc + PAGE_BYTES;
+}
+
+/** True for a LISTED state (whatever its length and partial flag). */
+// @ts-ignore: decorator
+@inline export function isListed(state: u32): bool {
+  return (state & 3) == ACC_LISTED;
+}
+
+/** Entries in the list of a LISTED state. */
+// @ts-ignore: decorator
+@inline export function listLength(state: u32): u32 {
+  return state >> 3;
+}
+
+/** Whether the accumulator holds part of the page (a full group was ORed in). */
+// @ts-ignore: decorator
+@inline export function isPartial(state: u32): bool {
+  return (state & PARTIAL) != 0;
 }
 
 const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
@@ -62,7 +87,7 @@ const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64
 
 /** Scratch for the meta-level part of a page: the third page of the accumulator. */
 // @ts-ignore: decorator
-@inline function unusedAt(acc: usize): usize {
+@inline export function unusedAt(acc: usize): usize {
   return acc + 2 * PAGE_BYTES;
 }
 
@@ -74,7 +99,7 @@ const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64
  * when no listed entry has a meta slice (X is then all zeros and not written).
  */
 // @ts-ignore: decorator
-@inline function unusedPass(acc: usize, n: u32, mask: usize, g: i32): bool {
+@inline export function unusedPass(acc: usize, n: u32, mask: usize, g: i32): bool {
   let list = listAt(acc);
   let end = list + (<usize>n << 3);
   let any = false;
@@ -244,31 +269,40 @@ function resolvePass(acc: usize, n: u32, part0: bool, mask: usize, g: i32, store
   }
 }
 
-/** Adds (bits, meta) to the list; a full list is ORed into the accumulator first. */
+/**
+ * Adds (bits, meta) to the list of a LISTED state and returns the new state; a full
+ * list is ORed into the accumulator first (the state then says partial).
+ */
 // @ts-ignore: decorator
-@inline function addEntry(acc: usize, bits: u32, meta: u32, g: i32): void {
-  if (listed == GROUP) {
-    resolvePass(acc, listed, partial, 0, g, true);
-    partial = true;
-    listed = 0;
+@inline function addEntry(acc: usize, state: u32, bits: u32, meta: u32, g: i32): u32 {
+  let n = listLength(state);
+  if (n == GROUP) {
+    resolvePass(acc, n, isPartial(state), 0, g, true);
+    state = ACC_LISTED | PARTIAL;
+    n = 0;
   }
-  let at = listAt(acc) + (<usize>listed << 3);
+  let at = listAt(acc) + (<usize>n << 3);
   store<u32>(at, bits);
   store<u32>(at, meta, 4);
-  listed++;
+  return state + (1 << 3);
+}
+
+/** ZERO when nothing was listed (nor ORed in), else the LISTED state. */
+// @ts-ignore: decorator
+@inline function endList(state: u32): u32 {
+  return state == ACC_LISTED ? ACC_ZERO : state;
 }
 
 /** Page `page` of OR over the bit maps whose page tables are listed at `tables`: ZERO, ONES or LISTED. */
 export function gatherPlain(tables: usize, count: u32, page: u32, acc: usize): u32 {
-  listed = 0;
-  partial = false;
+  let state = ACC_LISTED;
   for (let i: u32 = 0; i < count; i++) {
     let entry = pageEntry(tableAt(tables, i), page);
     if (entry == ZERO_PAGE) continue;
     if (entry == ONES_PAGE) return ACC_ONES;
-    addEntry(acc, entry, 0, -1);
+    state = addEntry(acc, state, entry, 0, -1);
   }
-  return listed == 0 && !partial ? ACC_ZERO : ACC_LISTED;
+  return endList(state);
 }
 
 /**
@@ -309,20 +343,19 @@ export function metaEntry(table: usize, page: u32, g: u32): u32 {
  * Meta maps hold one bit per 2^g blocks. ZERO, ONES or LISTED.
  */
 export function gatherMeta(tables: usize, metas: usize, count: u32, g: u32, page: u32, acc: usize): u32 {
-  listed = 0;
-  partial = false;
+  let state = ACC_LISTED;
   for (let i: u32 = 0; i < count; i++) {
     let bits = pageEntry(tableAt(tables, i), page);
     if (bits == ONES_PAGE) return ACC_ONES;
     let meta = metaEntry(tableAt(metas, i), page, g);
     if (meta == ZERO_PAGE) return ACC_ONES;
     if (meta == ONES_PAGE) {
-      if (bits != ZERO_PAGE) addEntry(acc, bits, 0, <i32>g);
+      if (bits != ZERO_PAGE) state = addEntry(acc, state, bits, 0, <i32>g);
     } else {
-      addEntry(acc, bits, meta, <i32>g);
+      state = addEntry(acc, state, bits, meta, <i32>g);
     }
   }
-  return listed == 0 && !partial ? ACC_ZERO : ACC_LISTED;
+  return endList(state);
 }
 
 /**
@@ -336,7 +369,7 @@ export function resolveToAcc(state: u32, acc: usize, mask: u32, g: i32): u32 {
     expandInto(<usize>mask, acc, PAGE_BYTES, <u32>g);
     return ACC_MIXED;
   }
-  resolvePass(acc, listed, partial, mask == ONES_PAGE ? 0 : <usize>mask, g, true);
+  resolvePass(acc, listLength(state), isPartial(state), mask == ONES_PAGE ? 0 : <usize>mask, g, true);
   return ACC_MIXED;
 }
 
@@ -350,5 +383,54 @@ export function resolveCount(state: u32, acc: usize, mask: u32, g: i32): u32 {
     for (let i: usize = 0; i < bytes; i += 8) ones += popcnt(load<u64>(<usize>mask + i));
     return <u32>(ones << g);
   }
-  return resolvePass(acc, listed, partial, mask == ONES_PAGE ? 0 : <usize>mask, g, false);
+  return resolvePass(acc, listLength(state), isPartial(state), mask == ONES_PAGE ? 0 : <usize>mask, g, false);
+}
+
+/**
+ * The set bits of blocks [first, end) of the page (bit numbers within it) straight
+ * from the lists when every listed bit map page is sparse and short
+ * (lib/sparse-lists.ts); -1 when the page needs the accumulator pass. `mask` as in
+ * resolveCount. With meta slices listed, X = live & OR ~meta is counted at meta
+ * level (its blocks: popcount << g) and B's bits only outside it, so nothing is
+ * expanded; that takes a whole page.
+ */
+export function countFromLists(state: u32, acc: usize, mask: u32, g: i32, first: u32, end: u32): i32 {
+  if (!isListed(state) || isPartial(state) || mask == ZERO_PAGE) return -1;
+  let n = listLength(state);
+  let list = listAt(acc);
+  if (sparseTotal(list, n) < 0) return -1;
+  let live: usize = mask == ONES_PAGE ? 0 : <usize>mask;
+  let ones: u64 = 0;
+  let x: usize = 0;
+  if (g >= 0 && unusedPass(acc, n, live, g)) {
+    if (end - first != PAGE_BLOCKS) return -1;
+    x = unusedAt(acc);
+    let bytes = <usize>(PAGE_BYTES >> <u32>g);
+    for (let i: usize = 0; i < bytes; i += 8) ones += popcnt(load<u64>(x + i));
+  }
+  return <i32>(<u32>(ones << <u64>g) + markSparse(acc, list, n, first, end, live, x, g, 0));
+}
+
+/** Where a scan from the lists finds its summary of marked words: the third scratch page. */
+// @ts-ignore: decorator
+@inline export function summaryAt(acc: usize): usize {
+  return unusedAt(acc);
+}
+
+/**
+ * For a scan: marks blocks [first, end) of the page in the accumulator from the lists,
+ * with the summary at summaryAt(acc), when every listed bit map page is sparse and
+ * short and no meta slice is listed (X would have to be expanded); else false, and
+ * the page takes resolveToAcc.
+ */
+export function markFromLists(state: u32, acc: usize, mask: u32, g: i32, first: u32, end: u32): bool {
+  if (!isListed(state) || isPartial(state) || mask == ZERO_PAGE) return false;
+  let n = listLength(state);
+  let list = listAt(acc);
+  if (sparseTotal(list, n) < 0) return false;
+  let entries = list + (<usize>n << 3);
+  for (let e = list; e < entries; e += 8) if (load<u32>(e, 4) != 0) return false;
+  let live: usize = mask == ONES_PAGE ? 0 : <usize>mask;
+  markSparse(acc, list, n, first, end, live, 0, g, summaryAt(acc));
+  return true;
 }

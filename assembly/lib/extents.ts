@@ -136,6 +136,75 @@ export function runsInPage(state: u32, acc: usize, pageStart: u32, lo: u32, hi: 
   return true;
 }
 
+/**
+ * As runsInPage for a page marked from sparse lists (lib/sparse-lists.ts): the set
+ * bits of blocks [pageStart + first, pageStart + end) are in the accumulator words
+ * that `summary` names (one bit per word, 64 bytes), and only those words are read
+ * (the others hold anything). Every marked bit lies in the range. A word not named
+ * is zero, so an open run ends where it starts. Same extents, in the same order, as
+ * runsInPage over the same bits.
+ */
+export function runsInWords(acc: usize, summary: usize, pageStart: u32, first: u32, end: u32): bool {
+  let isOpen = open;
+  let start = runStart;
+  let n = written;
+  // The word an open run would continue into (a run comes into a page only at bit 0).
+  let next = first >> 6;
+  for (let s: u32 = 0; s < 8; s++) {
+    let touched = load<u64>(summary + (<usize>s << 3));
+    while (touched != 0) {
+      let word = (s << 6) + <u32>ctz(touched);
+      touched &= touched - 1;
+      if (isOpen && word != next) {
+        if (n == capacity) {
+          open = true;
+          runStart = start;
+          written = n;
+          return false;
+        }
+        let at = out + (<usize>n << 3);
+        store<u32>(at, start);
+        store<u32>(at, pageStart + (next << 6) - start, 4);
+        n++;
+        isOpen = false;
+      }
+      let w = load<u64>(acc + (<usize>word << 3));
+      let base = pageStart + (word << 6);
+      while (true) {
+        if (!isOpen) {
+          if (w == 0) break;
+          let b = <u32>ctz(w);
+          start = base + b;
+          isOpen = true;
+          w |= (<u64>1 << b) - 1;
+        }
+        let zeros = ~w;
+        if (zeros == 0) break;
+        let e = <u32>ctz(zeros);
+        if (n == capacity) {
+          open = true;
+          runStart = start;
+          written = n;
+          return false;
+        }
+        let at = out + (<usize>n << 3);
+        store<u32>(at, start);
+        store<u32>(at, base + e - start, 4);
+        n++;
+        isOpen = false;
+        w &= ~((<u64>2 << e) - 1); // drop bits 0..e (for e = 63, 2 << 63 wraps to 0)
+      }
+      next = word + 1;
+    }
+  }
+  open = isOpen;
+  runStart = start;
+  written = n;
+  // A run still open past the last marked word ends there, unless that is the range's end.
+  if (isOpen && next << 6 < end) return closeRun(pageStart + (next << 6));
+  return true;
+}
+
 /** Ends a scan of [.., end): closes the last run, stores where to resume, returns the count. */
 export function finishScan(cursor: usize, end: u32): u32 {
   closeRun(end);

@@ -1,8 +1,7 @@
 // popcountMeta, the pure-TypeScript twin of assembly/popcount-meta.ts (same contract).
 
-import { accumulateMeta, maskInUse } from './lib/accumulate.js';
-import { countInPage } from './lib/count.js';
 import { type Heap, PAGE_BLOCKS, PAGE_SHIFT } from './lib/layout.js';
+import { countMetaPage } from './lib/sparse-or-dense.js';
 
 export function popcountMeta(
   heap: Heap, tables: number, metas: number, count: number, live: number, g: number,
@@ -13,8 +12,7 @@ export function popcountMeta(
     const page = lo >>> PAGE_SHIFT;
     const pageStart = page * PAGE_BLOCKS;
     const hi = Math.min(to, pageStart + PAGE_BLOCKS);
-    const state = maskInUse(heap, accumulateMeta(heap, tables, metas, count, g, page, acc), live, g, page, acc);
-    total += countInPage(heap, state, acc, pageStart, lo, hi);
+    total += countMetaPage(heap, tables, metas, count, live, g, page, acc, pageStart, lo, hi);
     lo = hi;
   }
   return total;

@@ -1,8 +1,8 @@
 // scanMeta, the pure-TypeScript twin of assembly/scan-meta.ts (same contract).
 
-import { accumulateMeta, maskInUse } from './lib/accumulate.js';
-import { beginExtents, finishScan, runsInPage, stopScan } from './lib/extents.js';
+import { beginExtents, finishScan, stopScan } from './lib/extents.js';
 import { type Heap, PAGE_BLOCKS, PAGE_SHIFT } from './lib/layout.js';
+import { runsMetaPage } from './lib/sparse-or-dense.js';
 
 export function scanMeta(
   heap: Heap, tables: number, metas: number, count: number, live: number, g: number,
@@ -13,8 +13,7 @@ export function scanMeta(
     const page = lo >>> PAGE_SHIFT;
     const pageStart = page * PAGE_BLOCKS;
     const hi = Math.min(to, pageStart + PAGE_BLOCKS);
-    const state = maskInUse(heap, accumulateMeta(heap, tables, metas, count, g, page, acc), live, g, page, acc);
-    if (!runsInPage(state, acc, pageStart, lo, hi)) return stopScan(cursor, to);
+    if (!runsMetaPage(heap, tables, metas, count, live, g, page, acc, pageStart, lo, hi)) return stopScan(cursor, to);
     lo = hi;
   }
   return finishScan(cursor, to);

@@ -1,8 +1,8 @@
 // scanPlain, the pure-TypeScript twin of assembly/scan-plain.ts (same contract).
 
-import { accumulatePlain } from './lib/accumulate.js';
-import { beginExtents, finishScan, runsInPage, stopScan } from './lib/extents.js';
+import { beginExtents, finishScan, stopScan } from './lib/extents.js';
 import { type Heap, PAGE_BLOCKS, PAGE_SHIFT } from './lib/layout.js';
+import { runsPlainPage } from './lib/sparse-or-dense.js';
 
 export function scanPlain(
   heap: Heap, tables: number, count: number, from: number, to: number,
@@ -13,8 +13,7 @@ export function scanPlain(
     const page = lo >>> PAGE_SHIFT;
     const pageStart = page * PAGE_BLOCKS;
     const hi = Math.min(to, pageStart + PAGE_BLOCKS);
-    const state = accumulatePlain(heap, tables, count, page, acc);
-    if (!runsInPage(state, acc, pageStart, lo, hi)) return stopScan(cursor, to);
+    if (!runsPlainPage(heap, tables, count, page, acc, pageStart, lo, hi)) return stopScan(cursor, to);
     lo = hi;
   }
   return finishScan(cursor, to);

@@ -134,7 +134,7 @@ function sliceEntry(heap: Heap, slice: number, bytes: number): number {
 }
 
 /** The meta bits of block page `page`, as a slice offset or a sentinel. */
-function metaEntry(heap: Heap, table: number, page: number, g: number): number {
+export function metaEntry(heap: Heap, table: number, page: number, g: number): number {
   const entry = pageEntry(heap, table, page >>> g);
   if (entry <= ONES_PAGE) return entry;
   return sliceEntry(heap, metaSlice(entry, page, g), PAGE_BYTES >>> g);
@@ -149,23 +149,44 @@ export function accumulateMeta(
     const bits = pageEntry(heap, tableAt(heap, tables, i), page);
     const meta = metaEntry(heap, tableAt(heap, metas, i), page, g);
     if (bits === ONES_PAGE || meta === ZERO_PAGE) return ACC_ONES;
-    const sparse = isSparse(bits);
-    if (meta === ONES_PAGE) {
-      if (sparse) addSparse(heap, acc, bits);
-      else if (bits !== ZERO_PAGE) addPage(heap, acc, bits);
-    } else {
-      orBitsAndUnused(heap, acc, bits === ZERO_PAGE || sparse ? 0 : bits, meta, g, state === ACC_ZERO);
-      state = ACC_MIXED;
-      if (sparse) orSparse(heap, acc, bits);
-    }
+    addMetaEntry(heap, acc, bits, meta, g);
   }
   return flushPages(heap, acc);
 }
 
-/** Keeps only the blocks in use in the younger image (metaM in FIG. 40). */
-export function maskInUse(heap: Heap, state: number, live: number, g: number, page: number, acc: number): number {
+/** ORs bits | ~expand(meta) of one checkpoint into the page (meta ONES_PAGE: all in use). */
+function addMetaEntry(heap: Heap, acc: number, bits: number, meta: number, g: number): void {
+  const sparse = isSparse(bits);
+  if (meta === ONES_PAGE) {
+    if (sparse) addSparse(heap, acc, bits);
+    else if (bits !== ZERO_PAGE) addPage(heap, acc, bits);
+  } else {
+    orBitsAndUnused(heap, acc, bits === ZERO_PAGE || sparse ? 0 : bits, meta, g, state === ACC_ZERO);
+    state = ACC_MIXED;
+    if (sparse) orSparse(heap, acc, bits);
+  }
+}
+
+/**
+ * accumulateMeta from the (bits, meta) pairs lib/sparse-lists.ts listed at `list`
+ * (meta 0: all in use), for a page the lists could not finish on their own.
+ */
+export function accumulateListed(heap: Heap, list: number, n: number, g: number, acc: number): number {
+  beginPage();
+  const u32 = heap.u32;
+  for (let i = 0; i < n; i++) {
+    const meta = u32[(list >>> 2) + 2 * i + 1]!;
+    addMetaEntry(heap, acc, u32[(list >>> 2) + 2 * i]!, meta === 0 ? ONES_PAGE : meta, g);
+  }
+  return flushPages(heap, acc);
+}
+
+/**
+ * Keeps only the blocks in use in the younger image (metaM in FIG. 40): `slice` is
+ * the live meta map's slice for the page (metaEntry), or a sentinel.
+ */
+export function maskWithSlice(heap: Heap, state: number, slice: number, g: number, acc: number): number {
   if (state === ACC_ZERO) return state;
-  const slice = metaEntry(heap, live, page, g);
   if (slice === ZERO_PAGE) return ACC_ZERO;
   if (slice === ONES_PAGE) return state;
   if (state === ACC_ONES) copyInUse(heap, acc, slice, g);

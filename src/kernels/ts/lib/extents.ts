@@ -94,6 +94,73 @@ export function runsInPage(state: number, acc: number, pageStart: number, lo: nu
   return true;
 }
 
+/**
+ * As runsInPage for a page marked from sparse lists (lib/sparse-lists.ts): the set
+ * bits of blocks [pageStart + first, pageStart + end) are in the accumulator words
+ * that the summary at byte offset `summary` names (one bit per u32 word, 32 words),
+ * and only those are read; every marked bit lies in the range. Same extents, in the
+ * same order, as runsInPage over the same bits.
+ */
+export function runsInWords(acc: number, summary: number, pageStart: number, first: number, end: number): boolean {
+  const u32 = heap.u32;
+  let isOpen = open;
+  let start = runStart;
+  let n = written;
+  // The word an open run would continue into (a run comes into a page only at bit 0).
+  let next = first >>> 5;
+  for (let s = 0; s < 32; s++) {
+    let touched = u32[(summary >>> 2) + s]! | 0;
+    while (touched !== 0) {
+      const word = (s << 5) + ctz(touched);
+      touched &= touched - 1;
+      if (isOpen && word !== next) {
+        if (n === capacity) {
+          open = true;
+          runStart = start;
+          written = n;
+          return false;
+        }
+        u32[out + n * 2] = start;
+        u32[out + n * 2 + 1] = pageStart + next * 32 - start;
+        n++;
+        isOpen = false;
+      }
+      let w = u32[(acc >>> 2) + word]! | 0;
+      const blocks = pageStart + word * 32;
+      for (;;) {
+        if (!isOpen) {
+          if (w === 0) break;
+          const b = ctz(w);
+          start = blocks + b;
+          isOpen = true;
+          w |= (1 << b) - 1;
+        }
+        const zeros = ~w;
+        if (zeros === 0) break;
+        const e = ctz(zeros);
+        if (n === capacity) {
+          open = true;
+          runStart = start;
+          written = n;
+          return false;
+        }
+        u32[out + n * 2] = start;
+        u32[out + n * 2 + 1] = blocks + e - start;
+        n++;
+        isOpen = false;
+        w = e === 31 ? 0 : w & ~((2 << e) - 1);
+      }
+      next = word + 1;
+    }
+  }
+  open = isOpen;
+  runStart = start;
+  written = n;
+  // A run still open past the last marked word ends there, unless that is the range's end.
+  if (isOpen && next * 32 < end) return closeRun(pageStart + next * 32);
+  return true;
+}
+
 /** Ends a scan of [.., end): closes the last run, stores where to resume, returns the count. */
 export function finishScan(cursor: number, end: number): number {
   closeRun(end);

@@ -1,0 +1,104 @@
+// A delta page whose listed bit map pages are all sparse (u16 bit lists) and short,
+// worked from the lists: no 4 KiB accumulator to clear, OR and popcount for a page
+// that holds a dozen bits (scattered 0.01 % is ~3 bits per page per map).
+//
+// The union of the lists is marked in the accumulator, one bit per block, but only
+// in the 64-bit words the lists touch: a first pass clears exactly those words, a
+// second sets the bits and counts the ones that were not set yet (a bit listed twice,
+// or by two maps, counts once). So the accumulator may hold anything before, nothing
+// reads the words left untouched, and the lists need not be sorted. For a scan a
+// summary (one bit per accumulator word, 64 bytes) says which words to read, in
+// order, so extents come out of the touched words alone (lib/extents.ts runsInWords).
+//
+// With meta maps (FIG. 40) the bits of B count only where the granule is in use in M
+// and not already in X = live & OR ~meta (lib/accumulate.ts unusedPass), whose blocks
+// the caller counts at meta level: changed = (B & expand(live)) | expand(X).
+
+import { PAGE_BYTES, SPARSE_TAG, isSparse } from "./layout";
+
+/**
+ * Above this many listed bits the accumulator pass is cheaper: it costs ~300 ns a
+ * page whatever it holds, the lists ~1 ns a bit (bench/sparse-threshold.mjs).
+ */
+// @ts-ignore: decorator
+@inline export const SPARSE_LIST_LIMIT: u32 = 320;
+
+/** Bytes of the summary: one bit per 64-bit word of a page. */
+// @ts-ignore: decorator
+@inline export const SUMMARY_BYTES: u32 = PAGE_BYTES >> 6;
+
+/**
+ * Bits listed by the (bits, meta) entries at `list` (n of them) when every bit map
+ * entry is sparse or none and they add up to at most SPARSE_LIST_LIMIT; else -1.
+ */
+export function sparseTotal(list: usize, n: u32): i32 {
+  let total: u32 = 0;
+  let end = list + (<usize>n << 3);
+  for (let e = list; e < end; e += 8) {
+    let entry = load<u32>(e);
+    if (entry == 0) continue;
+    if (!isSparse(entry)) return -1;
+    total += <u32>load<u16>(<usize>(entry - SPARSE_TAG));
+    if (total > SPARSE_LIST_LIMIT) return -1;
+  }
+  return <i32>total;
+}
+
+/** Whether granule q's bit is set in the meta bytes at `meta`. */
+// @ts-ignore: decorator
+@inline function granuleSet(meta: usize, q: u32): bool {
+  return ((<u32>load<u8>(meta + <usize>(q >> 3)) >> (q & 7)) & 1) != 0;
+}
+
+/**
+ * Marks in `acc` the distinct bits in [first, end) of the listed sparse pages and
+ * returns how many there are. With g >= 0 a bit counts only when its granule is in
+ * use in `live` (0: all in use) and not set in `unused` (0: none). `summary` (or 0)
+ * receives one bit per accumulator word that holds a marked bit.
+ */
+export function markSparse(
+  acc: usize, list: usize, n: u32, first: u32, end: u32, live: usize, unused: usize, g: i32, summary: usize,
+): u32 {
+  let listEnd = list + (<usize>n << 3);
+  let span = end - first;
+  for (let e = list; e < listEnd; e += 8) {
+    let entry = load<u32>(e);
+    if (entry == 0) continue;
+    let at = <usize>(entry - SPARSE_TAG) + 2;
+    let bitsEnd = at + (<usize>load<u16>(at - 2) << 1);
+    for (; at < bitsEnd; at += 2) store<u64>(acc + ((<usize>load<u16>(at) >> 6) << 3), 0);
+  }
+  if (summary != 0) {
+    v128.store(summary, i8x16.splat(0));
+    v128.store(summary, i8x16.splat(0), 16);
+    v128.store(summary, i8x16.splat(0), 32);
+    v128.store(summary, i8x16.splat(0), 48);
+  }
+  let marked: u32 = 0;
+  for (let e = list; e < listEnd; e += 8) {
+    let entry = load<u32>(e);
+    if (entry == 0) continue;
+    let at = <usize>(entry - SPARSE_TAG) + 2;
+    let bitsEnd = at + (<usize>load<u16>(at - 2) << 1);
+    for (; at < bitsEnd; at += 2) {
+      let bit = <u32>load<u16>(at);
+      if (bit - first >= span) continue;
+      if (g >= 0) {
+        let q = bit >> <u32>g;
+        if (live != 0 && !granuleSet(live, q)) continue;
+        if (unused != 0 && granuleSet(unused, q)) continue;
+      }
+      let word = acc + (<usize>(bit >> 6) << 3);
+      let w = load<u64>(word);
+      let m = <u64>1 << <u64>(bit & 63);
+      if ((w & m) != 0) continue;
+      store<u64>(word, w | m);
+      marked++;
+      if (summary != 0) {
+        let s = summary + (<usize>(bit >> 12) << 3);
+        store<u64>(s, load<u64>(s) | (<u64>1 << <u64>((bit >> 6) & 63)));
+      }
+    }
+  }
+  return marked;
+}
