@@ -49,8 +49,9 @@ export interface MapCacheStats {
  * The staged maps of the checkpoints of every volume on one arena, least recently
  * used first. Maps are freed only between a volume's operations (never under a scan
  * or a read that holds them: a volume's maps are pinned while it runs one), and never
- * a tail's (they are live). One operation may stage more than the cap (a scan across
- * many checkpoints needs all their maps at once); the cap holds again when it ends.
+ * a tail's (they are live). One operation may stage more than the cap (a read of an old
+ * checkpoint overlays every younger one's save volume; a delta stages only while there is
+ * room and folds the rest, delta-fold.ts); the cap holds again when it ends.
  */
 export class MapCache {
   capBytes = DEFAULT_MAP_CACHE_BYTES;
