@@ -240,17 +240,6 @@ export class PagedBitmap {
     return bytes;
   }
 
-  /** Bytes a scan reads of the stored pages: a dense page whole, a sparse page its count and bit list. */
-  storedBytes(): number {
-    let bytes = 0;
-    for (let p = 0; p < this.pages; p++) {
-      const entry = this.entry(p);
-      if (entry <= ONES_PAGE) continue;
-      bytes += isSparse(entry) ? 2 + 2 * sparseCount(this.arena, entry) : PAGE_BYTES;
-    }
-    return bytes;
-  }
-
   /** Stored pages in the sparse form. */
   sparsePages(): number {
     let n = 0;
