@@ -18,7 +18,7 @@
 // pass altogether: lib/sparse-lists.ts counts or marks their bits from the lists.
 
 import { expandChunk, expandInto } from "./expand-chunk";
-import { markSparse, sparseTotal } from "./sparse-lists";
+import { SPARSE_COUNT_LIMIT, SPARSE_SCAN_LIMIT, markSparse, sparseTotal } from "./sparse-lists";
 import {
   ACC_MIXED, ACC_ONES, ACC_ZERO, ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, SPARSE_TAG, ZERO_PAGE, isSparse, pageEntry, tableAt,
 } from "./layout";
@@ -398,7 +398,7 @@ export function countFromLists(state: u32, acc: usize, mask: u32, g: i32, first:
   if (!isListed(state) || isPartial(state) || mask == ZERO_PAGE) return -1;
   let n = listLength(state);
   let list = listAt(acc);
-  if (sparseTotal(list, n) < 0) return -1;
+  if (sparseTotal(list, n, SPARSE_COUNT_LIMIT) < 0) return -1;
   let live: usize = mask == ONES_PAGE ? 0 : <usize>mask;
   let ones: u64 = 0;
   let x: usize = 0;
@@ -427,7 +427,7 @@ export function markFromLists(state: u32, acc: usize, mask: u32, g: i32, first: 
   if (!isListed(state) || isPartial(state) || mask == ZERO_PAGE) return false;
   let n = listLength(state);
   let list = listAt(acc);
-  if (sparseTotal(list, n) < 0) return false;
+  if (sparseTotal(list, n, SPARSE_SCAN_LIMIT) < 0) return false;
   let entries = list + (<usize>n << 3);
   for (let e = list; e < entries; e += 8) if (load<u32>(e, 4) != 0) return false;
   let live: usize = mask == ONES_PAGE ? 0 : <usize>mask;

@@ -17,11 +17,19 @@
 import { PAGE_BYTES, SPARSE_TAG, isSparse } from "./layout";
 
 /**
- * Above this many listed bits the accumulator pass is cheaper: it costs ~300 ns a
- * page whatever it holds, the lists ~1 ns a bit (bench/sparse-threshold.mjs).
+ * Above this many listed bits the accumulator pass is cheaper for a count: it costs
+ * ~0.5 us a page plus ~1 ns a bit, the lists ~2 ns a bit (bench/sparse-threshold.mjs,
+ * K = 4: about even at 320 bits a page).
  */
 // @ts-ignore: decorator
-@inline export const SPARSE_LIST_LIMIT: u32 = 320;
+@inline export const SPARSE_COUNT_LIMIT: u32 = 256;
+/**
+ * A scan pays for its extents both ways, and the accumulator path a pass over the
+ * whole page besides: at 324 bits a page 5.8 ms from the lists against 9.5 ms, about
+ * even at 508, and past that the accumulator's word-at-a-time extents win.
+ */
+// @ts-ignore: decorator
+@inline export const SPARSE_SCAN_LIMIT: u32 = 512;
 
 /** Bytes of the summary: one bit per 64-bit word of a page. */
 // @ts-ignore: decorator
@@ -29,9 +37,9 @@ import { PAGE_BYTES, SPARSE_TAG, isSparse } from "./layout";
 
 /**
  * Bits listed by the (bits, meta) entries at `list` (n of them) when every bit map
- * entry is sparse or none and they add up to at most SPARSE_LIST_LIMIT; else -1.
+ * entry is sparse or none and they add up to at most `limit`; else -1.
  */
-export function sparseTotal(list: usize, n: u32): i32 {
+export function sparseTotal(list: usize, n: u32, limit: u32): i32 {
   let total: u32 = 0;
   let end = list + (<usize>n << 3);
   for (let e = list; e < end; e += 8) {
@@ -39,7 +47,7 @@ export function sparseTotal(list: usize, n: u32): i32 {
     if (entry == 0) continue;
     if (!isSparse(entry)) return -1;
     total += <u32>load<u16>(<usize>(entry - SPARSE_TAG));
-    if (total > SPARSE_LIST_LIMIT) return -1;
+    if (total > limit) return -1;
   }
   return <i32>total;
 }

@@ -14,8 +14,10 @@ import {
   type Heap, ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, SPARSE_TAG, ZERO_PAGE, isSparse, pageEntry, tableAt,
 } from './layout.js';
 
-/** Above this many listed bits the accumulator pass is cheaper (assembly/lib/sparse-lists.ts). */
-export const SPARSE_LIST_LIMIT = 320;
+/** Above this many listed bits the accumulator pass is cheaper (assembly/lib/sparse-lists.ts): for a count, */
+export const SPARSE_COUNT_LIMIT = 256;
+/** and for a scan. */
+export const SPARSE_SCAN_LIMIT = 512;
 /** List entries that fit the page after the accumulator. */
 const GROUP = PAGE_BYTES >>> 3;
 
@@ -42,10 +44,10 @@ function sparseBits(heap: Heap, entry: number): number {
 
 /**
  * Lists page `page` of the `count` bit maps at `tables` when every entry is ZERO or
- * sparse and they hold at most SPARSE_LIST_LIMIT bits: returns the number of list
- * entries, or -1 (the page takes accumulatePlain).
+ * sparse and they hold at most `limit` bits: returns the number of list entries, or
+ * -1 (the page takes accumulatePlain).
  */
-export function listPlain(heap: Heap, tables: number, count: number, page: number, acc: number): number {
+export function listPlain(heap: Heap, tables: number, count: number, page: number, acc: number, limit: number): number {
   if (count > GROUP) return -1;
   const u32 = heap.u32;
   const list = listAt(acc) >>> 2;
@@ -56,7 +58,7 @@ export function listPlain(heap: Heap, tables: number, count: number, page: numbe
     const bits = sparseBits(heap, entry);
     if (bits < 0) return -1;
     total += bits;
-    if (total > SPARSE_LIST_LIMIT) return -1;
+    if (total > limit) return -1;
     if (bits === 0) continue;
     u32[list + 2 * n] = entry;
     u32[list + 2 * n + 1] = 0;
@@ -73,7 +75,7 @@ export function listPlain(heap: Heap, tables: number, count: number, page: numbe
  * pages costs no meta slice test here.
  */
 export function listMeta(
-  heap: Heap, tables: number, metas: number, count: number, g: number, page: number, acc: number,
+  heap: Heap, tables: number, metas: number, count: number, g: number, page: number, acc: number, limit: number,
 ): number {
   if (count > GROUP) return -1;
   let total = 0;
@@ -81,7 +83,7 @@ export function listMeta(
     const bits = sparseBits(heap, pageEntry(heap, tableAt(heap, tables, i), page));
     if (bits < 0) return -1;
     total += bits;
-    if (total > SPARSE_LIST_LIMIT) return -1;
+    if (total > limit) return -1;
   }
   const u32 = heap.u32;
   const list = listAt(acc) >>> 2;

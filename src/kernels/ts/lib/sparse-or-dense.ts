@@ -5,13 +5,15 @@ import { accumulateListed, accumulateMeta, accumulatePlain, maskWithSlice, metaE
 import { countInPage } from './count.js';
 import { runsInPage, runsInWords } from './extents.js';
 import { ACC_ZERO, type Heap, ONES_PAGE, ZERO_PAGE } from './layout.js';
-import { countFromLists, listAt, listMeta, listPlain, markFromLists, scratchAt } from './sparse-lists.js';
+import {
+  SPARSE_COUNT_LIMIT, SPARSE_SCAN_LIMIT, countFromLists, listAt, listMeta, listPlain, markFromLists, scratchAt,
+} from './sparse-lists.js';
 
 /** The blocks in [lo, hi) of page `page` (starting at block pageStart) set in any of the bit maps. */
 export function countPlainPage(
   heap: Heap, tables: number, count: number, page: number, acc: number, pageStart: number, lo: number, hi: number,
 ): number {
-  const n = listPlain(heap, tables, count, page, acc);
+  const n = listPlain(heap, tables, count, page, acc, SPARSE_COUNT_LIMIT);
   if (n >= 0) return countFromLists(heap, acc, n, 0, -1, lo - pageStart, hi - pageStart);
   return countInPage(heap, accumulatePlain(heap, tables, count, page, acc), acc, pageStart, lo, hi);
 }
@@ -20,7 +22,7 @@ export function countPlainPage(
 export function runsPlainPage(
   heap: Heap, tables: number, count: number, page: number, acc: number, pageStart: number, lo: number, hi: number,
 ): boolean {
-  const n = listPlain(heap, tables, count, page, acc);
+  const n = listPlain(heap, tables, count, page, acc, SPARSE_SCAN_LIMIT);
   if (n >= 0 && markFromLists(heap, acc, n, 0, -1, lo - pageStart, hi - pageStart)) {
     return runsInWords(acc, scratchAt(acc), pageStart, lo - pageStart, hi - pageStart);
   }
@@ -34,7 +36,7 @@ export function countMetaPage(
 ): number {
   const slice = metaEntry(heap, live, page, g);
   if (slice === ZERO_PAGE) return 0;
-  const n = listMeta(heap, tables, metas, count, g, page, acc);
+  const n = listMeta(heap, tables, metas, count, g, page, acc, SPARSE_COUNT_LIMIT);
   let state: number;
   if (n >= 0) {
     const listed = countFromLists(heap, acc, n, slice === ONES_PAGE ? 0 : slice, g, lo - pageStart, hi - pageStart);
@@ -53,7 +55,7 @@ export function runsMetaPage(
 ): boolean {
   const slice = metaEntry(heap, live, page, g);
   if (slice === ZERO_PAGE) return runsInPage(ACC_ZERO, acc, pageStart, lo, hi);
-  const n = listMeta(heap, tables, metas, count, g, page, acc);
+  const n = listMeta(heap, tables, metas, count, g, page, acc, SPARSE_SCAN_LIMIT);
   let state: number;
   if (n >= 0) {
     if (markFromLists(heap, acc, n, slice === ONES_PAGE ? 0 : slice, g, lo - pageStart, hi - pageStart)) {
