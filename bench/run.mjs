@@ -290,7 +290,7 @@ async function runConfig(config, layout) {
         const counted = await measure(() => countDelta({ bitmaps, meta }), measureOpts);
         const sparseRow = rows[`${mode.key}/sparse`];
         const sparseScanRow = rows[`${mode.key}/sparse-scan`];
-        if (sparseRow && backend !== 'before') {
+        if (sparseRow) {
           const sparseMaps = pagedSparseMaps(arena, a, bitmaps);
           try {
             const sparseOptions = { bitmaps: sparseMaps, meta, batch: SCAN_BATCH };
