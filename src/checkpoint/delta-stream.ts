@@ -63,10 +63,19 @@ function u32le(value: number): Uint8Array {
   return b;
 }
 
-function u64le(value: bigint): Uint8Array {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, value, true);
-  return b;
+/** The chain's two u64 fields, reused: the stream sum is folded once per record. */
+const CHAIN_BYTES = new Uint8Array(16);
+const CHAIN_VIEW = new DataView(CHAIN_BYTES.buffer);
+
+/** checksum64 of the chain as it stood (none for the first sum) and the next sum, as little-endian u64s. */
+function chain64(chain: bigint | undefined, sum: bigint): bigint {
+  if (chain === undefined) {
+    CHAIN_VIEW.setBigUint64(0, sum, true);
+    return checksum64(CHAIN_BYTES.subarray(0, 8));
+  }
+  CHAIN_VIEW.setBigUint64(0, chain, true);
+  CHAIN_VIEW.setBigUint64(8, sum, true);
+  return checksum64(CHAIN_BYTES);
 }
 
 /** What differs between versions: the checksum and so the size of every sum field. */
@@ -95,7 +104,7 @@ const CHECKSUM64_FORMAT: StreamFormat = {
   version: 2,
   sumBytes: 8,
   sum: (bytes) => checksum64(bytes),
-  chain: (chain, sum) => checksum64(chain === undefined ? u64le(sum) : [u64le(chain), u64le(sum)]),
+  chain: chain64,
 };
 
 const FORMATS = new Map([CRC32_FORMAT, CHECKSUM64_FORMAT].map((f) => [f.version, f]));
@@ -117,6 +126,27 @@ function setSum(f: StreamFormat, view: DataView, at: number, sum: bigint): void 
   else view.setBigUint64(at, sum, true);
 }
 
+/**
+ * Small buffers carved from larger ones: one allocation per few thousand record heads
+ * rather than one each. A piece is never handed out twice, so it stays valid for as
+ * long as its holder keeps it.
+ */
+class Slab {
+  static readonly BYTES = 64 << 10;
+  #slab = new Uint8Array(0);
+  #used = 0;
+
+  take(n: number): Uint8Array {
+    if (this.#used + n > this.#slab.length) {
+      this.#slab = new Uint8Array(Slab.BYTES);
+      this.#used = 0;
+    }
+    const piece = this.#slab.subarray(this.#used, this.#used + n);
+    this.#used += n;
+    return piece;
+  }
+}
+
 /** Writes a stream: header, then records, then the trailer, keeping the chained stream sum. */
 export class StreamWriter {
   readonly #format: StreamFormat;
@@ -124,6 +154,7 @@ export class StreamWriter {
   #records = 0;
   #data = 0;
   #unused = 0;
+  readonly #heads = new Slab();
 
   /** `version` 1 writes CRC-32 sums, for readers older than version 2. */
   constructor(options: { version?: 1 | 2 } = {}) {
@@ -151,8 +182,8 @@ export class StreamWriter {
   /** The record head; for data the payload follows as its own chunk (no copy). */
   record(chunk: DeltaChunk): Uint8Array[] {
     const f = this.#format;
-    const head = new Uint8Array(recordHeadBytes(f));
-    const view = new DataView(head.buffer);
+    const head = this.#heads.take(recordHeadBytes(f));
+    const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
     view.setUint8(0, chunk.kind === 'data' ? TAG_DATA : TAG_UNUSED);
     view.setUint32(4, chunk.count, true);
     view.setUint32(8, chunk.start % 2 ** 32, true);
