@@ -12,7 +12,10 @@ import { fileURLToPath } from 'node:url';
 
 const SOURCE = join(dirname(fileURLToPath(import.meta.url)), '..', 'native', 'kernels.c');
 
-/** Runs each [blocks, K, density] case; returns { rows } or { skipped }. */
+/**
+ * Runs each [blocks, K, density, mode?] case (mode as kernels.c takes it: 3, 0, plain,
+ * or 3v, 0v, plainv for the page-by-page vectorized loops; default 3); returns { rows } or { skipped }.
+ */
 export function benchNative(cases, { reps = 5, log = () => {} } = {}) {
   const dir = mkdtempSync(join(os.tmpdir(), 'snapcopy-native-'));
   try {
@@ -23,16 +26,16 @@ export function benchNative(cases, { reps = 5, log = () => {} } = {}) {
       return { skipped: `gcc could not build ${SOURCE}: ${String(e.message).split('\n')[0]}` };
     }
     const rows = [];
-    for (const [blocks, count, density] of cases) {
+    for (const [blocks, count, density, mode = '3'] of cases) {
       const load = os.loadavg();
-      const out = execFileSync(exe, [String(blocks), String(count), String(density), String(reps)], { encoding: 'utf8' });
+      const out = execFileSync(exe, [String(blocks), String(count), String(density), String(reps), mode], { encoding: 'utf8' });
       const r = JSON.parse(out);
       r.load = load;
       r.countGBps = r.bytes / (r.countMs * 1e6);
       r.memcmpGBps = r.bytes / (r.memcmpMs * 1e6);
       r.nsPerExtent = (r.extentsMs * 1e6) / r.extents;
       rows.push(r);
-      log(`native C, ${blocks / 2 ** 20}M x K=${count} ${density * 100}%: count ${r.countGBps.toFixed(2)} GB/s, memcmp ${r.memcmpGBps.toFixed(2)} GB/s, ${r.nsPerExtent.toFixed(2)} ns per extent (load ${load.map((x) => x.toFixed(2)).join(' ')})`);
+      log(`native C, mode ${mode}, ${blocks / 2 ** 20}M x K=${count} ${density * 100}%: count ${r.countGBps.toFixed(2)} GB/s, memcmp ${r.memcmpGBps.toFixed(2)} GB/s, ${r.nsPerExtent.toFixed(2)} ns per extent (load ${load.map((x) => x.toFixed(2)).join(' ')})`);
     }
     return { rows };
   } finally {
