@@ -106,3 +106,44 @@ export function checksum32(parts: Uint8Array | readonly Uint8Array[], seed = 0n)
 export function fold32(sum: bigint): number {
   return (Number(sum & MASK32) + 2 * Number(sum >> 32n)) >>> 0;
 }
+
+let stagingView: Uint8Array | undefined;
+
+/** The staging bytes as one view, made again only when the kernels' memory was replaced. */
+function staging(k: Kernels): Uint8Array {
+  if (stagingView?.buffer !== k.memory.buffer) stagingView = new Uint8Array(k.memory.buffer, ARENA_BASE, CHUNK);
+  return stagingView;
+}
+
+/**
+ * The checksum64 of each of `n` records of `stride` bytes (a multiple of 4) laid back to
+ * back from bytes[0], into sums[0..n): one copy into the kernels' memory per 256 KiB and
+ * no views or lists per record, for callers that sum many small records at a time (a
+ * save volume's), where those allocations would cost more than the sums.
+ */
+export function checksum64Records(bytes: Uint8Array, stride: number, n: number, sums: BigUint64Array): void {
+  if (stride <= 0 || (stride & 3) !== 0) throw new Error('checksum64Records: the stride must be a positive multiple of 4');
+  const k = kernels();
+  const stage = staging(k);
+  const fresh = BigInt(stride) & MASK32; // the state of checksum64 before a record's bytes (seed 0)
+  const total = stride * n;
+  let r = 0;
+  let done = 0;
+  let state = fresh;
+  for (let at = 0; at < total; at += CHUNK) {
+    const len = Math.min(CHUNK, total - at);
+    stage.set(bytes.subarray(at, at + len));
+    // Pieces end at chunk or record boundaries, both multiples of 4, as the kernel's steps must.
+    for (let p = 0; p < len;) {
+      const take = Math.min(stride - done, len - p);
+      state = k.checksum(ARENA_BASE + p, take, state);
+      p += take;
+      done += take;
+      if (done === stride) {
+        sums[r++] = state;
+        state = fresh;
+        done = 0;
+      }
+    }
+  }
+}
