@@ -221,10 +221,30 @@ export type StreamEvent =
  * Reads a stream fed in chunks of any size, checking as it goes: every checksum,
  * the order and bounds of records, the size limits, and at the end the counts.
  * Any fault is an ERR_CORRUPT error; after one, the reader accepts nothing more.
+ *
+ * A record's data is its own copy, unless the reader is `transient`: then it is a view
+ * (of the pushed chunk, or of one of two buffers the reader reuses for records that
+ * span chunks), valid only until the next push and while the pushed chunk is unchanged:
+ * for a consumer that is done with each record by then or copies what it keeps (an
+ * import: see import-overwrite.ts).
  */
 export class StreamReader {
   #buffered: Uint8Array[] = [];
   #length = 0;
+  /** Whether #buffered[0] is the reader's own memory (an item put together from several chunks). */
+  #ownedFirst = false;
+  /** Whether the bytes the last #peek returned are the reader's own memory. */
+  #peekOwned = false;
+  /**
+   * The next item (header, record or trailer) when it spans chunks: its bytes are
+   * gathered here as they come, so each is copied once, into a buffer of its final size.
+   */
+  #pending: Uint8Array | undefined;
+  #pendingFill = 0;
+  /** Transient readers gather spanning items in these two in turn (an item handed out from one stays valid through the next push). */
+  #carry: [Uint8Array, Uint8Array] = [new Uint8Array(0), new Uint8Array(0)];
+  #carryTurn = 0;
+  readonly #transient: boolean;
   #header: DeltaHeader | undefined;
   /** Known once the header's fixed part is read. */
   #format: StreamFormat | undefined;
@@ -236,6 +256,10 @@ export class StreamReader {
   #unused = 0;
   #next = 0;
 
+  constructor(options: { transient?: boolean } = {}) {
+    this.#transient = options.transient ?? false;
+  }
+
   get header(): DeltaHeader | undefined {
     return this.#header;
   }
@@ -245,21 +269,100 @@ export class StreamReader {
     if (this.#failed) throw corrupt('delta stream: read after an error');
     if (chunk.length === 0) return [];
     if (this.#done) this.#fail('bytes after the trailer');
-    this.#buffered.push(chunk);
-    this.#length += chunk.length;
     const events: StreamEvent[] = [];
     try {
+      const used = this.#pending ? this.#topUp(chunk) : 0;
+      if (this.#pending) return events; // the chunk went into the item still incomplete
+      if (used < chunk.length) {
+        this.#buffered.push(chunk.subarray(used));
+        this.#length += chunk.length - used;
+      }
       for (let event = this.#step(); event; event = this.#step()) events.push(event);
+      // What is kept for the next push must not be a view of the caller's buffer: callers
+      // (RCP sessions among them) reuse their buffers once push returns.
+      if (this.#length > 0) this.#startPending();
     } catch (error) {
       this.#failed = true;
       throw error;
     }
-    // What is kept for the next push must not be a view of the caller's buffer: callers
-    // (RCP sessions among them) reuse their buffers once push returns. Only the tail of
-    // this chunk can be left over; earlier leftovers were copied by earlier pushes.
-    const last = this.#buffered.length - 1;
-    if (last >= 0 && this.#buffered[last]!.buffer === chunk.buffer) this.#buffered[last] = copyBytes(this.#buffered[last]!);
     return events;
+  }
+
+  /**
+   * The total size of the next item, as far as `prefix` (its first bytes) tells: it
+   * grows as more of the item is known. Where the item is bad, the size at which #step
+   * sees that (#step is the one that fails).
+   */
+  #wants(prefix: Uint8Array): number {
+    const view = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength);
+    if (!this.#header) {
+      if (prefix.length < 16) return 16;
+      const f = FORMATS.get(view.getUint16(8, true));
+      const n = view.getUint32(12, true);
+      return f && n <= MAX_HEADER_JSON ? 16 + n + f.sumBytes : 16;
+    }
+    const f = this.#format!;
+    if (prefix.length < 1) return 1;
+    if (prefix[0] === TAG_END) return trailerBytes(f);
+    const headBytes = recordHeadBytes(f);
+    if (prefix.length < headBytes || prefix[0] !== TAG_DATA) return headBytes;
+    const payloadBytes = view.getUint32(4, true) * this.#header.blockSize;
+    return payloadBytes <= MAX_RECORD_BYTES ? headBytes + payloadBytes : headBytes;
+  }
+
+  /** Moves what is left buffered into a pending item of the size it is known to need. */
+  #startPending(): void {
+    const first = this.#buffered[0]!;
+    const known = first.length >= Math.min(this.#length, 32) ? first : this.#gather(Math.min(this.#length, 32));
+    this.#pending = this.#pendingBuffer(Math.max(this.#length, this.#wants(known)), true);
+    this.#pendingFill = 0;
+    for (const part of this.#buffered) {
+      this.#pending.set(part, this.#pendingFill);
+      this.#pendingFill += part.length;
+    }
+    this.#buffered = [];
+    this.#length = 0;
+  }
+
+  /** A buffer of `n` bytes for the pending item: a fresh one, or (transient) one of the two reused in turn, grown. */
+  #pendingBuffer(n: number, next: boolean): Uint8Array {
+    if (!this.#transient) return new Uint8Array(n);
+    if (next) this.#carryTurn ^= 1;
+    if (this.#carry[this.#carryTurn]!.length < n) {
+      const grown = new Uint8Array(Math.max(n, 64 << 10));
+      if (!next) grown.set(this.#carry[this.#carryTurn]!.subarray(0, this.#pendingFill));
+      this.#carry[this.#carryTurn] = grown;
+    }
+    return this.#carry[this.#carryTurn]!.subarray(0, n);
+  }
+
+  /**
+   * Copies from `chunk` into the pending item until it is whole (then it becomes the
+   * first buffered bytes) or the chunk is used up; returns the bytes taken.
+   */
+  #topUp(chunk: Uint8Array): number {
+    let used = 0;
+    for (;;) {
+      const pending = this.#pending!;
+      const want = this.#wants(pending.subarray(0, this.#pendingFill));
+      if (want > pending.length) {
+        const grown = this.#pendingBuffer(want, false);
+        if (!this.#transient) grown.set(pending.subarray(0, this.#pendingFill));
+        this.#pending = grown;
+        continue;
+      }
+      if (this.#pendingFill >= want) break;
+      const take = Math.min(want - this.#pendingFill, chunk.length - used);
+      pending.set(chunk.subarray(used, used + take), this.#pendingFill);
+      this.#pendingFill += take;
+      used += take;
+      if (this.#pendingFill < want) return used;
+    }
+    this.#buffered = [this.#pending!.subarray(0, this.#pendingFill)];
+    this.#length = this.#pendingFill;
+    this.#ownedFirst = true;
+    this.#pending = undefined;
+    return used;
   }
 
   /** Says the input ended: an error unless the trailer was read. */
@@ -276,7 +379,12 @@ export class StreamReader {
   #peek(n: number): Uint8Array | undefined {
     if (this.#length < n) return undefined;
     const first = this.#buffered[0]!;
-    if (first.length >= n) return first.subarray(0, n);
+    this.#peekOwned = first.length >= n ? this.#ownedFirst : true;
+    return first.length >= n ? first.subarray(0, n) : this.#gather(n);
+  }
+
+  /** The first n buffered bytes (there are that many) copied into one new buffer. */
+  #gather(n: number): Uint8Array {
     const out = new Uint8Array(n);
     let at = 0;
     for (const part of this.#buffered) {
@@ -294,6 +402,7 @@ export class StreamReader {
       const first = this.#buffered[0]!;
       if (first.length <= n) {
         this.#buffered.shift();
+        this.#ownedFirst = false;
         n -= first.length;
       } else {
         this.#buffered[0] = first.subarray(n);
@@ -363,9 +472,9 @@ export class StreamReader {
     const payload = whole.subarray(headBytes);
     const sum = getSum(f, view, 16);
     if (sum !== f.sum([whole.subarray(0, 16), payload])) this.#fail(`record at block ${start}: checksum mismatch`);
-    // The payload must outlive the buffers it may share: copy when it is a view of them
-    // (a record that spanned pieces was put together in a buffer of its own already).
-    const data = tag === TAG_DATA ? (this.#buffered[0]!.length >= whole.length ? copyBytes(payload) : payload) : undefined;
+    // Unless transient, the payload must outlive the caller's buffers: copied when it is a
+    // view of them (a record that spanned chunks was put together in memory of its own).
+    const data = tag === TAG_DATA ? (this.#transient || this.#peekOwned ? payload : copyBytes(payload)) : undefined;
     this.#consume(headBytes + payloadBytes);
     this.#chain = f.chain(this.#chain, sum);
     this.#records++;
