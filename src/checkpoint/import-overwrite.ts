@@ -45,6 +45,15 @@ export class Overwrites {
   static batchBytes = 32 << 20;
   #records: StreamRecord[] = [];
   #bytes = 0;
+  /**
+   * The new data of the batch being gathered and of the batch being written, in two
+   * buffers used in turn: records may be transient (a reader's views, valid until the
+   * next is read), and reused memory costs no page faults, unlike a copy per record.
+   */
+  #arenas: [Uint8Array, Uint8Array] = [new Uint8Array(0), new Uint8Array(0)];
+  #turn = 0;
+  /** Bytes of the gathering buffer in use. */
+  #used = 0;
   #images = new Uint8Array(0);
   /** The batch being written; it rejects when that failed. */
   #writing: Promise<void> = Promise.resolve();
@@ -57,9 +66,23 @@ export class Overwrites {
     // A full disk fails here, before the block changes (the undo writes into claimed space too).
     // Claimed pages are remembered, so this never rewrites a page a batch in the background writes.
     await claimSpace(this.core, record.start, record.count);
-    this.#records.push(record);
+    this.#records.push({ ...record, data: this.#keep(record.data!) });
     this.#bytes += record.data!.length;
     if (this.#bytes >= Overwrites.batchBytes) await this.#startBatch();
+  }
+
+  /** A copy of `data` in the gathering batch's buffer (a larger one when it is full: what was copied stays where it is). */
+  #keep(data: Uint8Array): Uint8Array {
+    let arena = this.#arenas[this.#turn]!;
+    if (arena.length < this.#used + data.length) {
+      arena = new Uint8Array(Math.max(Overwrites.batchBytes + data.length, 2 * arena.length));
+      this.#arenas[this.#turn] = arena;
+      this.#used = 0;
+    }
+    const copy = arena.subarray(this.#used, this.#used + data.length);
+    copy.set(data);
+    this.#used += data.length;
+    return copy;
   }
 
   /** Writes what is left, and waits until all of it is written. */
@@ -78,6 +101,9 @@ export class Overwrites {
     const batch = this.#records;
     this.#records = [];
     this.#bytes = 0;
+    // The next batch gathers in the other buffer; this one's is free once the batch before it is written.
+    this.#turn ^= 1;
+    this.#used = 0;
     await this.#writing;
     this.#writing = this.#write(batch);
     this.#writing.catch(() => undefined); // awaited by the next batch, flush or settle

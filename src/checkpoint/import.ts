@@ -106,9 +106,14 @@ async function stageRecord(
   return false;
 }
 
-/** The events of a stream, each checked as it is read (the trailer last: a stream that ends early throws). */
+/**
+ * The events of a stream, each checked as it is read (the trailer last: a stream that ends
+ * early throws). Records are transient (views, no copy per record): each is done with
+ * before the next chunk is asked for (staged and in-place writes are awaited; Overwrites
+ * copies what it holds back).
+ */
 async function* streamEvents(source: AsyncIterable<Uint8Array>): AsyncGenerator<StreamEvent> {
-  const reader = new StreamReader();
+  const reader = new StreamReader({ transient: true });
   for await (const chunk of source) yield* reader.push(chunk);
   reader.end();
 }
