@@ -4,7 +4,7 @@
 // In:  tables, metas, count, live, g, from, to, acc   as in scanMeta
 // Out: the number of changed blocks in [from, to).
 
-import { gatherMetaStored, storedSlice } from "./lib/accumulate";
+import { gatherMetaStored, metaEntry, storedSlice } from "./lib/accumulate";
 import { ACC_ZERO, PAGE_BLOCKS, PAGE_SHIFT, ZERO_PAGE } from "./lib/layout";
 import { countOfPage } from "./lib/sparse-or-dense";
 
@@ -16,9 +16,12 @@ export function popcountMeta(
     let page = lo >> PAGE_SHIFT;
     let pageStart = page << PAGE_SHIFT;
     let hi = min(to, pageStart + PAGE_BLOCKS);
-    // Nothing in use in M: nothing changed here, whatever the checkpoints hold.
-    // Slices as stored, not tested for all ones or zeros: each is read once, when counted.
-    let mask = storedSlice(live, page, g);
+    // Nothing in use in M: nothing changed here, whatever the checkpoints hold. At g > 0
+    // live's slice is tested (a part of a meta page, so unused stretches cost no bit
+    // map reads); at g = 0 it is a whole page, which PagedBitmap makes ZERO_PAGE when
+    // cleared whole, so the table says it without the read (a miss a page, waited for).
+    // The checkpoints' slices are listed as stored and read once, when counted.
+    let mask = g == 0 ? storedSlice(live, page, 0) : metaEntry(live, page, g);
     let state = mask == ZERO_PAGE ? ACC_ZERO : gatherMetaStored(tables, metas, count, g, page, acc);
     total += countOfPage(state, acc, mask, <i32>g, pageStart, lo, hi);
     lo = hi;

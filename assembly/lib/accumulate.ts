@@ -18,8 +18,9 @@
 // bit map pages and the complemented AND of the meta pages and masks with live; at
 // g > 0 the count splits as popcount(X) << g + popcount(B & expand(Y)), Y = live & ~X,
 // so a step expands one slice, not two (g = 3 in one pass, fusing the meta half in).
-// popcountMeta lists meta slices as stored (gatherMetaStored), not tested for all
-// ones or zeros first: that test was a miss per map per page, each waited for.
+// popcountMeta lists the checkpoints' meta slices as stored (gatherMetaStored), not
+// tested for all ones or zeros first: that test was a miss per map per page, each
+// waited for.
 //
 // A page whose listed bit map pages are all sparse and short skips the accumulator
 // pass altogether: lib/sparse-lists.ts counts or marks their bits from the lists.
