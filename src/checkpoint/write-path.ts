@@ -15,23 +15,33 @@ import { ClaimedPages } from '../storage/file.js';
 import { blockSizeOf, granularityOf, stepBlocks, tailOf, type VolumeCore } from '../engine/core.js';
 import type { WalRecord } from '../engine/wal.js';
 
-/** The bit map and meta map of every checkpoint, tail first: what the walk of FIG. 41 visits. */
-async function walkMaps(core: VolumeCore): Promise<Array<{ bitmap: PagedBitmap; meta: PagedBitmap }>> {
-  const maps = [];
-  for (let i = core.checkpoints.length - 1; i >= 0; i--) {
+/**
+ * The blocks of [start, start + count) whose current content must be saved before they
+ * are overwritten (FIG. 41 steps 681-690), ascending; blocks flagged in `skip` are left
+ * out. The walk goes from the tail toward the head, one checkpoint at a time for the
+ * whole range, and stops once every block is decided: the first checkpoint that saved a
+ * block decides "no", the first that had it in use "yes". Only the checkpoints the walk
+ * reaches are staged, which for blocks the tail has in use is the tail alone, so a
+ * write's cost and staged maps do not grow with the number of checkpoints.
+ */
+async function blocksToSave(core: VolumeCore, start: number, count: number, skip?: Uint8Array): Promise<number[]> {
+  const g = granularityOf(core);
+  let undecided: number[] = [];
+  for (let b = start; b < start + count; b++) if (!skip?.[b - start]) undecided.push(b);
+  const save: number[] = [];
+  for (let i = core.checkpoints.length - 1; i >= 0 && undecided.length > 0; i--) {
     const ckpt = core.checkpoints[i]!;
-    maps.push({ bitmap: (await ckpt.maps()).bitmap, meta: await ckpt.meta() });
+    const bitmap: PagedBitmap = (await ckpt.maps()).bitmap;
+    const meta: PagedBitmap = await ckpt.meta();
+    const next: number[] = [];
+    for (const b of undecided) {
+      if (bitmap.get(b)) continue;
+      if (meta.get(b >>> g)) save.push(b);
+      else next.push(b);
+    }
+    undecided = next;
   }
-  return maps;
-}
-
-/** Whether block b's current content must be saved before it is overwritten (FIG. 41 steps 681-690). */
-function needsBeforeImage(walk: ReadonlyArray<{ bitmap: PagedBitmap; meta: PagedBitmap }>, block: number, g: number): boolean {
-  for (const { bitmap, meta } of walk) {
-    if (bitmap.get(block)) return false;
-    if (meta.get(block >>> g)) return true;
-  }
-  return false;
+  return save.sort((a, b) => a - b);
 }
 
 /** Reads blocks [start, start + count) of the volume file as they are now. */
@@ -49,10 +59,7 @@ async function readVolumeFile(core: VolumeCore, start: number, count: number): P
 async function beforeImages(core: VolumeCore, start: number, count: number, unchanged?: Uint8Array): Promise<WalRecord | undefined> {
   const tail = tailOf(core);
   if (!tail) return undefined;
-  const walk = await walkMaps(core);
-  const g = granularityOf(core);
-  const blocks: number[] = [];
-  for (let b = start; b < start + count; b++) if (!unchanged?.[b - start] && needsBeforeImage(walk, b, g)) blocks.push(b);
+  const blocks = await blocksToSave(core, start, count, unchanged);
   if (blocks.length === 0) return undefined;
   const size = blockSizeOf(core);
   const current = await readVolumeFile(core, start, count);
@@ -64,11 +71,7 @@ async function beforeImages(core: VolumeCore, start: number, count: number, unch
 /** How many of the blocks of [start, start + count) need a before-image now (what the tail's save volume must make room for). */
 export async function countBeforeImages(core: VolumeCore, start: number, count: number): Promise<number> {
   if (!tailOf(core)) return 0;
-  const walk = await walkMaps(core);
-  const g = granularityOf(core);
-  let n = 0;
-  for (let b = start; b < start + count; b++) if (needsBeforeImage(walk, b, g)) n++;
-  return n;
+  return (await blocksToSave(core, start, count)).length;
 }
 
 /**
