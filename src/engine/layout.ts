@@ -41,6 +41,8 @@ export interface VolumeRecord {
 export const volumePaths = (dir: string) => ({
   record: join(dir, 'volume.json'),
   data: join(dir, 'data'),
+  /** Which 64 MiB regions of data were never written (storage/hole-map.ts); none is known without it. */
+  holes: join(dir, 'holes'),
   liveMeta: join(dir, 'meta.live'),
   wal: join(dir, 'wal.log'),
   checkpoints: join(dir, 'ckpt'),

@@ -12,8 +12,9 @@ import { geometryOf, redoRestore } from '../checkpoint/queue.js';
 import { applyRecord } from '../checkpoint/write-path.js';
 import { corrupt } from '../errors.js';
 import {
-  ClaimedPages, listDir, makeDir, openFile, readFileOrUndefined, removeFile, removeTree, syncDir, writeFileAtomic,
+  ClaimedPages, exists, listDir, makeDir, openFile, readFileOrUndefined, removeFile, removeTree, syncDir, writeFileAtomic,
 } from '../storage/file.js';
+import { encodeNewHoleMap, HoleAwareFile, HoleMap } from '../storage/hole-map.js';
 import type { VolumeCore } from './core.js';
 import { type VolumeRecord, volumePaths } from './layout.js';
 import { commitRecord } from './record.js';
@@ -33,6 +34,7 @@ export async function createVolumeFiles(dir: string, record: VolumeRecord, arena
   await data.truncate(record.blocks * record.blockSize); // sparse: costs nothing until written
   await data.sync();
   await data.close();
+  await writeFileAtomic(paths.holes, encodeNewHoleMap(record.blocks * record.blockSize));
   const meta = PagedBitmap.create(arena, metaBits(record));
   await writeFileAtomic(paths.liveMeta, encodeMap(meta, 0));
   meta.free();
@@ -74,7 +76,7 @@ export async function openVolumeCore(dir: string, arena: Arena): Promise<VolumeC
   const paths = volumePaths(dir);
   await removeStrayCheckpoints(dir, record);
   const { meta, generation } = await loadLiveMeta(dir, record, arena);
-  const data = await openFile(paths.data);
+  const data = new HoleAwareFile(await openFile(paths.data), await HoleMap.load((await exists(paths.holes)) ? await openFile(paths.holes) : undefined));
   const core: VolumeCore = {
     dir, record, arena, data, wal: undefined as unknown as Wal, liveMeta: meta, checkpoints: [], claimed: new ClaimedPages(),
   };
