@@ -9,6 +9,7 @@ import { SnapcopyError } from '../errors.js';
 import { blockSizeOf, granularityOf, stepBlocks, type VolumeCore } from '../engine/core.js';
 import type { Checkpoint } from './checkpoint.js';
 import { type FoldOptions, intervalMaps } from './delta-fold.js';
+import { lendChecksumBuffers, returnChecksumBuffers } from '../storage/checksum.js';
 import { readAhead } from './read-ahead.js';
 import { openImage, readFrom } from './read-path.js';
 
@@ -227,14 +228,21 @@ export async function* deltaChunks(core: VolumeCore, plan: DeltaPlan, options: C
     bytes: group.count > 0 ? await readFrom(source, group.start, group.count, into, { offThread: true }) : undefined,
   });
   const groups = readGroups(pieces(plan, step), step, gap);
-  for await (const { group, bytes } of readAhead(groups, read, { depth: READ_AHEAD, ringBytes: options.transient ? step * size : undefined })) {
-    for (const piece of group.pieces) {
-      if (piece.kind === 'unused') {
-        yield piece;
-        continue;
+  // A transient ring lives in the checksum kernels' memory where it can, so the records' sums need no copy.
+  const lent = options.transient ? lendChecksumBuffers(READ_AHEAD + 1, step * size) : undefined;
+  try {
+    const ahead = { depth: READ_AHEAD, ring: lent, ringBytes: options.transient ? step * size : undefined };
+    for await (const { group, bytes } of readAhead(groups, read, ahead)) {
+      for (const piece of group.pieces) {
+        if (piece.kind === 'unused') {
+          yield piece;
+          continue;
+        }
+        const at = (piece.start - group.start) * size;
+        yield { ...piece, data: bytes!.subarray(at, at + piece.count * size) };
       }
-      const at = (piece.start - group.start) * size;
-      yield { ...piece, data: bytes!.subarray(at, at + piece.count * size) };
     }
+  } finally {
+    if (lent) returnChecksumBuffers(lent);
   }
 }

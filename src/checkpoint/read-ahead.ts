@@ -9,6 +9,8 @@ export interface ReadAheadOptions {
   depth: number;
   /** With a ring of reused buffers of this many bytes; without, each read makes its own buffer. */
   ringBytes?: number;
+  /** The ring itself (depth + 1 buffers), when the caller has one. */
+  ring?: Uint8Array[];
 }
 
 /** A read of one job into `into` (one of the ring's buffers, or undefined: make your own). */
@@ -21,7 +23,8 @@ export type ReadJob<J, R> = (job: J, into: Uint8Array | undefined) => Promise<R>
  */
 export async function* readAhead<J, R>(jobs: Iterable<J>, read: ReadJob<J, R>, options: ReadAheadOptions): AsyncGenerator<R> {
   const depth = Math.max(1, Math.floor(options.depth));
-  const ring = options.ringBytes === undefined ? [] : Array.from({ length: depth + 1 }, () => new Uint8Array(options.ringBytes!));
+  const ring = options.ring ?? (options.ringBytes === undefined ? [] : Array.from({ length: depth + 1 }, () => new Uint8Array(options.ringBytes!)));
+  if (options.ring && options.ring.length < depth + 1) throw new Error('readAhead: a ring needs depth + 1 buffers');
   const source = jobs[Symbol.iterator]();
   const inFlight: Array<Promise<R>> = [];
   let issued = 0;

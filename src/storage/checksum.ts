@@ -74,6 +74,11 @@ function stepParts(k: Kernels, parts: readonly Uint8Array[], state: bigint): big
     if (p < parts.length - 1 && (part.length & 3) !== 0) {
       throw new Error('checksum: every part but the last must be a multiple of 4 bytes');
     }
+    if (part.buffer === k.memory.buffer) {
+      // Lent from the kernels' memory (lendChecksumBuffers): summed where it lies.
+      state = k.checksum(part.byteOffset, part.length, state);
+      continue;
+    }
     for (let at = 0; at < part.length; at += CHUNK) {
       const piece = part.subarray(at, at + CHUNK);
       staging.set(piece);
@@ -105,6 +110,41 @@ export function checksum32(parts: Uint8Array | readonly Uint8Array[], seed = 0n)
 
 export function fold32(sum: bigint): number {
   return (Number(sum & MASK32) + 2 * Number(sum >> 32n)) >>> 0;
+}
+
+/** The area lent out of the kernels' memory: six buffers of up to 4 MiB (an export's read ring takes five). */
+const LOAN_SLOT = 4 << 20;
+const LOAN_SLOTS = 6;
+
+let loans: { kernels: Kernels; base: number; free: number[] } | undefined;
+
+/**
+ * `count` buffers of `bytes` (at most 4 MiB each) inside the checksum kernels' memory,
+ * or undefined when that many are not free: bytes read into one are summed where they
+ * lie, with no copy into the staging area (an export reads into them: at 20 GB/s from
+ * the page cache, the copy cost as much as the sum). The area is made on the first
+ * loan and the memory never grows after, so the views stay valid. Give them back with
+ * returnChecksumBuffers once nothing uses them.
+ */
+export function lendChecksumBuffers(count: number, bytes: number): Uint8Array[] | undefined {
+  const k = kernels();
+  if (bytes > LOAN_SLOT || count > LOAN_SLOTS) return undefined;
+  if (loans?.kernels !== k) {
+    const base = ARENA_BASE + CHUNK;
+    if (!k.memory.grow(base + LOAN_SLOT * LOAN_SLOTS)) return undefined;
+    loans = { kernels: k, base, free: Array.from({ length: LOAN_SLOTS }, (_, i) => i) };
+  }
+  if (loans.free.length < count) return undefined;
+  const { base } = loans;
+  return loans.free.splice(0, count).map((slot) => new Uint8Array(k.memory.buffer, base + slot * LOAN_SLOT, bytes));
+}
+
+/** Gives back buffers from lendChecksumBuffers (those of kernels since replaced are dropped). */
+export function returnChecksumBuffers(buffers: readonly Uint8Array[]): void {
+  if (!loans) return;
+  for (const b of buffers) {
+    if (b.buffer === loans.kernels.memory.buffer) loans.free.push((b.byteOffset - loans.base) / LOAN_SLOT);
+  }
 }
 
 let stagingView: Uint8Array | undefined;

@@ -58,6 +58,21 @@ describe('readAhead', () => {
     }
   });
 
+  test('a ring the caller gives is the one used (the export lends one from the checksum kernels\' memory); one too short is refused', async () => {
+    const prng = new Prng(SEED ^ 2);
+    const ring = Array.from({ length: 4 }, () => new Uint8Array(16));
+    const log = { started: 0, finished: 0, buffers: new Set<Uint8Array>() };
+    const seen: number[] = [];
+    for await (const { job, bytes } of readAhead(Array.from({ length: 20 }, (_, i) => i), slowRead(prng, log), { depth: 3, ring })) {
+      expect(ring).toContain(bytes);
+      seen.push(job);
+    }
+    expect(seen).toHaveLength(20);
+    expect([...log.buffers].every((b) => ring.includes(b))).toBe(true);
+    const short = readAhead([1], slowRead(prng, log), { depth: 4, ring });
+    await expect(short.next()).rejects.toThrow(/depth \+ 1 buffers/);
+  });
+
   test('without a ring every result has a buffer of its own, valid for good', async () => {
     const prng = new Prng(SEED ^ 1);
     const log = { started: 0, finished: 0, buffers: new Set<Uint8Array>() };

@@ -9,7 +9,9 @@
 
 import { beforeAll, describe, expect, test } from 'vitest';
 import { ARENA_BASE, type Kernels, loadKernels } from '../../src/index.js';
-import { checksum32, checksum64, checksumBackend, fold32, useChecksumKernels } from '../../src/storage/checksum.js';
+import {
+  checksum32, checksum64, checksumBackend, fold32, lendChecksumBuffers, returnChecksumBuffers, useChecksumKernels,
+} from '../../src/storage/checksum.js';
 import { backend } from '../helpers/backend.js';
 import { Prng, testSeed } from '../helpers/prng.js';
 
@@ -116,6 +118,32 @@ describe('checksum of records and frames', () => {
     // Spans more than one staging chunk.
     const big = prng.fill(new Uint8Array(700_001));
     expect(checksum64(big, 77n)).toBe(reference(big, (77n + 700_001n) & M32));
+  });
+
+  test('bytes lent from the kernels\' memory sum to what their copy sums to, alone and among other parts; loans run out and come back', () => {
+    const prng = new Prng(SEED ^ 0x5a);
+    const lent = lendChecksumBuffers(5, 4 << 20)!;
+    expect(lent).toHaveLength(5);
+    try {
+      expect(lendChecksumBuffers(2, 1024)).toBeUndefined(); // six in all: one is left
+      expect(lendChecksumBuffers(1, (4 << 20) + 1)).toBeUndefined();
+      for (const b of lent) prng.fill(b);
+      const copy = lent[2]!.slice(0, 1_000_003);
+      const view = lent[2]!.subarray(0, 1_000_003);
+      expect(checksum64(view, 5n)).toBe(checksum64(copy, 5n));
+      expect(checksum64(view, 5n)).toBe(reference(copy, (5n + 1_000_003n) & M32));
+      const head = prng.fill(new Uint8Array(20));
+      expect(checksum64([head, lent[0]!.subarray(8, 4104), lent[4]!.subarray(1, 99)]))
+        .toBe(checksum64([head, lent[0]!.slice(8, 4104), lent[4]!.slice(1, 99)]));
+      // Lent views stay valid: nothing grows the memory while they are out.
+      checksum64(prng.fill(new Uint8Array(3 << 20)));
+      expect(lent[1]!.length).toBe(4 << 20);
+    } finally {
+      returnChecksumBuffers(lent);
+    }
+    const again = lendChecksumBuffers(6, 4096)!;
+    expect(again).toHaveLength(6);
+    returnChecksumBuffers(again);
   });
 
   /** Flips `pattern` (bit 0 first) into `bytes` starting at stream bit `start`. */
