@@ -10,10 +10,11 @@
 // own. Then (1) the delta between every two neighbours, one after another, (2) one
 // delta from the first to the last (past the cache's room it folds the maps of the
 // checkpoints between: src/checkpoint/delta-fold.ts), and (3) a read of a few blocks of
-// the oldest checkpoint (the read path overlays every younger checkpoint's save volume,
-// so it stages all their bit maps and block maps while it runs). Reported: the staged
-// maps, the process RSS and the arena before, during and after (the volume is built in
-// a child process, so the RSS is the scans'). Results go to bench/results/map-memory-<quick|full>.{json,md}.
+// the oldest checkpoint (the read path overlays every younger checkpoint's save volume:
+// those past the cache's room are folded into one layer, src/checkpoint/read-fold.ts).
+// Reported: the staged maps, the arena bytes in use (the folds' maps are the caller's,
+// not staged), the process RSS and the arena before, during and after (the volume is
+// built in a child process, so the RSS is the scans'). Results go to bench/results/map-memory-<quick|full>.{json,md}.
 
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -49,12 +50,14 @@ async function buildVolume(dir, blocks, checkpoints) {
 
 /** Runs `scan` and samples the staged maps and the RSS after each step it reports, and every millisecond. */
 async function sampled(cache, arena, scan) {
-  const before = { rss: rss(), staged: cache.stats().bytes };
+  const before = { rss: rss(), staged: cache.stats().bytes, inUse: arena.stats().bytesInUse };
   let rssMost = before.rss;
   let stagedMost = before.staged;
+  let inUseMost = before.inUse;
   const step = () => {
     rssMost = Math.max(rssMost, rss());
     stagedMost = Math.max(stagedMost, cache.stats().bytes);
+    inUseMost = Math.max(inUseMost, arena.stats().bytesInUse);
   };
   const t = performance.now();
   // Also between the steps a scan reports (a read reports none until it ends, when its maps are already freed).
@@ -65,6 +68,7 @@ async function sampled(cache, arena, scan) {
   return {
     ms, blocks, rssBeforeMiB: before.rss / MiB, rssMostMiB: rssMost / MiB, stagedMostMiB: stagedMost / MiB, stagedAfterMiB: cache.stats().bytes / MiB,
     rssAfterMiB: rss() / MiB, arenaAfterMiB: arena.stats().memoryBytes / MiB,
+    inUseBeforeMiB: before.inUse / MiB, inUseMostMiB: inUseMost / MiB,
   };
 }
 
@@ -126,6 +130,7 @@ const f = (n, digits = 1) => n.toFixed(digits);
 
 function markdownOf(r) {
   const row = (label, s) => `| ${label} | ${f(s.ms / 1000)} s | ${s.blocks} | ${f(s.stagedMostMiB)} / ${f(s.stagedAfterMiB)} MiB | `
+    + `${f(s.inUseBeforeMiB)} / ${f(s.inUseMostMiB)} MiB | `
     + `${f(s.rssBeforeMiB, 0)} / ${f(s.rssMostMiB, 0)} / ${f(s.rssAfterMiB, 0)} MiB (${f(s.rssMostMiB - s.rssBeforeMiB, 0)} MiB more at most) | ${f(s.arenaAfterMiB, 0)} MiB |`;
   return [
     `# snapcopy map memory benchmark (${r.mode}, ${r.kernels} kernels, node ${r.node}; load ${r.load})`,
@@ -133,10 +138,11 @@ function markdownOf(r) {
     `${r.checkpoints} checkpoints of a ${r.blocks / MiB}M-block volume (blocks of ${r.blockSize} B), staged maps capped at ${r.capMiB} MiB; `
       + `built in ${f(r.buildMs / 1000)} s; ${r.evicted} checkpoints' maps freed in all; arena ${f(r.arenaMiB, 0)} MiB (${f(r.arenaInUseMiB)} MiB in use at the end).`,
     '',
-    '| scan | time | blocks | staged maps: most / after | process RSS: before / most / after | arena after |', '|---|---|---|---|---|---|',
+    '| scan | time | blocks | staged maps: most / after | arena in use: before / most | process RSS: before / most / after | arena after |',
+    '|---|---|---|---|---|---|---|',
     row(`delta between each two neighbours (${r.checkpoints - 1} deltas)`, r.neighbours),
     row(`one delta from the first checkpoint to the last (the maps past the cache's room folded)`, r.across),
-    row(`a read of 8 blocks of the oldest checkpoint (every younger save volume's maps staged while it runs)`, r.readOldest),
+    row(`a read of 8 blocks of the oldest checkpoint (the younger checkpoints past the cache's room folded)`, r.readOldest),
   ].join('\n');
 }
 

@@ -49,9 +49,9 @@ export interface MapCacheStats {
  * The staged maps of the checkpoints of every volume on one arena, least recently
  * used first. Maps are freed only between a volume's operations (never under a scan
  * or a read that holds them: a volume's maps are pinned while it runs one), and never
- * a tail's (they are live). One operation may stage more than the cap (a read of an old
- * checkpoint overlays every younger one's save volume; a delta stages only while there is
- * room and folds the rest, delta-fold.ts); the cap holds again when it ends.
+ * a tail's (they are live). An operation stages past the cap by about one checkpoint's maps
+ * at most: a delta stages only while there is room and folds the rest (delta-fold.ts),
+ * and so does a read of an old checkpoint (read-fold.ts); the cap holds again when it ends.
  */
 export class MapCache {
   capBytes = DEFAULT_MAP_CACHE_BYTES;
@@ -216,6 +216,15 @@ export class Checkpoint {
    */
   loadMeta(): Promise<PagedBitmap> {
     return this.#readMeta();
+  }
+
+  /**
+   * The maps as maps() stages them, owned by the caller (who frees the bit map and
+   * closes the save volume): nothing is staged (a read of an old image folds the
+   * younger checkpoints' maps one at a time, read-fold.ts).
+   */
+  loadMaps(): Promise<StagedMaps> {
+    return this.#readMaps(true);
   }
 
   /** The bit map as maps() stages it, in a map the caller owns and frees: nothing is staged. */

@@ -244,5 +244,6 @@ export async function* deltaChunks(core: VolumeCore, plan: DeltaPlan, options: C
     }
   } finally {
     if (lent) returnChecksumBuffers(lent);
+    await source.close();
   }
 }

@@ -11,7 +11,7 @@ import { type CheckpointRecord, newId, volumePaths } from '../engine/layout.js';
 import { commitRecord, compactLogIfPossible, foldLogBeforeUnlogged, foldLogIfBig } from '../engine/record.js';
 import { Checkpoint } from './checkpoint.js';
 import { encodeMap } from './map-file.js';
-import { readImage } from './read-path.js';
+import { openImage, readFrom } from './read-path.js';
 import { claimSpace, countBeforeImages, saveBeforeImages, writeMeta } from './write-path.js';
 
 export function geometryOf(core: VolumeCore) {
@@ -168,11 +168,17 @@ export async function redoRestore(
     const buffer = new Uint8Array(stepBlocks(core) * size);
     // Flushed as it goes, so the disk writes while the next blocks are read and checked.
     const behind = new WriteBehind(core.data);
-    for await (const run of restoreRuns(core, ckpt)) {
-      const image = await readImage(core, ckpt, run.start, run.count, buffer);
-      await core.data.write(image, run.start * size);
-      behind.wrote(image.length);
-      onProgress?.(run.count * size, run.total * size);
+    // Opened once: only the tail takes before-images meanwhile, and it is always a staged layer, read live.
+    const source = await openImage(core, ckpt);
+    try {
+      for await (const run of restoreRuns(core, ckpt)) {
+        const image = await readFrom(source, run.start, run.count, buffer);
+        await core.data.write(image, run.start * size);
+        behind.wrote(image.length);
+        onProgress?.(run.count * size, run.total * size);
+      }
+    } finally {
+      await source.close();
     }
     await behind.settle();
     await core.data.sync();

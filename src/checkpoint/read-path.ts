@@ -5,35 +5,84 @@
 // saved blocks are laid over it, runs of records at a time.
 //
 // An exporter reads many ranges of one image: openImage stages what they need once
-// (the save volumes to lay over, the meta map), so readFrom costs per range only the
-// read and the parts of the maps the range touches.
+// (the save volumes to lay over, the meta map; past the map cache's room the older ones
+// folded into one layer, read-fold.ts), so readFrom costs per range only the read and
+// the parts of the maps the range touches.
 
 import type { PagedBitmap } from '../arena/bitmap.js';
 import { deltaExtents } from '../arena/delta-scan.js';
 import { isSparse } from '../arena/sparse-page.js';
 import { blockSizeOf, granularityOf, type VolumeCore } from '../engine/core.js';
 import { ONES_PAGE, PAGE_BLOCKS, PAGE_SHIFT, ZERO_PAGE } from '../kernels/api.js';
-import type { Checkpoint, StagedMaps } from './checkpoint.js';
+import { type Checkpoint, mapCacheOf, type StagedMaps } from './checkpoint.js';
+import { foldLayers } from './read-fold.js';
+import type { SaveLog } from './save-log.js';
+
+/**
+ * Before-images laid over the volume file: the blocks a layer holds, and for each the
+ * save volume and record to read. A staged checkpoint is one layer; the older part of
+ * a long interval is folded into one (read-fold.ts).
+ */
+export interface Layer {
+  readonly bitmap: PagedBitmap;
+  readonly logs: readonly SaveLog[];
+  /** Index in `logs` of the save volume holding `block` (a block set in the bit map). */
+  logOf(block: number): number;
+  /** The record of `block` in that save volume. */
+  recordOf(block: number): number;
+}
 
 /** One image's read sources, staged: valid while the volume's operation that made it runs. */
 export interface ImageSource {
   readonly core: VolumeCore;
-  /** Save volumes laid over the volume file, youngest first (the checkpoint's own last, so it wins). */
-  readonly layers: readonly StagedMaps[];
+  /** Layered over the volume file, youngest first (the checkpoint's own last, so it wins). */
+  readonly layers: readonly Layer[];
   readonly meta: PagedBitmap;
   readonly granularity: number;
   readonly blockSize: number;
+  /** Frees what the source made for itself (a fold); staged maps stay the map cache's. */
+  close(): Promise<void>;
 }
 
-/** Stages the maps reads of checkpoint `ckpt`'s image (or the live volume's, when null) need. */
-export async function openImage(core: VolumeCore, ckpt: Checkpoint | null): Promise<ImageSource> {
-  const layers: StagedMaps[] = [];
-  if (ckpt) {
-    const from = core.checkpoints.indexOf(ckpt);
-    for (let i = core.checkpoints.length - 1; i >= from; i--) layers.push(await core.checkpoints[i]!.maps());
+/** A staged checkpoint's maps as a layer. */
+function stagedLayer(maps: StagedMaps): Layer {
+  return { bitmap: maps.bitmap, logs: [maps.log], logOf: () => 0, recordOf: (block) => maps.blockMap.get(block) };
+}
+
+export interface OpenImageOptions {
+  /** Checkpoints are staged through the map cache while it holds less than this; default its cap. */
+  stageBytes?: number;
+}
+
+/**
+ * Stages the maps reads of checkpoint `ckpt`'s image (or the live volume's, when null)
+ * need: every checkpoint from `ckpt` to the tail holds blocks of it. They are staged
+ * youngest first while the map cache has room; the older rest is folded into one
+ * layer (read-fold.ts), so a read of an old checkpoint holds the cap and the fold, not
+ * the maps of every checkpoint younger than it. Close the source when done.
+ */
+export async function openImage(core: VolumeCore, ckpt: Checkpoint | null, options: OpenImageOptions = {}): Promise<ImageSource> {
+  const image = { core, granularity: granularityOf(core), blockSize: blockSizeOf(core) };
+  if (!ckpt) return { ...image, layers: [], meta: core.liveMeta, close: async () => undefined };
+  const cache = mapCacheOf(core.arena);
+  const room = options.stageBytes ?? cache.capBytes;
+  const from = core.checkpoints.indexOf(ckpt);
+  const layers: Layer[] = [];
+  let i = core.checkpoints.length - 1;
+  for (; i >= from; i--) {
+    const c = core.checkpoints[i]!;
+    if (!c.staged && cache.stats().bytes >= room && i < core.checkpoints.length - 1) break;
+    layers.push(stagedLayer(await c.maps()));
   }
-  const meta = ckpt ? await ckpt.meta() : core.liveMeta;
-  return { core, layers, meta, granularity: granularityOf(core), blockSize: blockSizeOf(core) };
+  // The older rest, contiguous (so it overlays after every staged layer, as it is older), oldest first.
+  const fold = i >= from ? await foldLayers(core, core.checkpoints.slice(from, i + 1)) : undefined;
+  if (fold) layers.push(fold);
+  try {
+    return { ...image, layers, meta: await ckpt.meta(), close: async () => fold?.close() };
+  } catch (error) {
+    await fold?.close();
+    throw error;
+  }
 }
 
 /**
@@ -75,21 +124,28 @@ function denseAll(u32: Uint32Array, base: number, lo: number, hi: number, full: 
   return true;
 }
 
-/** Lays the before-images that one save volume holds for [start, start + count) over `bytes`. */
-async function overlaySaved(maps: StagedMaps, start: number, count: number, bytes: Uint8Array, size: number): Promise<void> {
-  if (allBits(maps.bitmap, start, start + count, false)) return;
-  const records: number[] = [];
-  for (const [first, length] of deltaExtents({ bitmaps: [maps.bitmap], from: start, to: start + count })) {
-    for (let b = first; b < first + length; b++) records.push(maps.blockMap.get(b));
+/** Lays the before-images that one layer holds for [start, start + count) over `bytes`. */
+async function overlaySaved(layer: Layer, start: number, count: number, bytes: Uint8Array, size: number): Promise<void> {
+  if (allBits(layer.bitmap, start, start + count, false)) return;
+  const byLog = new Map<number, number[]>();
+  for (const [first, length] of deltaExtents({ bitmaps: [layer.bitmap], from: start, to: start + count })) {
+    for (let b = first; b < first + length; b++) {
+      const l = layer.logOf(b);
+      let list = byLog.get(l);
+      if (!list) byLog.set(l, (list = []));
+      list.push(layer.recordOf(b));
+    }
   }
-  records.sort((a, b) => a - b);
-  for (let i = 0; i < records.length;) {
-    let j = i + 1;
-    while (j < records.length && records[j] === records[j - 1]! + 1) j++;
-    const images = new Uint8Array((j - i) * size);
-    const blocks = await maps.log.readImages(records[i]!, j - i, images);
-    blocks.forEach((b, r) => bytes.set(images.subarray(r * size, (r + 1) * size), (b - start) * size));
-    i = j;
+  for (const [l, list] of byLog) {
+    list.sort((a, b) => a - b);
+    for (let i = 0; i < list.length;) {
+      let j = i + 1;
+      while (j < list.length && list[j] === list[j - 1]! + 1) j++;
+      const images = new Uint8Array((j - i) * size);
+      const blocks = await layer.logs[l]!.readImages(list[i]!, j - i, images);
+      blocks.forEach((b, r) => bytes.set(images.subarray(r * size, (r + 1) * size), (b - start) * size));
+      i = j;
+    }
   }
 }
 
@@ -136,5 +192,10 @@ export async function readFrom(
 export async function readImage(
   core: VolumeCore, ckpt: Checkpoint | null, start: number, count: number, into?: Uint8Array,
 ): Promise<Uint8Array> {
-  return readFrom(await openImage(core, ckpt), start, count, into);
+  const source = await openImage(core, ckpt);
+  try {
+    return await readFrom(source, start, count, into);
+  } finally {
+    await source.close();
+  }
 }

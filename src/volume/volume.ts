@@ -10,7 +10,7 @@ import { type DeltaHeader, StreamWriter } from '../checkpoint/delta-stream.js';
 import { checkGeometry, type DeltaRecords, type ImportResult, importDiff } from '../checkpoint/import.js';
 import { peekHeader } from '../checkpoint/stream-peek.js';
 import { createCheckpoint, deleteCheckpoint, restoreCheckpoint } from '../checkpoint/queue.js';
-import { readImage } from '../checkpoint/read-path.js';
+import { openImage, readFrom, readImage } from '../checkpoint/read-path.js';
 import { writeBlocks, writeMeta } from '../checkpoint/write-path.js';
 import { SnapcopyError, invalidArgument, notFound, outOfRange } from '../errors.js';
 import { MAX_BLOCKS } from '../kernels/api.js';
@@ -468,12 +468,17 @@ export class Volume {
     const first = Math.floor(offset / size);
     const end = Math.ceil((offset + length) / size);
     const step = stepBlocks(this.#core);
-    for (let at = first; at < end; at += step) {
-      const n = Math.min(step, end - at);
-      const image = await readImage(this.#core, ckpt, at, n);
-      const lo = Math.max(offset, at * size);
-      const hi = Math.min(offset + length, (at + n) * size);
-      out.set(image.subarray(lo - at * size, hi - at * size), lo - offset);
+    const source = await openImage(this.#core, ckpt);
+    try {
+      for (let at = first; at < end; at += step) {
+        const n = Math.min(step, end - at);
+        const image = await readFrom(source, at, n);
+        const lo = Math.max(offset, at * size);
+        const hi = Math.min(offset + length, (at + n) * size);
+        out.set(image.subarray(lo - at * size, hi - at * size), lo - offset);
+      }
+    } finally {
+      await source.close();
     }
     return out;
   }
