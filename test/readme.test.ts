@@ -106,7 +106,8 @@ function runShell(script: string, env: Record<string, string>): string {
   chmodSync(join(shim, 'snapcopy'), 0o755);
   // Background nodes are stopped however the script ends (a failure must not leave them running).
   const guarded = `trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n${script}`;
-  return execFileSync('bash', ['-euo', 'pipefail', '-c', guarded], {
+  // --norc: bash reads bash.bashrc even for -c when its standard input is a socket and SHLVL is low.
+  return execFileSync('bash', ['--norc', '--noprofile', '-euo', 'pipefail', '-c', guarded], {
     cwd: dir,
     env: { ...process.env, PATH: `${shim}:${process.env.PATH}`, CI: '1', ...env },
     stdio: 'pipe',

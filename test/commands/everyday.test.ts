@@ -411,7 +411,8 @@ let shimDir = '';
 /** Runs a bash script in `cwd` with `snapcopy` (this backend, data directory ./data) on the PATH. */
 function bash(script: string, cwd: string, timeoutMs = 40_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile('bash', ['-uo', 'pipefail', '-c', script], {
+    // --norc: bash reads bash.bashrc even for -c when its standard input is a socket (node's pipes are socketpairs).
+    execFile('bash', ['--norc', '--noprofile', '-uo', 'pipefail', '-c', script], {
       cwd,
       env: { ...process.env, PATH: `${shimDir}:${process.env.PATH}`, SNAPCOPY_KERNELS: backend, SNAPCOPY_DATA: join(cwd, 'data') },
       timeout: timeoutMs,
