@@ -67,12 +67,15 @@ export class HoleMap {
   readonly #untouched: Uint8Array;
   /** Regions first written in this process: a bit per page written since. */
   readonly #fresh = new Map<number, Uint32Array>();
+  /** Regions still untouched (so a map that knows nothing costs a read one test). */
+  #untouchedCount = 0;
   #persisting: Promise<void> = Promise.resolve();
 
   private constructor(file: BlockFile | undefined, regions: number, untouched: Uint8Array) {
     this.#file = file;
     this.#regions = regions;
     this.#untouched = untouched;
+    for (let r = 0; r < regions; r++) if (this.#isUntouched(r)) this.#untouchedCount++;
   }
 
   /** The map kept in `file` (undefined: there is none, so nothing is known). */
@@ -86,7 +89,7 @@ export class HoleMap {
 
   /** Whether anything is known to be a hole (else reads go straight to the file). */
   get knowsHoles(): boolean {
-    return this.#fresh.size > 0 || this.#untouched.some((bits) => bits !== 0);
+    return this.#fresh.size > 0 || this.#untouchedCount > 0;
   }
 
   #isUntouched(region: number): boolean {
@@ -146,6 +149,7 @@ export class HoleMap {
         if (!this.#isUntouched(r)) continue;
         this.#fresh.set(r, new Uint32Array(PAGES_PER_REGION / 32));
         this.#untouched[r >>> 3]! &= ~(1 << (r & 7));
+        this.#untouchedCount--;
       }
     });
     this.#persisting = run.catch(() => undefined);
