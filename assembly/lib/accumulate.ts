@@ -25,6 +25,7 @@
 // A page whose listed bit map pages are all sparse and short skips the accumulator
 // pass altogether: lib/sparse-lists.ts counts or marks their bits from the lists.
 
+import { countPage, popcnt4 } from "./count";
 import { expandChunk, expandInto } from "./expand-chunk";
 import { SPARSE_COUNT_LIMIT, SPARSE_SCAN_LIMIT, markSparse, sparseTotal } from "./sparse-lists";
 import {
@@ -194,7 +195,7 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
   let metaList = bitsList + (PAGE_BYTES >> 1);
   let ends = splitList(list, end, bitsList, metaList);
   let bitsEnd = <usize>(ends & 0xFFFFFFFF), metaEnd = <usize>(ends >> 32);
-  let sums = i16x8.splat(0);
+  let bOnes: u64 = 0;
   let zero = i8x16.splat(0);
   let xOnes: u64 = 0;
   for (let off: usize = 0; off < <usize>PAGE_BYTES; off += 64) {
@@ -216,13 +217,9 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
     }
     x0 = v128.and(x0, i8x16.eq(g3Lanes(m, 0), G3_BITS)); x1 = v128.and(x1, i8x16.eq(g3Lanes(m, 1), G3_BITS));
     x2 = v128.and(x2, i8x16.eq(g3Lanes(m, 2), G3_BITS)); x3 = v128.and(x3, i8x16.eq(g3Lanes(m, 3), G3_BITS));
-    // At most 32 per byte lane here, 64 steps a page: u16 lanes cannot overflow.
-    let c = i8x16.add(i8x16.add(i8x16.popcnt(x0), i8x16.popcnt(x1)), i8x16.add(i8x16.popcnt(x2), i8x16.popcnt(x3)));
-    sums = i16x8.add(sums, i16x8.extadd_pairwise_i8x16_u(c));
+    bOnes += popcnt4(x0, x1, x2, x3);
   }
-  let wide = i32x4.extadd_pairwise_i16x8_u(sums);
-  return <u32>(xOnes << 3) + i32x4.extract_lane(wide, 0) + i32x4.extract_lane(wide, 1)
-    + i32x4.extract_lane(wide, 2) + i32x4.extract_lane(wide, 3);
+  return <u32>((xOnes << 3) + bOnes);
 }
 
 /**
@@ -241,9 +238,9 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
   let metaList = bitsList + (PAGE_BYTES >> 1);
   let ends = splitList(list, end, bitsList, metaList);
   let bitsEnd = <usize>(ends & 0xFFFFFFFF), metaEnd = <usize>(ends >> 32);
-  let sums = i16x8.splat(0);
+  let ones: u64 = 0;
   let zero = i8x16.splat(0);
-  let ones = v128.not(zero);
+  let allOnes = v128.not(zero);
   for (let off: usize = 0; off < <usize>PAGE_BYTES; off += 64) {
     let x0 = zero, x1 = zero, x2 = zero, x3 = zero;
     if (part0) {
@@ -257,7 +254,7 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
     }
     if (metaList < metaEnd) {
       // In use after every checkpoint: AND of the meta pages, one NOT at the end.
-      let a0 = ones, a1 = ones, a2 = ones, a3 = ones;
+      let a0 = allOnes, a1 = allOnes, a2 = allOnes, a3 = allOnes;
       for (let p = metaList; p < metaEnd; p += 4) {
         let meta = <usize>load<u32>(p);
         a0 = v128.and(a0, v128.load(meta + off)); a1 = v128.and(a1, v128.load(meta + off, 16));
@@ -274,14 +271,10 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
       v128.store(acc + off, x0); v128.store(acc + off, x1, 16);
       v128.store(acc + off, x2, 32); v128.store(acc + off, x3, 48);
     } else {
-      let c = i8x16.add(i8x16.add(i8x16.popcnt(x0), i8x16.popcnt(x1)), i8x16.add(i8x16.popcnt(x2), i8x16.popcnt(x3)));
-      sums = i16x8.add(sums, i16x8.extadd_pairwise_i8x16_u(c));
+      ones += popcnt4(x0, x1, x2, x3);
     }
   }
-  if (write) return 0;
-  let wide = i32x4.extadd_pairwise_i16x8_u(sums);
-  return i32x4.extract_lane(wide, 0) + i32x4.extract_lane(wide, 1)
-    + i32x4.extract_lane(wide, 2) + i32x4.extract_lane(wide, 3);
+  return <u32>ones;
 }
 
 /** keptPass's flag beside the count: some granule of Y is set (B must be read). */
@@ -343,7 +336,7 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
     anyBits = anyBits && (pass & KEPT_ANY) != 0;
   }
   if (!anyBits) return xOnes << <u32>g;
-  let sums = i16x8.splat(0);
+  let bOnes: u64 = 0;
   let zero = i8x16.splat(0);
   for (let off: usize = 0; off < <usize>PAGE_BYTES; off += 64) {
     let x0 = zero, x1 = zero, x2 = zero, x3 = zero;
@@ -364,13 +357,9 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
       x0 = v128.and(x0, expandPart(kept, chunk, g, m, 0)); x1 = v128.and(x1, expandPart(kept, chunk + 1, g, m, 1));
       x2 = v128.and(x2, expandPart(kept, chunk + 2, g, m, 2)); x3 = v128.and(x3, expandPart(kept, chunk + 3, g, m, 3));
     }
-    // At most 32 per byte lane here, 64 steps a page: u16 lanes cannot overflow.
-    let c = i8x16.add(i8x16.add(i8x16.popcnt(x0), i8x16.popcnt(x1)), i8x16.add(i8x16.popcnt(x2), i8x16.popcnt(x3)));
-    sums = i16x8.add(sums, i16x8.extadd_pairwise_i8x16_u(c));
+    bOnes += popcnt4(x0, x1, x2, x3);
   }
-  let wide = i32x4.extadd_pairwise_i16x8_u(sums);
-  return (xOnes << <u32>g) + i32x4.extract_lane(wide, 0) + i32x4.extract_lane(wide, 1)
-    + i32x4.extract_lane(wide, 2) + i32x4.extract_lane(wide, 3);
+  return (xOnes << <u32>g) + <u32>bOnes;
 }
 
 /**
@@ -407,7 +396,9 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
     for (let i: usize = 0; i < bytes; i += 8) ones += popcnt(load<u64>(x + i));
     return <u32>(ones << <u64>g);
   }
-  let sums = i16x8.splat(0);
+  // One bit map page and nothing to mask: its count, with no OR and no accumulator.
+  if (!store && g < 0 && n == 1 && !part0 && load<u32>(list) != 0) return countPage(<usize>load<u32>(list));
+  let ones: u64 = 0;
   let zero = i8x16.splat(0);
   for (let off: usize = 0; off < <usize>PAGE_BYTES; off += 64) {
     let x0 = zero, x1 = zero, x2 = zero, x3 = zero;
@@ -437,15 +428,10 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
       v128.store(acc + off, x0); v128.store(acc + off, x1, 16);
       v128.store(acc + off, x2, 32); v128.store(acc + off, x3, 48);
     } else {
-      // At most 32 per byte lane here, 64 steps a page: u16 lanes cannot overflow.
-      let c = i8x16.add(i8x16.add(i8x16.popcnt(x0), i8x16.popcnt(x1)), i8x16.add(i8x16.popcnt(x2), i8x16.popcnt(x3)));
-      sums = i16x8.add(sums, i16x8.extadd_pairwise_i8x16_u(c));
+      ones += popcnt4(x0, x1, x2, x3);
     }
   }
-  if (store) return 0;
-  let wide = i32x4.extadd_pairwise_i16x8_u(sums);
-  return i32x4.extract_lane(wide, 0) + i32x4.extract_lane(wide, 1)
-    + i32x4.extract_lane(wide, 2) + i32x4.extract_lane(wide, 3);
+  return <u32>ones;
 }
 
 // One function per g and output, so each loop is compiled (and its registers
