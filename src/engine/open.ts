@@ -31,7 +31,10 @@ export async function createVolumeFiles(dir: string, record: VolumeRecord, arena
   const paths = volumePaths(dir);
   await makeDir(paths.checkpoints);
   const data = await openFile(paths.data, { create: true });
-  await data.truncate(record.blocks * record.blockSize); // sparse: costs nothing until written
+  // Emptied first (the caller clears what a crashed creation left, but the hole map
+  // below promises zeros, so this does not rely on it). Sparse: costs nothing until written.
+  await data.truncate(0);
+  await data.truncate(record.blocks * record.blockSize);
   await data.sync();
   await data.close();
   await writeFileAtomic(paths.holes, encodeNewHoleMap(record.blocks * record.blockSize));
