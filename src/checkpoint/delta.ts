@@ -7,9 +7,9 @@ import { PagedBitmap } from '../arena/bitmap.js';
 import { countDelta, type DeltaScanOptions, scanDelta } from '../arena/delta-scan.js';
 import { SnapcopyError } from '../errors.js';
 import { blockSizeOf, granularityOf, stepBlocks, type VolumeCore } from '../engine/core.js';
+import { lendChecksumBuffers, returnChecksumBuffers } from '../storage/checksum.js';
 import type { Checkpoint } from './checkpoint.js';
 import { type FoldOptions, intervalMaps } from './delta-fold.js';
-import { lendChecksumBuffers, returnChecksumBuffers } from '../storage/checksum.js';
 import { readAhead } from './read-ahead.js';
 import { openImage, readFrom } from './read-path.js';
 
@@ -221,16 +221,17 @@ export async function* deltaChunks(core: VolumeCore, plan: DeltaPlan, options: C
   // checkpoint, an export after a restore) reads from the volume file alone.
   const newer = plan.newer && plan.newer.record.image === core.record.base ? null : plan.newer;
   const source = await openImage(core, newer);
-  // Chunks that own their bytes each get a buffer of their own, so none are read together.
-  const gap = options.transient ? Math.floor(COALESCE_GAP_BYTES / size) : 0;
-  const read = async (group: ReadGroup, into: Uint8Array | undefined) => ({
-    group,
-    bytes: group.count > 0 ? await readFrom(source, group.start, group.count, into, { offThread: true }) : undefined,
-  });
-  const groups = readGroups(pieces(plan, step), step, gap);
-  // A transient ring lives in the checksum kernels' memory where it can, so the records' sums need no copy.
-  const lent = options.transient ? lendChecksumBuffers(READ_AHEAD + 1, step * size) : undefined;
+  let lent: Uint8Array[] | undefined;
   try {
+    // Chunks that own their bytes each get a buffer of their own, so none are read together.
+    const gap = options.transient ? Math.floor(COALESCE_GAP_BYTES / size) : 0;
+    const read = async (group: ReadGroup, into: Uint8Array | undefined) => ({
+      group,
+      bytes: group.count > 0 ? await readFrom(source, group.start, group.count, into, { offThread: true }) : undefined,
+    });
+    const groups = readGroups(pieces(plan, step), step, gap);
+    // A transient ring lives in the checksum kernels' memory where it can, so the records' sums need no copy.
+    lent = options.transient ? lendChecksumBuffers(READ_AHEAD + 1, step * size) : undefined;
     const ahead = { depth: READ_AHEAD, ring: lent, ringBytes: options.transient ? step * size : undefined };
     for await (const { group, bytes } of readAhead(groups, read, ahead)) {
       for (const piece of group.pieces) {
