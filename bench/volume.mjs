@@ -111,7 +111,7 @@ async function exportSection() {
     for (let at = 0, n = 0; n < changed; at += stride, n += run) readSync(fd, into, 0, run, at);
     closeSync(fd);
   };
-  // Round 0 warms up (the export's code is compiled, its read ring touched) and is not counted.
+  // Round 0 warms up and is not counted: a process's first exports ran at about half the speed of later ones.
   for (let round = 0; round <= 5; round++) {
     if (round === 1) for (const list of [baseline, volumeReads, exports, scans]) list.length = 0;
     baseline.push((await timed(() => readFileSequential(plain, changed))).ms);

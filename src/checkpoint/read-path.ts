@@ -49,11 +49,6 @@ function stagedLayer(maps: StagedMaps): Layer {
   return { bitmap: maps.bitmap, logs: [maps.log], logOf: () => 0, recordOf: (block) => maps.blockMap.get(block) };
 }
 
-export interface OpenImageOptions {
-  /** Checkpoints are staged through the map cache while it holds less than this; default its cap. */
-  stageBytes?: number;
-}
-
 /**
  * Stages the maps reads of checkpoint `ckpt`'s image (or the live volume's, when null)
  * need: every checkpoint from `ckpt` to the tail holds blocks of it. They are staged
@@ -61,17 +56,16 @@ export interface OpenImageOptions {
  * layer (read-fold.ts), so a read of an old checkpoint holds the cap and the fold, not
  * the maps of every checkpoint younger than it. Close the source when done.
  */
-export async function openImage(core: VolumeCore, ckpt: Checkpoint | null, options: OpenImageOptions = {}): Promise<ImageSource> {
+export async function openImage(core: VolumeCore, ckpt: Checkpoint | null): Promise<ImageSource> {
   const image = { core, granularity: granularityOf(core), blockSize: blockSizeOf(core) };
   if (!ckpt) return { ...image, layers: [], meta: core.liveMeta, close: async () => undefined };
   const cache = mapCacheOf(core.arena);
-  const room = options.stageBytes ?? cache.capBytes;
   const from = core.checkpoints.indexOf(ckpt);
   const layers: Layer[] = [];
   let i = core.checkpoints.length - 1;
   for (; i >= from; i--) {
     const c = core.checkpoints[i]!;
-    if (!c.staged && cache.stats().bytes >= room && i < core.checkpoints.length - 1) break;
+    if (!c.staged && cache.stats().bytes >= cache.capBytes && i < core.checkpoints.length - 1) break;
     layers.push(stagedLayer(await c.maps()));
   }
   // The older rest, contiguous (so it overlays after every staged layer, as it is older), oldest first.

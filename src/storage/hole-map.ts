@@ -84,7 +84,9 @@ export class HoleMap {
     const bytes = new Uint8Array(await file.size());
     await file.read(bytes, 0);
     const map = decode(bytes);
-    return map ? new HoleMap(file, map.regions, map.untouched) : new HoleMap(undefined, 0, new Uint8Array(0));
+    if (map) return new HoleMap(file, map.regions, map.untouched);
+    await file.close(); // not one this build can trust: nothing is known, and it is never written
+    return new HoleMap(undefined, 0, new Uint8Array(0));
   }
 
   /** Whether anything is known to be a hole (else reads go straight to the file). */

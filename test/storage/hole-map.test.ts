@@ -69,7 +69,11 @@ class MemoryFile implements BlockFile {
     this.length = length;
   }
 
-  async close(): Promise<void> {}
+  closed = false;
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
 }
 
 async function newVolumeFile(bytes: number): Promise<{ data: MemoryFile; map: MemoryFile }> {
@@ -144,7 +148,7 @@ describe('HoleAwareFile', () => {
     expect(data.bytesRead).toBe(0);
   });
 
-  test('no map, a damaged map, or one of another region size: nothing is known, every read reads', async () => {
+  test('no map, a damaged map, or one of another region size: nothing is known, every read reads, the map is closed', async () => {
     const good = encodeNewHoleMap(2 * REGION);
     const damaged = [
       good.slice(0, good.length - 1), // cut short
@@ -161,6 +165,7 @@ describe('HoleAwareFile', () => {
         await map.write(bytes, 0);
       }
       const file = await open(data, map);
+      expect(map?.closed ?? true, 'a map not trusted is closed at once').toBe(true);
       map?.log.splice(0);
       await file.read(new Uint8Array(PAGE), 0);
       expect(data.bytesRead).toBe(PAGE);

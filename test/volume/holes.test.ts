@@ -3,7 +3,7 @@
 // reopenings, resizes and checkpoints, and a volume without the map (made before it
 // existed, or with the file lost) or with a damaged one reads every byte from its file.
 
-import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -68,8 +68,7 @@ describe('the hole map of a volume', () => {
         await vol.resize(size);
       }
       if (round === 3) unlinkSync(holes); // as a volume made before the map
-      if (round === 4 && existsSync(holes)) writeFileSync(holes, readFileSync(holes).fill(0xff, 16, 17));
-      if (round === 4 && !existsSync(holes)) writeFileSync(holes, new Uint8Array(40).fill(0xff));
+      if (round === 4) writeFileSync(holes, new Uint8Array(40).fill(0xff)); // a damaged one (the map was lost in round 3)
       await reopen();
       await check(`round ${round}, reopened`);
     }
