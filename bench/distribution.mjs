@@ -151,10 +151,11 @@ function pipe(dataA, left, dataB, right) {
 
 /**
  * Watches the node's stream spool every 10 ms: when the delta's temporary file appeared and
- * last grew (the node making the stream), and when the client's download file last grew.
+ * last grew (the node making the stream). The client keeps no file of the stream (a cut is
+ * resumed inside its import), so its side is seen only in the total.
  */
-function watchPull(spoolDir, pullsDir) {
-  const seen = { spoolCreated: undefined, spoolDone: undefined, downloadDone: undefined, downloadBytes: 0 };
+function watchPull(spoolDir) {
+  const seen = { spoolCreated: undefined, spoolDone: undefined };
   const sizeOf = (path) => {
     try {
       return statSync(path).size;
@@ -176,15 +177,6 @@ function watchPull(spoolDir, pullsDir) {
         spoolBytes = size;
         seen.spoolDone = now;
       }
-    }
-    let names = [];
-    try {
-      names = readdirSync(pullsDir).filter((f) => f.startsWith('copy.') && f.endsWith('.download'));
-    } catch { /* not made yet */ }
-    const download = names.map((f) => sizeOf(join(pullsDir, f)) ?? 0).reduce((a, b) => Math.max(a, b), 0);
-    if (download > seen.downloadBytes) {
-      seen.downloadBytes = download;
-      seen.downloadDone = now;
     }
   }, 10);
   return {
@@ -233,23 +225,22 @@ async function deltaSection(env) {
         await node('ckpt', 'create', `src@c${k}`);
         const cpu0 = cpuSecondsOf(n1.child.pid);
         const load = loadavgLine();
-        const watch = watchPull(join(n1.dataDir, 'node', 'versions-cache'), join(client, 'pulls'));
+        const watch = watchPull(join(n1.dataDir, 'node', 'versions-cache'));
         const t0 = performance.now();
         const { out, seconds } = await pullCopy();
         const seen = watch.stop();
         const cpu = cpuSecondsOf(n1.child.pid) - cpu0;
-        // Milliseconds from the start of the CLI process to: the node's first stream byte, the
-        // stream made, the download done (the rest is the import, the checkpoint and the exit).
+        // Milliseconds from the start of the CLI process to the node's first stream byte and to
+        // the stream made (the rest is the client's import, its checkpoint and the exit).
         const phases = {
           toSpoolMs: seen.spoolCreated === undefined ? undefined : seen.spoolCreated - t0,
           spoolDoneMs: seen.spoolDone === undefined ? undefined : seen.spoolDone - t0,
-          downloadDoneMs: seen.downloadDone === undefined ? undefined : seen.downloadDone - t0,
         };
         const outcome = JSON.parse(out);
         if (outcome.result !== 'delta') throw new Error(`pull ${k} was ${outcome.result}, not a delta`);
         runs.push({ rep: k, case: 'pull', seconds, mbps: mbps(DELTA, seconds), load, streamBytes: outcome.bytes, pullSeconds: outcome.seconds, nodeCpu: cpu, phases });
         log(`rep ${k}: pull ${sig(seconds)} s (${sig(mbps(DELTA, seconds))} MB/s, ${outcome.bytes} stream bytes, node CPU ${sig(cpu)} s; `
-          + `stream made ${Math.round(phases.toSpoolMs)}..${Math.round(phases.spoolDoneMs)} ms, downloaded by ${Math.round(phases.downloadDoneMs)} ms); load ${load}`);
+          + `stream made ${Math.round(phases.toSpoolMs)}..${Math.round(phases.spoolDoneMs)} ms); load ${load}`);
         await node('ckpt', 'delete', `src@c${k - 1}`);
       } else {
         await local(dataA, 'write', 'vol', file(k));
@@ -413,15 +404,15 @@ function markdownOf(r) {
   ];
   if (d) {
     lines.push('', `## 1. A delta pulled from a node (${sig(d.bytes / MiB)} MiB changed, ${d.reps} repetition${d.reps > 1 ? 's' : ''}, medians)`, '',
-      markdown(['rep', 'case', 'seconds', 'MB/s', 'stream bytes', 'stream made (ms from start)', 'downloaded by ms', 'node CPU s', 'load'], d.runs.map((x) => [
+      markdown(['rep', 'case', 'seconds', 'MB/s', 'stream bytes', 'stream made (ms from start)', 'node CPU s', 'load'], d.runs.map((x) => [
         String(x.rep), x.case, sig(x.seconds), sig(x.mbps), x.streamBytes === undefined ? '–' : String(x.streamBytes),
-        x.phases ? `${ms(x.phases.toSpoolMs)} → ${ms(x.phases.spoolDoneMs)}` : '–', x.phases ? ms(x.phases.downloadDoneMs) : '–',
+        x.phases ? `${ms(x.phases.toSpoolMs)} → ${ms(x.phases.spoolDoneMs)}` : '–',
         x.nodeCpu === undefined ? '–' : sig(x.nodeCpu), `\`${x.load}\``,
-      ]), ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'l']),
+      ]), ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'l']),
       '',
       '- **seconds**: wall time around the CLI process (`snapcopy pull copy n1:src --json`; for the pipe, around `bash -o pipefail -c "snapcopy export-diff … - | snapcopy import-diff other -"`); process start-up is in both.',
       '- **MB/s**: changed bytes (10^6 B) / seconds. **stream bytes**: what the pull downloaded (the delta stream: data plus its records).',
-      '- **stream made**: the node\'s spool file for the delta (`<data>/node/versions-cache/*.tmp`), from its creation to its last growth, in ms from the start of the pull process; **downloaded by**: the last growth of the client\'s download file (`<data>/pulls/copy.*.download`), which is written as the import takes the stream in, so it grows at the import\'s pace. After that: the end of the import (its commit), the client\'s checkpoint and the process exit. Polled every 10 ms.',
+      '- **stream made**: the node\'s spool file for the delta (`<data>/node/versions-cache/*.tmp`), from its creation to its last growth, in ms from the start of the pull process (polled every 10 ms). The client imports the stream as it downloads and keeps no file of it.',
       '- **node CPU s**: user + system CPU of the node during the pull (/proc): the update decision, the delta scan and the stream it serves.');
   }
   if (c) {

@@ -5,10 +5,11 @@
 //   - with tmin, nothing is asked until tmin seconds have passed since the last update (Tu);
 //   - the source decides (a node answers /update; a directory's index.json is decided
 //     here with the same function): up to date, one delta Q → wanted, or a full copy;
-//   - the stream is imported as it is downloaded, and written as it comes to a file under
-//     <data>/pulls/: a cut fails the import (imports are all or nothing, so it changed
-//     nothing), and the next attempt imports again from the file followed by the rest of
-//     the download, resumed with Range where the file ends. A delta goes in with
+//   - the stream is imported as it is downloaded; a cut connection is resumed with Range
+//     inside the same import (download.ts), so nothing is kept on disk but the volume's
+//     own writes. A source that cannot be reached again fails the import (imports are all
+//     or nothing, so it changed nothing); one that answers a resume with another stream
+//     makes the import start over from the first byte. A delta goes in with
 //     Volume.importDiff (checked whole before anything changes, so a corrupt stream
 //     leaves the volume as it was); a full copy into an absent
 //     volume creates it; a full copy over an existing volume (too old, or foreign) is built
@@ -17,10 +18,6 @@
 //   - the volume gets a checkpoint of the version (named as on the source when the name
 //     is free) and <data>/pulls/<fs>.json records Q, Tu and the source.
 
-import { randomBytes } from 'node:crypto';
-import { promises as files } from 'node:fs';
-import process from 'node:process';
-import { join } from 'node:path';
 import { peekHeader } from '../checkpoint/stream-peek.js';
 import { SnapcopyError, invalidArgument } from '../errors.js';
 import { checkName, EMPTY_IMAGE } from '../engine/layout.js';
@@ -29,7 +26,7 @@ import type { Volume } from '../volume/volume.js';
 import { decideUpdate, type UpdateDecision } from './decide.js';
 import { answerError, authHeaders, Download } from './download.js';
 import { MAX_INDEX_BYTES, parseIndex } from './index-format.js';
-import { pullsDir, readPullRecord, writePullRecord } from './pull-record.js';
+import { readPullRecord, writePullRecord } from './pull-record.js';
 
 /** Where versions come from: a node's volume (it decides), or a published directory (decided here). */
 export type PullSource =
@@ -182,14 +179,14 @@ async function importStream(dir: DataDir, fs: string, source: AsyncIterable<Uint
   return header.to.name;
 }
 
-/** Imports the stream while it downloads; after a cut (the import failed, changing nothing), again from the file and the rest. */
-async function importDownload(dir: DataDir, fs: string, file: Download, decision: UpdateDecision): Promise<string> {
+/** Imports the stream while it downloads; again from its first byte when the source now serves another stream. */
+async function importDownload(dir: DataDir, fs: string, source: Download, decision: UpdateDecision): Promise<string> {
   for (;;) {
     try {
-      return await importStream(dir, fs, file.attempt(), decision);
+      return await importStream(dir, fs, source.stream(), decision);
     } catch (error) {
-      if (!file.cut) throw error; // the stream itself was refused (corrupt, not as announced): no retry
-      await file.retry();
+      // The stream refused (corrupt, not as announced) or the source gone: the import changed nothing.
+      if (!source.restart || error !== source.cut) throw error;
     }
   }
 }
@@ -218,16 +215,13 @@ export async function pull(dir: DataDir, fs: string, source: PullSource, options
     // A pull cut short between its import and its checkpoint left the version without one.
     if (held !== null) await markVersion(await dir.volume(fs), decision.to, name);
   } else {
-    await files.mkdir(pullsDir(dir.path), { recursive: true });
-    const temp = join(pullsDir(dir.path), `${fs}.${process.pid}-${randomBytes(4).toString('hex')}.download`);
     const url = new URL(decision.path!, baseUrl(source)).href;
-    const file = await Download.open(url, temp, { token: source.token, retries: options.retries, onBytes: options.onBytes });
+    const download = new Download(url, { token: source.token, retries: options.retries, onBytes: options.onBytes });
     try {
-      name = await importDownload(dir, fs, file, decision);
-      bytes = file.have;
+      name = await importDownload(dir, fs, download, decision);
+      bytes = download.have;
     } finally {
-      await file.close();
-      await files.rm(temp, { force: true });
+      download.close();
     }
   }
   await writePullRecord(dir.path, { volume: fs, source: label, version: decision.to, name, updated: new Date().toISOString() });

@@ -3,8 +3,7 @@
 // forwards the head and exactly `k` bytes of the body, then destroys both sockets. JSON
 // answers (update, errors) pass whole. Responses on one kept-alive connection are
 // followed one after another by their content-length (the node never sends chunked).
-// With `holdAfterCut`, a connection opened after a cut is held (not yet forwarded)
-// until the promise settles, so a test can look at the client between the two.
+// With `goneAfterCut`, the first cut ends every connection and the proxy stops listening.
 import * as net from 'node:net';
 
 const HEAD_END = Buffer.from('\r\n\r\n');
@@ -14,11 +13,10 @@ export class CutProxy {
   readonly cuts: number[] = [];
   /** Stream responses cut so far. */
   cutCount = 0;
-  /** Connections opened after a cut wait for this before they are forwarded. */
-  holdAfterCut: Promise<void> | undefined;
-  /** Connections held so far (see holdAfterCut). */
-  held = 0;
-  #onHeld: (() => void)[] = [];
+  /** With this set, the first cut also ends every connection and stops listening: the source is gone. */
+  goneAfterCut = false;
+  /** The start of the Range asked for by each request forwarded (0 without one), in order. */
+  readonly rangeStarts: number[] = [];
   readonly #server: net.Server;
   readonly #sockets = new Set<net.Socket>();
 
@@ -29,7 +27,7 @@ export class CutProxy {
   static async start(targetPort: number): Promise<CutProxy> {
     const server = net.createServer();
     const proxy = new CutProxy(server, targetPort);
-    server.on('connection', (client) => proxy.#accept(client));
+    server.on('connection', (client) => proxy.#forward(client));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return proxy;
   }
@@ -41,22 +39,6 @@ export class CutProxy {
   async close(): Promise<void> {
     for (const s of this.#sockets) s.destroy();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
-  }
-
-  /** Resolves once a connection is being held. */
-  whenHeld(): Promise<void> {
-    return this.held > 0 ? Promise.resolve() : new Promise((resolve) => this.#onHeld.push(resolve));
-  }
-
-  #accept(client: net.Socket): void {
-    const gate = this.cutCount > 0 ? this.holdAfterCut : undefined;
-    if (!gate) return this.#forward(client);
-    client.pause();
-    this.#sockets.add(client);
-    client.on('error', () => undefined);
-    this.held++;
-    for (const wake of this.#onHeld.splice(0)) wake();
-    void gate.then(() => (client.destroyed ? undefined : this.#forward(client)));
   }
 
   #forward(client: net.Socket): void {
@@ -71,6 +53,14 @@ export class CutProxy {
       });
     }
     client.pipe(upstream);
+    let request = '';
+    client.on('data', (chunk: Buffer) => {
+      request += chunk.toString('latin1');
+      for (let end = request.indexOf('\r\n\r\n'); end >= 0; end = request.indexOf('\r\n\r\n')) {
+        this.rangeStarts.push(Number(/\r\nrange: *bytes=(\d+)-/i.exec(request.slice(0, end))?.[1] ?? 0));
+        request = request.slice(end + 4);
+      }
+    });
     let head: Buffer = Buffer.alloc(0);
     let bodyLeft = 0; // bytes of the current body still to forward
     let cutAfter: number | undefined; // body bytes still to forward before the cut
@@ -101,6 +91,7 @@ export class CutProxy {
             // Ends what was written, then closes: the client sees a body shorter than announced.
             client.destroySoon();
             upstream.destroy();
+            if (this.goneAfterCut) void this.close();
             return;
           }
         }
