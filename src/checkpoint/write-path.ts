@@ -136,18 +136,24 @@ export async function claimSpace(core: VolumeCore, start: number, count: number)
   const fileEnd = core.record.blocks * size;
   const first = Math.floor((start * size) / page);
   const end = Math.ceil(((start + count) * size) / page);
-  for (let p = first; p < end;) {
-    if (core.claimed.has(p)) {
-      p++;
-      continue;
+  let scratch: Uint8Array | undefined;
+  try {
+    for (let p = first; p < end;) {
+      if (core.claimed.has(p)) {
+        p++;
+        continue;
+      }
+      let q = p + 1;
+      while (q < end && !core.claimed.has(q) && (q - p) * page < CLAIM_RUN_BYTES) q++;
+      scratch ??= core.claimed.lend(CLAIM_RUN_BYTES);
+      const bytes = scratch.subarray(0, Math.min(q * page, fileEnd) - p * page);
+      await core.data.read(bytes, p * page);
+      await core.data.write(bytes, p * page);
+      for (let k = p; k < q; k++) core.claimed.add(k);
+      p = q;
     }
-    let q = p + 1;
-    while (q < end && !core.claimed.has(q) && (q - p) * page < CLAIM_RUN_BYTES) q++;
-    const bytes = new Uint8Array(Math.min(q * page, fileEnd) - p * page);
-    await core.data.read(bytes, p * page);
-    await core.data.write(bytes, p * page);
-    for (let k = p; k < q; k++) core.claimed.add(k);
-    p = q;
+  } finally {
+    if (scratch) core.claimed.giveBack(scratch);
   }
 }
 
