@@ -15,6 +15,7 @@
 import { promises as fs } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SnapcopyError, type SnapcopyErrorCode } from '../errors.js';
+import { type HttpAnswer, httpGet } from './http-get.js';
 
 export interface DownloadOptions {
   /** Sent as a bearer token. */
@@ -42,7 +43,7 @@ const REPORT_BYTES = 1 << 20;
 const MAX_ATTEMPTS = 10_000;
 
 /** The error a source answered with (its JSON `{code, message}`), as a SnapcopyError. */
-export async function answerError(response: Response, what: string): Promise<SnapcopyError> {
+export async function answerError(response: { status: number; text(): Promise<string> }, what: string): Promise<SnapcopyError> {
   const text = await response.text().catch(() => '');
   let body: { code?: string; message?: string } | undefined;
   try {
@@ -109,9 +110,9 @@ export class Download {
     this.attempts++;
     this.#abort?.abort();
     this.#abort = new AbortController();
-    let response: Response;
+    let response: HttpAnswer;
     try {
-      response = await fetch(this.url, { headers: this.#requestHeaders(), signal: this.#abort.signal });
+      response = await httpGet(this.url, this.#requestHeaders(), this.#abort.signal);
     } catch (error) {
       throw this.#cutBy(error);
     }
@@ -120,9 +121,8 @@ export class Download {
       return;
     }
     let skip = await this.#check(response);
-    const body = response.body as unknown as AsyncIterable<Uint8Array>;
     try {
-      for await (let piece of body) {
+      for await (let piece of response.body) {
         if (skip > 0) {
           // A source that ignored the range sends the same stream whole: pass over what was handed on.
           const passed = Math.min(skip, piece.byteLength);
@@ -163,7 +163,7 @@ export class Download {
    * Refuses an answer that is not the stream, or not the rest of the same stream; returns
    * how many of its first bytes were handed on already (a 200 to a resume of the same stream).
    */
-  async #check(response: Response): Promise<number> {
+  async #check(response: HttpAnswer): Promise<number> {
     if (response.status !== 200 && response.status !== 206) {
       const error = await answerError(response, `GET ${this.url}`);
       throw error.code === 'ERR_UNREACHABLE' ? this.#cutBy(error) : error;

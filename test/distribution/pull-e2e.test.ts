@@ -242,10 +242,11 @@ describe.runIf(backend === 'wasm')(`pull from a node (seed ${SEED})`, () => {
   }, 240_000);
 
   test('a checkpoint whose stream is being produced is not deleted under it (ERR_IN_USE)', async () => {
-    // A big volume, so producing its full stream takes long enough to be seen.
-    await onNode('create', 'big', '--size', '64M');
+    // A big volume, so producing its full stream takes long enough for a delete to arrive
+    // during it (48 MiB was made in well under the time the delete took to arrive, at times).
+    await onNode('create', 'big', '--size', '192M');
     const path = join(scratch, 'big');
-    await writeFile(path, prng.fill(new Uint8Array(48 << 20)));
+    await writeFile(path, new Uint8Array(160 << 20).map((_, i) => (i * 131 + (i >>> 12)) & 0xff | 1));
     await onNode('write', 'big', path);
     await onNode('ckpt', 'create', 'big@b1');
     const image = (JSON.parse(await onNode('ckpt', 'list', 'big', '--json')) as { image: string }[])[0]!.image;

@@ -1,0 +1,48 @@
+// A GET for downloads over node:http / node:https, answering with the part of a fetch
+// Response that Download reads. Measured on Node 20, importing a 1 GiB delta as it
+// downloads: 4.6 to 5.5 s through node:http against 6.3 to 7.6 s through fetch, and 16 to
+// 23 full collections against 84 to 104 (fetch's web-stream body costs objects and
+// promises per piece).
+
+import { request as plainRequest, type IncomingMessage } from 'node:http';
+import { request as tlsRequest } from 'node:https';
+
+/** What Download reads of an answer (a subset of fetch's Response). */
+export interface HttpAnswer {
+  status: number;
+  headers: { get(name: string): string | null };
+  body: AsyncIterable<Uint8Array> & { cancel(): Promise<void> };
+  text(): Promise<string>;
+}
+
+/** GET `url` with `headers`; resolves once the answer's head is in, rejects if no answer comes. */
+export function httpGet(url: string, headers: Record<string, string>, signal: AbortSignal): Promise<HttpAnswer> {
+  const target = new URL(url);
+  const request = target.protocol === 'https:' ? tlsRequest : plainRequest;
+  return new Promise((resolve, reject) => {
+    const outgoing = request(target, { method: 'GET', headers, signal }, (incoming) => resolve(answerOf(incoming)));
+    outgoing.on('error', reject);
+    outgoing.end();
+  });
+}
+
+function answerOf(incoming: IncomingMessage): HttpAnswer {
+  const body = Object.assign(incoming as AsyncIterable<Uint8Array>, {
+    cancel: async () => void incoming.destroy(),
+  });
+  return {
+    status: incoming.statusCode ?? 0,
+    headers: {
+      get: (name) => {
+        const value = incoming.headers[name.toLowerCase()];
+        return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
+      },
+    },
+    body,
+    text: async () => {
+      const parts: Buffer[] = [];
+      for await (const part of incoming) parts.push(part as Buffer);
+      return Buffer.concat(parts).toString('utf8');
+    },
+  };
+}
