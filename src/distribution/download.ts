@@ -72,6 +72,7 @@ export class Download {
   /** Set with `cut` when the source now serves another stream: start over with a fresh `stream()`. */
   restart = false;
   #fruitless = 0;
+  #restarts = 0;
   #reported = 0;
   /** Ends the connection under way (a consumer that gave up may leave it unread). */
   #abort: AbortController | undefined;
@@ -187,6 +188,9 @@ export class Download {
     if (tag === undefined || tag !== this.etag || (this.total !== undefined && total !== this.total)) {
       // The source serves another stream now: what was handed on cannot be continued.
       await response.body.cancel();
+      if (++this.#restarts > (this.options.retries ?? 5)) {
+        throw new SnapcopyError('ERR_CORRUPT', `${this.url} changed ${this.#restarts} times while it was being downloaded`);
+      }
       this.restart = true;
       throw this.#cutBy(new Error('the source answered a resume with a different stream'));
     }

@@ -116,6 +116,15 @@ describe.runIf(backend === 'wasm')(`resuming downloads (seed ${SEED})`, () => {
     expect(result).toMatchObject({ bytes: after.length, etag: '"new"', attempts: 3 });
   });
 
+  test('a source that changes its stream at every resume is given up with ERR_CORRUPT after `retries` restarts', async () => {
+    const body = bytes(30_000);
+    // Every answer a new etag, every one cut: each resume meets another stream.
+    for (let i = 0; i < 6; i++) script.push({ body, etag: `"v${i}"`, ranges: true, cutAt: 10_000 });
+    const out = join(dir, 'changing.snap');
+    await expect(download(url, out, { retries: 2 })).rejects.toMatchObject({ code: 'ERR_CORRUPT', message: expect.stringMatching(/changed 3 times/) });
+    script.length = 0;
+  });
+
   test('a source that stays away fails with ERR_UNREACHABLE after `retries` fruitless attempts', async () => {
     const body = bytes(10_000);
     script.push({ body, etag: '"c"', ranges: true, cutAt: 4_000 }); // then connections die unanswered
