@@ -15,15 +15,41 @@ export interface HttpAnswer {
   text(): Promise<string>;
 }
 
-/** GET `url` with `headers`; resolves once the answer's head is in, rejects if no answer comes. */
-export function httpGet(url: string, headers: Record<string, string>, signal: AbortSignal): Promise<HttpAnswer> {
-  const target = new URL(url);
+/** Redirects followed, as fetch does (its default limit is 20; a stream needs far fewer). */
+const MAX_REDIRECTS = 10;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * GET `url` with `headers`; resolves once the answer's head is in, rejects if no answer
+ * comes. Redirects are followed as fetch follows them (a web server or CDN serving a
+ * published directory may send some), dropping `authorization` when one leaves the origin.
+ */
+export async function httpGet(url: string, headers: Record<string, string>, signal: AbortSignal): Promise<HttpAnswer> {
+  let target = new URL(url);
+  let sent = headers;
+  for (let redirects = 0; ; redirects++) {
+    const incoming = await getOnce(target, sent, signal);
+    const location = incoming.headers.location;
+    if (!REDIRECTS.has(incoming.statusCode ?? 0) || location === undefined || redirects === MAX_REDIRECTS) return answerOf(incoming);
+    incoming.resume(); // the redirect's own body is not wanted
+    const next = new URL(location, target);
+    if (next.protocol !== 'http:' && next.protocol !== 'https:') return answerOf(incoming);
+    if (next.origin !== target.origin) sent = withoutAuthorization(sent);
+    target = next;
+  }
+}
+
+function getOnce(target: URL, headers: Record<string, string>, signal: AbortSignal): Promise<IncomingMessage> {
   const request = target.protocol === 'https:' ? tlsRequest : plainRequest;
   return new Promise((resolve, reject) => {
-    const outgoing = request(target, { method: 'GET', headers, signal }, (incoming) => resolve(answerOf(incoming)));
+    const outgoing = request(target, { method: 'GET', headers, signal }, resolve);
     outgoing.on('error', reject);
     outgoing.end();
   });
+}
+
+function withoutAuthorization(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).filter(([name]) => name.toLowerCase() !== 'authorization'));
 }
 
 function answerOf(incoming: IncomingMessage): HttpAnswer {

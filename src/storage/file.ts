@@ -209,8 +209,8 @@ export class ClaimedPages {
 
   /**
    * A buffer of at least `bytes` for one claim's read-back, to hand back with `giveBack`.
-   * Kept between claims: a fresh MiB per claim made an import's collector run ten times
-   * as often.
+   * Kept between claims: with a fresh MiB per claim an import allocated as many bytes as
+   * it imported, and a 512 MiB import ran 45 full collections instead of 24.
    */
   lend(bytes: number): Uint8Array {
     const kept = this.#scratch;

@@ -30,9 +30,19 @@ describe.runIf(backend === 'wasm')(`resuming downloads (seed ${SEED})`, () => {
   const script: Answer[] = [];
   /** The Range header of each request, in order. */
   const asked: (string | undefined)[] = [];
+  /** Whether each request carried an authorization header, in order. */
+  const authorized: boolean[] = [];
+  /** A second server (another origin) that redirects every request to the first. */
+  let redirector: Server;
+  let elsewhere = '';
 
   const answer = (request: IncomingMessage, response: ServerResponse) => {
     asked.push(request.headers.range);
+    authorized.push(request.headers.authorization !== undefined);
+    if (request.url === '/moved') {
+      response.writeHead(302, { location: '/s.snap' }).end();
+      return;
+    }
     const a = script.shift();
     if (!a) {
       request.socket.destroy(); // nothing scripted: the connection dies unanswered
@@ -58,8 +68,12 @@ describe.runIf(backend === 'wasm')(`resuming downloads (seed ${SEED})`, () => {
     server = createServer(answer);
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
     url = `http://127.0.0.1:${(server.address() as { port: number }).port}/s.snap`;
+    redirector = createServer((_, response) => void response.writeHead(307, { location: url }).end());
+    await new Promise<void>((ok) => redirector.listen(0, '127.0.0.1', ok));
+    elsewhere = `http://127.0.0.1:${(redirector.address() as { port: number }).port}/s.snap`;
   });
   afterAll(async () => {
+    await new Promise<void>((ok) => redirector.close(() => ok()));
     await new Promise<void>((ok) => server.close(() => ok()));
     await removeDir(dir);
   });
@@ -123,6 +137,21 @@ describe.runIf(backend === 'wasm')(`resuming downloads (seed ${SEED})`, () => {
     const out = join(dir, 'changing.snap');
     await expect(download(url, out, { retries: 2 })).rejects.toMatchObject({ code: 'ERR_CORRUPT', message: expect.stringMatching(/changed 3 times/) });
     script.length = 0;
+  });
+
+  test('redirects are followed as fetch follows them; one to another origin drops the token', async () => {
+    const body = bytes(20_000);
+    script.push({ body, etag: '"r"', ranges: true }, { body, etag: '"r"', ranges: true });
+    authorized.length = 0;
+    const same = new Download(url.replace('/s.snap', '/moved'), { token: 'secret' });
+    expect((await collect(same)).equals(body)).toBe(true);
+    expect(authorized).toEqual([true, true]);
+    same.close();
+    authorized.length = 0;
+    const other = new Download(elsewhere, { token: 'secret' });
+    expect((await collect(other)).equals(body)).toBe(true);
+    expect(authorized).toEqual([false]); // the redirector saw it; the first server, another origin, did not
+    other.close();
   });
 
   test('a source that stays away fails with ERR_UNREACHABLE after `retries` fruitless attempts', async () => {
