@@ -33,9 +33,6 @@ export interface Downloaded {
   attempts: number;
 }
 
-/** Bytes of the connection gathered into one write to the file (download()). */
-const WRITE_BATCH_BYTES = 1 << 20;
-
 /** Bytes between two onBytes calls. */
 const REPORT_BYTES = 1 << 20;
 
@@ -118,7 +115,7 @@ export class Download {
       throw this.#cutBy(error);
     }
     if (response.status === 416 && this.total !== undefined && this.have === this.total) {
-      await response.body?.cancel();
+      await response.body.cancel();
       return;
     }
     let skip = await this.#check(response);
@@ -169,7 +166,6 @@ export class Download {
       const error = await answerError(response, `GET ${this.url}`);
       throw error.code === 'ERR_UNREACHABLE' ? this.#cutBy(error) : error;
     }
-    if (!response.body) throw new SnapcopyError('ERR_PROTOCOL', `${this.url} answered with no body`);
     const tag = response.headers.get('etag') ?? undefined;
     if (response.status === 206) {
       const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.headers.get('content-range') ?? '');
@@ -231,22 +227,11 @@ export async function download(url: string, path: string, options: DownloadOptio
   }
 }
 
-/** Writes `pieces` to `out` from offset 0, a batch at a time. */
+/** Writes `pieces` to `out` from offset 0, each where the one before ended. */
 async function writeAll(out: fs.FileHandle, pieces: AsyncIterable<Uint8Array>): Promise<void> {
   let at = 0;
-  let batch: Uint8Array[] = [];
-  let batched = 0;
-  const flush = async () => {
-    const bytes = Buffer.concat(batch, batched);
-    for (let done = 0; done < bytes.byteLength;) done += (await out.write(bytes, done, bytes.byteLength - done, at + done)).bytesWritten;
-    at += batched;
-    batch = [];
-    batched = 0;
-  };
   for await (const piece of pieces) {
-    batch.push(piece);
-    batched += piece.byteLength;
-    if (batched >= WRITE_BATCH_BYTES) await flush();
+    for (let done = 0; done < piece.byteLength;) done += (await out.write(piece, done, piece.byteLength - done, at + done)).bytesWritten;
+    at += piece.byteLength;
   }
-  await flush();
 }
