@@ -8,13 +8,15 @@ export function scanMeta(
   heap: Heap, tables: number, metas: number, count: number, live: number, g: number,
   from: number, to: number, out: number, capacity: number, cursor: number, acc: number,
 ): number {
-  beginExtents(heap, out, capacity);
+  const extents = beginExtents(heap, out, capacity);
   for (let lo = from; lo < to;) {
     const page = lo >>> PAGE_SHIFT;
     const pageStart = page * PAGE_BLOCKS;
     const hi = Math.min(to, pageStart + PAGE_BLOCKS);
-    if (!runsMetaPage(heap, tables, metas, count, live, g, page, acc, pageStart, lo, hi)) return stopScan(cursor, to);
+    if (!runsMetaPage(extents, heap, tables, metas, count, live, g, page, acc, pageStart, lo, hi)) {
+      return stopScan(extents, cursor, to);
+    }
     lo = hi;
   }
-  return finishScan(cursor, to);
+  return finishScan(extents, cursor, to);
 }

@@ -8,13 +8,15 @@ export function scanPlain(
   heap: Heap, tables: number, count: number, from: number, to: number,
   out: number, capacity: number, cursor: number, acc: number,
 ): number {
-  beginExtents(heap, out, capacity);
+  const extents = beginExtents(heap, out, capacity);
   for (let lo = from; lo < to;) {
     const page = lo >>> PAGE_SHIFT;
     const pageStart = page * PAGE_BLOCKS;
     const hi = Math.min(to, pageStart + PAGE_BLOCKS);
-    if (!runsPlainPage(heap, tables, count, page, acc, pageStart, lo, hi)) return stopScan(cursor, to);
+    if (!runsPlainPage(extents, heap, tables, count, page, acc, pageStart, lo, hi)) {
+      return stopScan(extents, cursor, to);
+    }
     lo = hi;
   }
-  return finishScan(cursor, to);
+  return finishScan(extents, cursor, to);
 }

@@ -19,41 +19,55 @@ function orPages(heap: Heap, acc: number, a: number, b: number, c: number, d: nu
   }
 }
 
-// Stored pages waiting to be ORed into the accumulator, four at a time.
-let state = ACC_ZERO;
-let pending = 0;
-let pendingA = 0;
-let pendingB = 0;
-let pendingC = 0;
-
-function beginPage(): void {
+/**
+ * One page of the delta being built in the accumulator `acc`: what it holds so far
+ * (ACC_ZERO until something is ORed in, then ACC_MIXED), and the stored pages waiting
+ * to be ORed into it, four at a time. Each accumulate call makes its own (beginPage).
+ */
+class PageBuild {
+  readonly heap: Heap;
+  readonly acc: number;
   state = ACC_ZERO;
   pending = 0;
+  pendingA = 0;
+  pendingB = 0;
+  pendingC = 0;
+
+  constructor(heap: Heap, acc: number) {
+    this.heap = heap;
+    this.acc = acc;
+  }
+}
+
+/** Starts a page in the accumulator at `acc`: nothing in it yet, nothing queued. */
+function beginPage(heap: Heap, acc: number): PageBuild {
+  return new PageBuild(heap, acc);
 }
 
 /** Queues a stored page; every fourth one ORs the group into the accumulator. */
-function addPage(heap: Heap, acc: number, page: number): void {
-  if (pending === 0) pendingA = page;
-  else if (pending === 1) pendingB = page;
-  else if (pending === 2) pendingC = page;
+function addPage(build: PageBuild, page: number): void {
+  if (build.pending === 0) build.pendingA = page;
+  else if (build.pending === 1) build.pendingB = page;
+  else if (build.pending === 2) build.pendingC = page;
   else {
-    orPages(heap, acc, pendingA, pendingB, pendingC, page, state === ACC_ZERO);
-    state = ACC_MIXED;
-    pending = 0;
+    orPages(build.heap, build.acc, build.pendingA, build.pendingB, build.pendingC, page, build.state === ACC_ZERO);
+    build.state = ACC_MIXED;
+    build.pending = 0;
     return;
   }
-  pending++;
+  build.pending++;
 }
 
-/** ORs what is still queued (a missing page of the group repeats the last). */
-function flushPages(heap: Heap, acc: number): number {
-  if (pending === 0) return state;
-  if (pending === 1) pendingB = pendingA;
-  if (pending <= 2) pendingC = pendingB;
-  orPages(heap, acc, pendingA, pendingB, pendingC, pendingC, state === ACC_ZERO);
-  pending = 0;
-  state = ACC_MIXED;
-  return state;
+/** ORs what is still queued (a missing page of the group repeats the last); returns the page's state. */
+function flushPages(build: PageBuild): number {
+  if (build.pending === 0) return build.state;
+  if (build.pending === 1) build.pendingB = build.pendingA;
+  if (build.pending <= 2) build.pendingC = build.pendingB;
+  const first = build.state === ACC_ZERO;
+  orPages(build.heap, build.acc, build.pendingA, build.pendingB, build.pendingC, build.pendingC, first);
+  build.pending = 0;
+  build.state = ACC_MIXED;
+  return build.state;
 }
 
 /** ORs the bits of a sparse page into the accumulator. */
@@ -69,26 +83,26 @@ function orSparse(heap: Heap, acc: number, entry: number): void {
 }
 
 /** Adds a sparse page: the queued pages go in first, so the accumulator holds the page so far. */
-function addSparse(heap: Heap, acc: number, entry: number): void {
-  flushPages(heap, acc);
-  if (state === ACC_ZERO) {
-    heap.u32.fill(0, acc >>> 2, (acc >>> 2) + PAGE_WORDS);
-    state = ACC_MIXED;
+function addSparse(build: PageBuild, entry: number): void {
+  flushPages(build);
+  if (build.state === ACC_ZERO) {
+    build.heap.u32.fill(0, build.acc >>> 2, (build.acc >>> 2) + PAGE_WORDS);
+    build.state = ACC_MIXED;
   }
-  orSparse(heap, acc, entry);
+  orSparse(build.heap, build.acc, entry);
 }
 
 /** Page `page` of OR over the bit maps whose page tables are listed at `tables`. */
 export function accumulatePlain(heap: Heap, tables: number, count: number, page: number, acc: number): number {
-  beginPage();
+  const build = beginPage(heap, acc);
   for (let i = 0; i < count; i++) {
     const entry = pageEntry(heap, tableAt(heap, tables, i), page);
     if (entry === ZERO_PAGE) continue;
     if (entry === ONES_PAGE) return ACC_ONES;
-    if (isSparse(entry)) addSparse(heap, acc, entry);
-    else addPage(heap, acc, entry);
+    if (isSparse(entry)) addSparse(build, entry);
+    else addPage(build, entry);
   }
-  return flushPages(heap, acc);
+  return flushPages(build);
 }
 
 /** acc = (first ? 0 : acc) | bits | ~expand(meta), over one page; bits may be 0 (none). */
@@ -144,25 +158,26 @@ export function metaEntry(heap: Heap, table: number, page: number, g: number): n
 export function accumulateMeta(
   heap: Heap, tables: number, metas: number, count: number, g: number, page: number, acc: number,
 ): number {
-  beginPage();
+  const build = beginPage(heap, acc);
   for (let i = 0; i < count; i++) {
     const bits = pageEntry(heap, tableAt(heap, tables, i), page);
     const meta = metaEntry(heap, tableAt(heap, metas, i), page, g);
     if (bits === ONES_PAGE || meta === ZERO_PAGE) return ACC_ONES;
-    addMetaEntry(heap, acc, bits, meta, g);
+    addMetaEntry(build, bits, meta, g);
   }
-  return flushPages(heap, acc);
+  return flushPages(build);
 }
 
 /** ORs bits | ~expand(meta) of one checkpoint into the page (meta ONES_PAGE: all in use). */
-function addMetaEntry(heap: Heap, acc: number, bits: number, meta: number, g: number): void {
+function addMetaEntry(build: PageBuild, bits: number, meta: number, g: number): void {
   const sparse = isSparse(bits);
   if (meta === ONES_PAGE) {
-    if (sparse) addSparse(heap, acc, bits);
-    else if (bits !== ZERO_PAGE) addPage(heap, acc, bits);
+    if (sparse) addSparse(build, bits);
+    else if (bits !== ZERO_PAGE) addPage(build, bits);
   } else {
-    orBitsAndUnused(heap, acc, bits === ZERO_PAGE || sparse ? 0 : bits, meta, g, state === ACC_ZERO);
-    state = ACC_MIXED;
+    const { heap, acc } = build;
+    orBitsAndUnused(heap, acc, bits === ZERO_PAGE || sparse ? 0 : bits, meta, g, build.state === ACC_ZERO);
+    build.state = ACC_MIXED;
     if (sparse) orSparse(heap, acc, bits);
   }
 }
@@ -172,13 +187,13 @@ function addMetaEntry(heap: Heap, acc: number, bits: number, meta: number, g: nu
  * (meta 0: all in use), for a page the lists could not finish on their own.
  */
 export function accumulateListed(heap: Heap, list: number, n: number, g: number, acc: number): number {
-  beginPage();
+  const build = beginPage(heap, acc);
   const u32 = heap.u32;
   for (let i = 0; i < n; i++) {
     const meta = u32[(list >>> 2) + 2 * i + 1]!;
-    addMetaEntry(heap, acc, u32[(list >>> 2) + 2 * i]!, meta === 0 ? ONES_PAGE : meta, g);
+    addMetaEntry(build, u32[(list >>> 2) + 2 * i]!, meta === 0 ? ONES_PAGE : meta, g);
   }
-  return flushPages(heap, acc);
+  return flushPages(build);
 }
 
 /**

@@ -3,7 +3,7 @@
 
 import { accumulateListed, accumulateMeta, accumulatePlain, maskWithSlice, metaEntry } from './accumulate.js';
 import { countInPage } from './count.js';
-import { runsInPage, runsInWords } from './extents.js';
+import { type Extents, runsInPage, runsInWords } from './extents.js';
 import { ACC_ZERO, type Heap, ONES_PAGE, ZERO_PAGE } from './layout.js';
 import {
   SPARSE_COUNT_LIMIT, SPARSE_SCAN_LIMIT, countFromLists, listAt, listMeta, listPlain, markFromLists, scratchAt,
@@ -20,13 +20,14 @@ export function countPlainPage(
 
 /** Emits the runs of blocks [lo, hi) of page `page` of the plain delta; false when the buffer filled. */
 export function runsPlainPage(
-  heap: Heap, tables: number, count: number, page: number, acc: number, pageStart: number, lo: number, hi: number,
+  extents: Extents, heap: Heap, tables: number, count: number, page: number, acc: number,
+  pageStart: number, lo: number, hi: number,
 ): boolean {
   const n = listPlain(heap, tables, count, page, acc, SPARSE_SCAN_LIMIT);
   if (n >= 0 && markFromLists(heap, acc, n, 0, -1, lo - pageStart, hi - pageStart)) {
-    return runsInWords(acc, scratchAt(acc), pageStart, lo - pageStart, hi - pageStart);
+    return runsInWords(extents, acc, scratchAt(acc), pageStart, lo - pageStart, hi - pageStart);
   }
-  return runsInPage(accumulatePlain(heap, tables, count, page, acc), acc, pageStart, lo, hi);
+  return runsInPage(extents, accumulatePlain(heap, tables, count, page, acc), acc, pageStart, lo, hi);
 }
 
 /** The changed blocks in [lo, hi) of page `page` of the meta-aware delta (FIG. 40). */
@@ -50,20 +51,20 @@ export function countMetaPage(
 
 /** Emits the runs of blocks [lo, hi) of page `page` of the meta-aware delta; false when the buffer filled. */
 export function runsMetaPage(
-  heap: Heap, tables: number, metas: number, count: number, live: number, g: number, page: number, acc: number,
-  pageStart: number, lo: number, hi: number,
+  extents: Extents, heap: Heap, tables: number, metas: number, count: number, live: number, g: number, page: number,
+  acc: number, pageStart: number, lo: number, hi: number,
 ): boolean {
   const slice = metaEntry(heap, live, page, g);
-  if (slice === ZERO_PAGE) return runsInPage(ACC_ZERO, acc, pageStart, lo, hi);
+  if (slice === ZERO_PAGE) return runsInPage(extents, ACC_ZERO, acc, pageStart, lo, hi);
   const n = listMeta(heap, tables, metas, count, g, page, acc, SPARSE_SCAN_LIMIT);
   let state: number;
   if (n >= 0) {
     if (markFromLists(heap, acc, n, slice === ONES_PAGE ? 0 : slice, g, lo - pageStart, hi - pageStart)) {
-      return runsInWords(acc, scratchAt(acc), pageStart, lo - pageStart, hi - pageStart);
+      return runsInWords(extents, acc, scratchAt(acc), pageStart, lo - pageStart, hi - pageStart);
     }
     state = accumulateListed(heap, listAt(acc), n, g, acc);
   } else {
     state = accumulateMeta(heap, tables, metas, count, g, page, acc);
   }
-  return runsInPage(maskWithSlice(heap, state, slice, g, acc), acc, pageStart, lo, hi);
+  return runsInPage(extents, maskWithSlice(heap, state, slice, g, acc), acc, pageStart, lo, hi);
 }
