@@ -22,15 +22,15 @@ export function scanMeta(
   tables: usize, metas: usize, count: u32, live: usize, g: u32, from: u32, to: u32,
   out: usize, capacity: u32, cursor: usize, acc: usize,
 ): u32 {
-  beginExtents(out, capacity);
+  let e = beginExtents(acc, out, capacity);
   for (let lo = from; lo < to; ) {
     let page = lo >> PAGE_SHIFT;
     let pageStart = page << PAGE_SHIFT;
     let hi = min(to, pageStart + PAGE_BLOCKS);
     let mask = metaEntry(live, page, g);
     let state = mask == ZERO_PAGE ? ACC_ZERO : gatherMeta(tables, metas, count, g, page, acc);
-    if (!runsOfPage(state, acc, mask, <i32>g, pageStart, lo, hi)) return stopScan(cursor, to);
+    if (!runsOfPage(e, state, acc, mask, <i32>g, pageStart, lo, hi)) return stopScan(e, cursor, to);
     lo = hi;
   }
-  return finishScan(cursor, to);
+  return finishScan(e, cursor, to);
 }

@@ -6,10 +6,11 @@
 //
 // In:  tables   `count` u32 page-table offsets (checkpoints L..M-1), 4-byte aligned
 //      from, to block range, any alignment; from <= to <= 2^31
-//      out      8 * capacity bytes, 4-byte aligned
+//      out      8 * capacity bytes, 4-byte aligned; the slots past the extents written hold
+//               nothing meaningful after the call (the emitter writes four slots at a time)
 //      cursor   4 bytes, 4-byte aligned: receives where the scan stopped (`to` when done, else the
 //               start of the first extent not written; call again from there)
-//      acc      ACC_BYTES (three 4 KiB pages) of scratch, 16-byte aligned
+//      acc      ACC_BYTES of scratch (three 4 KiB pages and the extent emitter's state), 16-byte aligned
 // Out: the number of extents written.
 // Cost follows the stored pages: pages that are zero in every map are skipped four
 // page-table entries at a time.
@@ -24,7 +25,7 @@ export function scanPlain(
   tables: usize, count: u32, from: u32, to: u32,
   out: usize, capacity: u32, cursor: usize, acc: usize,
 ): u32 {
-  beginExtents(out, capacity);
+  let e = beginExtents(acc, out, capacity);
   let limit = to >> PAGE_SHIFT;
   for (let lo = from; lo < to; ) {
     let page = lo >> PAGE_SHIFT;
@@ -32,15 +33,15 @@ export function scanPlain(
     if ((page & 3) == 0 && lo == pageStart) {
       let skip = zeroPages(tables, count, page, limit);
       if (skip != 0) {
-        if (!closeRun(lo)) return stopScan(cursor, to);
+        if (!closeRun(e, lo)) return stopScan(e, cursor, to);
         lo = (page + skip) << PAGE_SHIFT;
         continue;
       }
     }
     let hi = min(to, pageStart + PAGE_BLOCKS);
     let state = gatherPlain(tables, count, page, acc);
-    if (!runsOfPage(state, acc, ONES_PAGE, -1, pageStart, lo, hi)) return stopScan(cursor, to);
+    if (!runsOfPage(e, state, acc, ONES_PAGE, -1, pageStart, lo, hi)) return stopScan(e, cursor, to);
     lo = hi;
   }
-  return finishScan(cursor, to);
+  return finishScan(e, cursor, to);
 }

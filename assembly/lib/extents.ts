@@ -2,39 +2,97 @@
 // pairs of u32 in an output buffer. A run is written only when its end is known, so
 // when the buffer is full the scan stops at the start of the run it could not write,
 // and a second call from there neither splits nor repeats an extent.
+//
+// The emitter's state lives in the caller's scratch (EXTENTS_AT bytes into the
+// accumulator), not in module globals, so a kernel call owns all of its state.
 
-import { ACC_MIXED, ACC_ONES, ACC_ZERO } from "./layout";
+import { ACC_MIXED, ACC_ONES, ACC_ZERO, PAGE_BYTES } from "./layout";
 
-let out: usize = 0;
-let capacity: u32 = 0;
-let written: u32 = 0;
-let open: bool = false;
-let runStart: u32 = 0;
+/** Where the emitter's state lies in the accumulator scratch: past its three pages. */
+// @ts-ignore: decorator
+@inline const EXTENTS_AT: usize = 3 * PAGE_BYTES;
 
-/** Starts a scan that writes at most `cap` extents to `buffer`. */
-export function beginExtents(buffer: usize, cap: u32): void {
-  out = buffer;
-  capacity = cap;
-  written = 0;
-  open = false;
-  runStart = 0;
+/** One scan call's output: the buffer, how much of it is written, the run still open. */
+@unmanaged export class Extents {
+  out: usize;
+  capacity: u32;
+  written: u32;
+  runStart: u32;
+  open: bool;
+}
+
+/** Starts a scan that writes at most `cap` extents to `buffer`; its state lives at `acc`. */
+export function beginExtents(acc: usize, buffer: usize, cap: u32): Extents {
+  let e = changetype<Extents>(acc + EXTENTS_AT);
+  e.out = buffer;
+  e.capacity = cap;
+  e.written = 0;
+  e.open = false;
+  e.runStart = 0;
+  return e;
 }
 
 /** Where a stopped scan resumes: the start of the run it could not write, else `end`. */
-export function resumePoint(end: u32): u32 {
-  return open ? runStart : end;
+function resumePoint(e: Extents, end: u32): u32 {
+  return e.open ? e.runStart : end;
 }
 
 /** Closes the open run at `end`; false when the buffer is full. */
-export function closeRun(end: u32): bool {
-  if (!open) return true;
-  if (written == capacity) return false;
-  let at = out + (<usize>written << 3);
-  store<u32>(at, runStart);
-  store<u32>(at, end - runStart, 4);
-  written++;
-  open = false;
+export function closeRun(e: Extents, end: u32): bool {
+  if (!e.open) return true;
+  let n = e.written;
+  if (n == e.capacity) return false;
+  let at = e.out + (<usize>n << 3);
+  store<u32>(at, e.runStart);
+  store<u32>(at, end - e.runStart, 4);
+  e.written = n + 1;
+  e.open = false;
   return true;
+}
+
+/** Stores the run state a page loop kept in locals; false, so a full buffer can return it. */
+// @ts-ignore: decorator
+@inline function keep(e: Extents, isOpen: bool, start: u32, n: u32): bool {
+  e.open = isOpen;
+  e.runStart = start;
+  e.written = n;
+  return false;
+}
+
+/**
+ * Writes base + the bit number of each set bit of `bits`, in order, as the starts of
+ * the extent slots from `at`. Four slots a step, whatever the bits hold: a loop that
+ * stopped at the last bit mispredicted its exit once a word, which cost more than the
+ * extents' own stores (most words of a delta hold one to four runs). Up to three
+ * slots past the last bit get a start that means nothing; they lie past the extents
+ * written so far, and the caller leaves room for them.
+ */
+// @ts-ignore: decorator
+@inline function writeStarts(at: usize, bits: u64, base: u32): void {
+  do {
+    store<u32>(at, base + <u32>ctz(bits)); bits &= bits - 1;
+    store<u32>(at, base + <u32>ctz(bits), 8); bits &= bits - 1;
+    store<u32>(at, base + <u32>ctz(bits), 16); bits &= bits - 1;
+    store<u32>(at, base + <u32>ctz(bits), 24); bits &= bits - 1;
+    at += 32;
+  } while (bits != 0);
+}
+
+/**
+ * Turns the starts of the slots from `at` into (start, length) extents, one slot per
+ * set bit of `bits` (a run's end: base + its bit number), four slots a step as in
+ * writeStarts. Slots past the last bit get a length that means nothing, and only
+ * in their length half.
+ */
+// @ts-ignore: decorator
+@inline function writeLengths(at: usize, bits: u64, base: u32): void {
+  do {
+    store<u32>(at, base + <u32>ctz(bits) - load<u32>(at), 4); bits &= bits - 1;
+    store<u32>(at, base + <u32>ctz(bits) - load<u32>(at, 8), 12); bits &= bits - 1;
+    store<u32>(at, base + <u32>ctz(bits) - load<u32>(at, 16), 20); bits &= bits - 1;
+    store<u32>(at, base + <u32>ctz(bits) - load<u32>(at, 24), 28); bits &= bits - 1;
+    at += 32;
+  } while (bits != 0);
 }
 
 /**
@@ -42,12 +100,12 @@ export function closeRun(end: u32): bool {
  * `pageStart` (lo and hi lie within it); `state` says what the page holds.
  * Returns false when the buffer filled.
  */
-export function runsInPage(state: u32, acc: usize, pageStart: u32, lo: u32, hi: u32): bool {
-  if (state == ACC_ZERO) return closeRun(lo);
+export function runsInPage(e: Extents, state: u32, acc: usize, pageStart: u32, lo: u32, hi: u32): bool {
+  if (state == ACC_ZERO) return closeRun(e, lo);
   if (state == ACC_ONES) {
-    if (!open) {
-      open = true;
-      runStart = lo;
+    if (!e.open) {
+      e.open = true;
+      e.runStart = lo;
     }
     return true;
   }
@@ -55,11 +113,11 @@ export function runsInPage(state: u32, acc: usize, pageStart: u32, lo: u32, hi: 
   let end = hi - pageStart;
   let word = first >> 6;
   let lastWord = (end - 1) >> 6;
-  // The run state lives in locals while the page is scanned (globals cost a memory
-  // access each in most engines) and goes back to the globals on every way out.
-  let isOpen = open;
-  let start = runStart;
-  let n = written;
+  // The run state lives in locals while the page is scanned (each field is a memory
+  // access) and goes back to the emitter on every way out.
+  let isOpen = e.open;
+  let start = e.runStart;
+  let n = e.written;
   while (word <= lastWord) {
     // Whole 16-byte chunks that change nothing are skipped (zeros with no run open,
     // ones with a run open); edge words are masked to the range.
@@ -75,31 +133,21 @@ export function runsInPage(state: u32, acc: usize, pageStart: u32, lo: u32, hi: 
     if (bit0 < first) w &= <u64>-1 << (first - bit0);
     if (bit0 + 64 > end) w &= (<u64>1 << (end - bit0)) - 1;
     let base = pageStart + bit0;
-    if (capacity - n > 64) {
+    if (e.capacity - n > 64) {
       // Room for every run of the word: runs start where a 1 follows a 0 and end where
       // a 0 follows a 1 (the carry says whether one was open). Starts are written
-      // first, then each end turns its start into a length: two loops of popcount
-      // trips each, no branch per bit. An open run is only ever carried into a word
-      // at its bit 0 (ranges start mid-word only on a fresh call, with no run open).
+      // first, then each end turns its start into a length, four slots at a time
+      // (writeStarts, writeLengths). An open run is only ever carried into a word at
+      // its bit 0 (ranges start mid-word only on a fresh call, with no run open).
       let shifted = (w << 1) | <u64>isOpen;
-      let starts = w & ~shifted;
       let ends = ~w & shifted;
-      if (isOpen) store<u32>(out + (<usize>n << 3), start);
-      let at = out + ((<usize>n + <usize>isOpen) << 3);
-      while (starts != 0) {
-        store<u32>(at, base + <u32>ctz(starts));
-        at += 8;
-        starts &= starts - 1;
-      }
-      at = out + (<usize>n << 3);
-      while (ends != 0) {
-        store<u32>(at, base + <u32>ctz(ends) - load<u32>(at), 4);
-        at += 8;
-        ends &= ends - 1;
-      }
-      n = <u32>((at - out) >> 3);
+      let slots = e.out + (<usize>n << 3);
+      if (isOpen) store<u32>(slots, start);
+      writeStarts(slots + (<usize>isOpen << 3), w & ~shifted, base);
+      writeLengths(slots, ends, base);
+      n += <u32>popcnt(ends);
       isOpen = (w >> 63) != 0;
-      if (isOpen) start = load<u32>(at);
+      if (isOpen) start = load<u32>(e.out + (<usize>n << 3));
       word++;
       continue;
     }
@@ -113,25 +161,18 @@ export function runsInPage(state: u32, acc: usize, pageStart: u32, lo: u32, hi: 
       }
       let zeros = ~w;
       if (zeros == 0) break;
-      let e = <u32>ctz(zeros);
-      if (n == capacity) {
-        open = true;
-        runStart = start;
-        written = n;
-        return false;
-      }
-      let at = out + (<usize>n << 3);
+      let endBit = <u32>ctz(zeros);
+      if (n == e.capacity) return keep(e, true, start, n);
+      let at = e.out + (<usize>n << 3);
       store<u32>(at, start);
-      store<u32>(at, base + e - start, 4);
+      store<u32>(at, base + endBit - start, 4);
       n++;
       isOpen = false;
-      w &= ~((<u64>2 << e) - 1); // drop bits 0..e (for e = 63, 2 << 63 wraps to 0)
+      w &= ~((<u64>2 << endBit) - 1); // drop bits 0..endBit (for endBit = 63, 2 << 63 wraps to 0)
     }
     word++;
   }
-  open = isOpen;
-  runStart = start;
-  written = n;
+  keep(e, isOpen, start, n);
   // The masked tail already closed any run that ends at hi < page end.
   return true;
 }
@@ -144,10 +185,12 @@ export function runsInPage(state: u32, acc: usize, pageStart: u32, lo: u32, hi: 
  * is zero, so an open run ends where it starts. Same extents, in the same order, as
  * runsInPage over the same bits.
  */
-export function runsInWords(acc: usize, summary: usize, pageStart: u32, first: u32, end: u32): bool {
-  let isOpen = open;
-  let start = runStart;
-  let n = written;
+export function runsInWords(e: Extents, acc: usize, summary: usize, pageStart: u32, first: u32, end: u32): bool {
+  let out = e.out;
+  let capacity = e.capacity;
+  let isOpen = e.open;
+  let start = e.runStart;
+  let n = e.written;
   // The word an open run would continue into (a run comes into a page only at bit 0).
   let next = first >> 6;
   for (let s: u32 = 0; s < 8; s++) {
@@ -156,12 +199,7 @@ export function runsInWords(acc: usize, summary: usize, pageStart: u32, first: u
       let word = (s << 6) + <u32>ctz(touched);
       touched &= touched - 1;
       if (isOpen && word != next) {
-        if (n == capacity) {
-          open = true;
-          runStart = start;
-          written = n;
-          return false;
-        }
+        if (n == capacity) return keep(e, true, start, n);
         let at = out + (<usize>n << 3);
         store<u32>(at, start);
         store<u32>(at, pageStart + (next << 6) - start, 4);
@@ -180,39 +218,32 @@ export function runsInWords(acc: usize, summary: usize, pageStart: u32, first: u
         }
         let zeros = ~w;
         if (zeros == 0) break;
-        let e = <u32>ctz(zeros);
-        if (n == capacity) {
-          open = true;
-          runStart = start;
-          written = n;
-          return false;
-        }
+        let endBit = <u32>ctz(zeros);
+        if (n == capacity) return keep(e, true, start, n);
         let at = out + (<usize>n << 3);
         store<u32>(at, start);
-        store<u32>(at, base + e - start, 4);
+        store<u32>(at, base + endBit - start, 4);
         n++;
         isOpen = false;
-        w &= ~((<u64>2 << e) - 1); // drop bits 0..e (for e = 63, 2 << 63 wraps to 0)
+        w &= ~((<u64>2 << endBit) - 1); // drop bits 0..endBit (for endBit = 63, 2 << 63 wraps to 0)
       }
       next = word + 1;
     }
   }
-  open = isOpen;
-  runStart = start;
-  written = n;
+  keep(e, isOpen, start, n);
   // A run still open past the last marked word ends there, unless that is the range's end.
-  if (isOpen && next << 6 < end) return closeRun(pageStart + (next << 6));
+  if (isOpen && next << 6 < end) return closeRun(e, pageStart + (next << 6));
   return true;
 }
 
 /** Ends a scan of [.., end): closes the last run, stores where to resume, returns the count. */
-export function finishScan(cursor: usize, end: u32): u32 {
-  closeRun(end);
-  return stopScan(cursor, end);
+export function finishScan(e: Extents, cursor: usize, end: u32): u32 {
+  closeRun(e, end);
+  return stopScan(e, cursor, end);
 }
 
 /** Stops a scan early (buffer full) or at its end; stores where to resume. */
-export function stopScan(cursor: usize, end: u32): u32 {
-  store<u32>(cursor, resumePoint(end));
-  return written;
+export function stopScan(e: Extents, cursor: usize, end: u32): u32 {
+  store<u32>(cursor, resumePoint(e, end));
+  return e.written;
 }

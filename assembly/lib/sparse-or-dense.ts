@@ -4,18 +4,18 @@
 
 import { countFromLists, markFromLists, resolveCount, resolveToAcc, summaryAt } from "./accumulate";
 import { countInPage } from "./count";
-import { runsInPage, runsInWords } from "./extents";
+import { Extents, runsInPage, runsInWords } from "./extents";
 import { PAGE_BLOCKS } from "./layout";
 
 /**
  * Emits the runs of blocks [lo, hi) of page state `state` (from gather*) starting at
- * `pageStart`; `mask` and g as in resolveToAcc. False when the output buffer filled.
+ * `pageStart` to `e`; `mask` and g as in resolveToAcc. False when the output buffer filled.
  */
-export function runsOfPage(state: u32, acc: usize, mask: u32, g: i32, pageStart: u32, lo: u32, hi: u32): bool {
+export function runsOfPage(e: Extents, state: u32, acc: usize, mask: u32, g: i32, pageStart: u32, lo: u32, hi: u32): bool {
   let first = lo - pageStart;
   let end = hi - pageStart;
-  if (markFromLists(state, acc, mask, g, first, end)) return runsInWords(acc, summaryAt(acc), pageStart, first, end);
-  return runsInPage(resolveToAcc(state, acc, mask, g), acc, pageStart, lo, hi);
+  if (markFromLists(state, acc, mask, g, first, end)) return runsInWords(e, acc, summaryAt(acc), pageStart, first, end);
+  return runsInPage(e, resolveToAcc(state, acc, mask, g), acc, pageStart, lo, hi);
 }
 
 /** The changed blocks in [lo, hi) of page state `state` starting at `pageStart`. */

@@ -32,8 +32,11 @@ export const ARENA_BASE = 65536;
 /** Block numbers are u32 in the kernels; ranges end at most here. */
 export const MAX_BLOCKS = 2 ** 31;
 export const MAX_GRANULARITY = 6;
-/** Bytes of scratch a scan or count needs: the accumulator page, a page listing what to OR, a page for meta-level work. */
-export const ACC_BYTES = 3 * PAGE_BYTES;
+/**
+ * Bytes of scratch a scan or count needs: the accumulator page, a page listing what to OR,
+ * a page for meta-level work, and 32 bytes for the scan's extent emitter (assembly/lib/extents.ts).
+ */
+export const ACC_BYTES = 3 * PAGE_BYTES + 32;
 
 export type Backend = 'wasm' | 'ts';
 export type BackendChoice = Backend | 'auto';
@@ -52,7 +55,10 @@ export interface Kernels {
   readonly backend: Backend;
   readonly memory: KernelMemory;
 
-  /** Delta scan, FIG. 34/35 (assembly/scan-plain.ts). Returns extents written. */
+  /**
+   * Delta scan, FIG. 34/35 (assembly/scan-plain.ts). Returns extents written; the rest of
+   * the `capacity` slots at `out` may hold anything after the call (never past them).
+   */
   scanPlain(tables: number, count: number, from: number, to: number,
     out: number, capacity: number, cursor: number, acc: number): number;
 
