@@ -60,39 +60,32 @@ export function closeRun(e: Extents, end: u32): bool {
 }
 
 /**
- * Writes base + the bit number of each set bit of `bits`, in order, as the starts of
- * the extent slots from `at`. Four slots a step, whatever the bits hold: a loop that
- * stopped at the last bit mispredicted its exit once a word, which cost more than the
- * extents' own stores (most words of a delta hold one to four runs). Up to three
- * slots past the last bit get a start that means nothing; they lie past the extents
- * written so far, and the caller leaves room for them.
+ * Writes the runs that start in a word as (start, length) extents from `at`: the j-th
+ * bit of `starts` starts the run the j-th bit of `ends` ends (bit numbers of the word
+ * at block `base`). Four runs a step, whatever the bits hold: a loop that stopped at
+ * the last run mispredicted its exit about once a word, which cost more than the
+ * stores (most words of a delta hold one to four runs). The two bit sets are walked
+ * side by side, so the length needs no load. Up to three slots past the last run,
+ * and the length of a run the word leaves open, get values that mean nothing; the
+ * caller leaves room for them and writes the open run's length when it ends.
  */
 // @ts-ignore: decorator
-@inline function writeStarts(at: usize, bits: u64, base: u32): void {
+@inline function writeRuns(at: usize, starts: u64, ends: u64, base: u32): void {
   do {
-    store<u32>(at, base + <u32>ctz(bits)); bits &= bits - 1;
-    store<u32>(at, base + <u32>ctz(bits), 8); bits &= bits - 1;
-    store<u32>(at, base + <u32>ctz(bits), 16); bits &= bits - 1;
-    store<u32>(at, base + <u32>ctz(bits), 24); bits &= bits - 1;
+    let s0 = <u32>ctz(starts); starts &= starts - 1;
+    let e0 = <u32>ctz(ends); ends &= ends - 1;
+    let s1 = <u32>ctz(starts); starts &= starts - 1;
+    let e1 = <u32>ctz(ends); ends &= ends - 1;
+    let s2 = <u32>ctz(starts); starts &= starts - 1;
+    let e2 = <u32>ctz(ends); ends &= ends - 1;
+    let s3 = <u32>ctz(starts); starts &= starts - 1;
+    let e3 = <u32>ctz(ends); ends &= ends - 1;
+    store<u32>(at, base + s0); store<u32>(at, e0 - s0, 4);
+    store<u32>(at, base + s1, 8); store<u32>(at, e1 - s1, 12);
+    store<u32>(at, base + s2, 16); store<u32>(at, e2 - s2, 20);
+    store<u32>(at, base + s3, 24); store<u32>(at, e3 - s3, 28);
     at += 32;
-  } while (bits != 0);
-}
-
-/**
- * Turns the starts of the slots from `at` into (start, length) extents, one slot per
- * set bit of `bits` (a run's end: base + its bit number), four slots a step as in
- * writeStarts. Slots past the last bit get a length that means nothing, and only
- * in their length half.
- */
-// @ts-ignore: decorator
-@inline function writeLengths(at: usize, bits: u64, base: u32): void {
-  do {
-    store<u32>(at, base + <u32>ctz(bits) - load<u32>(at), 4); bits &= bits - 1;
-    store<u32>(at, base + <u32>ctz(bits) - load<u32>(at, 8), 12); bits &= bits - 1;
-    store<u32>(at, base + <u32>ctz(bits) - load<u32>(at, 16), 20); bits &= bits - 1;
-    store<u32>(at, base + <u32>ctz(bits) - load<u32>(at, 24), 28); bits &= bits - 1;
-    at += 32;
-  } while (bits != 0);
+  } while (starts != 0);
 }
 
 /**
@@ -135,19 +128,30 @@ export function runsInPage(e: Extents, state: u32, acc: usize, pageStart: u32, l
     let base = pageStart + bit0;
     if (e.capacity - n > 64) {
       // Room for every run of the word: runs start where a 1 follows a 0 and end where
-      // a 0 follows a 1 (the carry says whether one was open). Starts are written
-      // first, then each end turns its start into a length, four slots at a time
-      // (writeStarts, writeLengths). An open run is only ever carried into a word at
-      // its bit 0 (ranges start mid-word only on a fresh call, with no run open).
+      // a 0 follows a 1 (the carry says whether one was open). An open run is only
+      // ever carried into a word at its bit 0 (ranges start mid-word only on a fresh
+      // call, with no run open), so the word's first end closes it.
       let shifted = (w << 1) | <u64>isOpen;
+      let starts = w & ~shifted;
       let ends = ~w & shifted;
       let slots = e.out + (<usize>n << 3);
-      if (isOpen) store<u32>(slots, start);
-      writeStarts(slots + (<usize>isOpen << 3), w & ~shifted, base);
-      writeLengths(slots, ends, base);
-      n += <u32>popcnt(ends);
+      if (isOpen) {
+        if (ends == 0) { // all ones: the run goes on
+          word++;
+          continue;
+        }
+        store<u32>(slots, start);
+        store<u32>(slots, base + <u32>ctz(ends) - start, 4);
+        ends &= ends - 1;
+        slots += 8;
+        n++;
+      }
       isOpen = (w >> 63) != 0;
-      if (isOpen) start = load<u32>(e.out + (<usize>n << 3));
+      if (starts != 0) {
+        writeRuns(slots, starts, ends, base);
+        n += <u32>popcnt(ends);
+        if (isOpen) start = load<u32>(e.out + (<usize>n << 3));
+      }
       word++;
       continue;
     }
