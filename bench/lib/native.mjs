@@ -34,8 +34,9 @@ export function benchNative(cases, { reps = 5, log = () => {} } = {}) {
       r.countGBps = r.bytes / (r.countMs * 1e6);
       r.memcmpGBps = r.bytes / (r.memcmpMs * 1e6);
       r.nsPerExtent = (r.extentsMs * 1e6) / r.extents;
+      r.nsPerExtentLoop = (r.extentsLoopMs * 1e6) / r.extents;
       rows.push(r);
-      log(`native C, mode ${mode}, ${blocks / 2 ** 20}M x K=${count} ${density * 100}%: count ${r.countGBps.toFixed(2)} GB/s, memcmp ${r.memcmpGBps.toFixed(2)} GB/s, ${r.nsPerExtent.toFixed(2)} ns per extent (load ${load.map((x) => x.toFixed(2)).join(' ')})`);
+      log(`native C, mode ${mode}, ${blocks / 2 ** 20}M x K=${count} ${density * 100}%: count ${r.countGBps.toFixed(2)} GB/s, memcmp ${r.memcmpGBps.toFixed(2)} GB/s, ${r.nsPerExtent.toFixed(2)} ns per extent (${r.nsPerExtentLoop.toFixed(2)} one loop trip a run) (load ${load.map((x) => x.toFixed(2)).join(' ')})`);
     }
     return { rows };
   } finally {
