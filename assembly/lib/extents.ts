@@ -89,6 +89,35 @@ export function closeRun(e: Extents, end: u32): bool {
 }
 
 /**
+ * Writes the runs of word `w` (bit 0 is block `base`) from slot `n` of `out` and returns
+ * the new count; a run open before the word (`isOpen`, from `start`) goes on into its
+ * bit 0. Runs start where a 1 follows a 0 and end where a 0 follows a 1, so the carried
+ * run closes at the word's first end. The run the word leaves open, if any, has its
+ * start in slot n of the returned count (the carried one too): read it back from there.
+ * Needs 64 free slots past `n`.
+ */
+// @ts-ignore: decorator
+@inline function wordRuns(out: usize, n: u32, w: u64, base: u32, isOpen: bool, start: u32): u32 {
+  let shifted = (w << 1) | <u64>isOpen;
+  let starts = w & ~shifted;
+  let ends = ~w & shifted;
+  let slots = out + (<usize>n << 3);
+  if (isOpen) {
+    store<u32>(slots, start);
+    if (ends == 0) return n; // all ones: the run goes on
+    store<u32>(slots, base + <u32>ctz(ends) - start, 4);
+    ends &= ends - 1;
+    slots += 8;
+    n++;
+  }
+  if (starts != 0) {
+    writeRuns(slots, starts, ends, base);
+    n += <u32>popcnt(ends);
+  }
+  return n;
+}
+
+/**
  * Emits the runs of blocks [lo, hi) of one accumulated page starting at block
  * `pageStart` (lo and hi lie within it); `state` says what the page holds.
  * Returns false when the buffer filled.
@@ -127,31 +156,11 @@ export function runsInPage(e: Extents, state: u32, acc: usize, pageStart: u32, l
     if (bit0 + 64 > end) w &= (<u64>1 << (end - bit0)) - 1;
     let base = pageStart + bit0;
     if (e.capacity - n > 64) {
-      // Room for every run of the word: runs start where a 1 follows a 0 and end where
-      // a 0 follows a 1 (the carry says whether one was open). An open run is only
-      // ever carried into a word at its bit 0 (ranges start mid-word only on a fresh
-      // call, with no run open), so the word's first end closes it.
-      let shifted = (w << 1) | <u64>isOpen;
-      let starts = w & ~shifted;
-      let ends = ~w & shifted;
-      let slots = e.out + (<usize>n << 3);
-      if (isOpen) {
-        if (ends == 0) { // all ones: the run goes on
-          word++;
-          continue;
-        }
-        store<u32>(slots, start);
-        store<u32>(slots, base + <u32>ctz(ends) - start, 4);
-        ends &= ends - 1;
-        slots += 8;
-        n++;
-      }
+      // Room for every run of the word. An open run is only ever carried into a word
+      // at its bit 0 (ranges start mid-word only on a fresh call, with no run open).
+      n = wordRuns(e.out, n, w, base, isOpen, start);
       isOpen = (w >> 63) != 0;
-      if (starts != 0) {
-        writeRuns(slots, starts, ends, base);
-        n += <u32>popcnt(ends);
-        if (isOpen) start = load<u32>(e.out + (<usize>n << 3));
-      }
+      if (isOpen) start = load<u32>(e.out + (<usize>n << 3));
       word++;
       continue;
     }
