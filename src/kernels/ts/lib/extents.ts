@@ -97,13 +97,13 @@ export function runsInPage(e: Extents, state: number, acc: number, pageStart: nu
       }
       const zeros = ~w;
       if (zeros === 0) break;
-      const last = ctz(zeros);
+      const endBit = ctz(zeros);
       if (n === capacity) return full(e, start, n);
       u32[out + n * 2] = start;
-      u32[out + n * 2 + 1] = blocks + last - start;
+      u32[out + n * 2 + 1] = blocks + endBit - start;
       n++;
       isOpen = false;
-      w = last === 31 ? 0 : w & ~((2 << last) - 1);
+      w = endBit === 31 ? 0 : w & ~((2 << endBit) - 1);
     }
   }
   keep(e, isOpen, start, n);
@@ -152,13 +152,13 @@ export function runsInWords(
         }
         const zeros = ~w;
         if (zeros === 0) break;
-        const last = ctz(zeros);
+        const endBit = ctz(zeros);
         if (n === capacity) return full(e, start, n);
         u32[out + n * 2] = start;
-        u32[out + n * 2 + 1] = blocks + last - start;
+        u32[out + n * 2 + 1] = blocks + endBit - start;
         n++;
         isOpen = false;
-        w = last === 31 ? 0 : w & ~((2 << last) - 1);
+        w = endBit === 31 ? 0 : w & ~((2 << endBit) - 1);
       }
       next = word + 1;
     }
