@@ -8,7 +8,8 @@
 //
 // Options: --quick (a subset in a few minutes), --sparse-only (only the 0.01 % densities, where
 // sparse pages are; results as kernels-<mode>-sparse), --no-ts, --no-roaring, --no-native, --out=DIR,
-// --before=FILE (an older kernels.wasm timed in the same run; bench/lib/before.mjs).
+// --before=FILE (an older kernels.wasm timed in the same run; bench/lib/before.mjs),
+// --shapes=256Mx16,... --patterns=... --densities=... (a part of the plan).
 // See bench/README.md for what is measured and what each column means.
 
 import process from 'node:process';
@@ -104,6 +105,15 @@ const PLAN = QUICK
 
 if (args.includes('--no-ts')) PLAN.ts = () => false;
 if (SPARSE_ONLY) PLAN.densities = [0.0001];
+// A part of the plan, for a focused A/B (with --before and --out): --shapes=256Mx16,16Mx4,
+// --patterns=clustered, --densities=0.5 keep only those of the plan.
+const listArg = (name) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3).split(',');
+const shapes = listArg('shapes');
+if (shapes) PLAN.shapes = PLAN.shapes.filter(([blocks, count]) => shapes.includes(`${blocks / M}Mx${count}`));
+const patterns = listArg('patterns');
+if (patterns) PLAN.patterns = PLAN.patterns.filter((p) => patterns.includes(p));
+const densities = listArg('densities')?.map(Number);
+if (densities) PLAN.densities = PLAN.densities.filter((d) => densities.includes(d));
 const WANT_ROARING = !args.includes('--no-roaring');
 
 const log = (...a) => console.error(...a);
