@@ -12,13 +12,16 @@ import { ACC_MIXED, ACC_ONES, ACC_ZERO, PAGE_BYTES } from "./layout";
 // @ts-ignore: decorator
 @inline const EXTENTS_AT: usize = 3 * PAGE_BYTES;
 
-/** One scan call's output: the buffer, how much of it is written, the run still open. */
+/**
+ * One scan call's output: the buffer, how much of it is written, the run still open.
+ * Laid over the caller's scratch and never constructed: beginExtents sets every field.
+ */
 @unmanaged export class Extents {
-  out: usize;
-  capacity: u32;
-  written: u32;
-  runStart: u32;
-  open: bool;
+  out!: usize;
+  capacity!: u32;
+  written!: u32;
+  runStart!: u32;
+  open!: bool;
 }
 
 /** Starts a scan that writes at most `cap` extents to `buffer`; its state lives at `acc`. */
