@@ -80,10 +80,16 @@ const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64
   return v128.and(v, G3_BITS);
 }
 
+/** Part `part` of the g = 3 expansion of m as a byte mask: 0xFF where the granule's bit is set. */
+// @ts-ignore: decorator
+@inline function g3Mask(m: v128, part: i32): v128 {
+  return i8x16.eq(g3Lanes(m, part), G3_BITS);
+}
+
 /** expand(meta) for output chunk `chunk` (16 bytes, part `part` of a 64-byte step; m from g3Load). */
 // @ts-ignore: decorator
 @inline function expandPart(meta: usize, chunk: u32, g: i32, m: v128, part: i32): v128 {
-  if (g == 3) return i8x16.eq(g3Lanes(m, part), G3_BITS);
+  if (g == 3) return g3Mask(m, part);
   return expandChunk(meta, chunk, <u32>g);
 }
 
@@ -196,8 +202,8 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
     let x2 = v128.load(bits + off, 32), x3 = v128.load(bits + off, 48);
     if (y != -1) {
       let m = i64x2.splat(y);
-      x0 = v128.and(x0, i8x16.eq(g3Lanes(m, 0), G3_BITS)); x1 = v128.and(x1, i8x16.eq(g3Lanes(m, 1), G3_BITS));
-      x2 = v128.and(x2, i8x16.eq(g3Lanes(m, 2), G3_BITS)); x3 = v128.and(x3, i8x16.eq(g3Lanes(m, 3), G3_BITS));
+      x0 = v128.and(x0, g3Mask(m, 0)); x1 = v128.and(x1, g3Mask(m, 1));
+      x2 = v128.and(x2, g3Mask(m, 2)); x3 = v128.and(x3, g3Mask(m, 3));
     }
     bOnes += popcnt4(x0, x1, x2, x3);
   }
@@ -245,8 +251,8 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
       x0 = v128.or(x0, v128.load(bits + off)); x1 = v128.or(x1, v128.load(bits + off, 16));
       x2 = v128.or(x2, v128.load(bits + off, 32)); x3 = v128.or(x3, v128.load(bits + off, 48));
     }
-    x0 = v128.and(x0, i8x16.eq(g3Lanes(m, 0), G3_BITS)); x1 = v128.and(x1, i8x16.eq(g3Lanes(m, 1), G3_BITS));
-    x2 = v128.and(x2, i8x16.eq(g3Lanes(m, 2), G3_BITS)); x3 = v128.and(x3, i8x16.eq(g3Lanes(m, 3), G3_BITS));
+    x0 = v128.and(x0, g3Mask(m, 0)); x1 = v128.and(x1, g3Mask(m, 1));
+    x2 = v128.and(x2, g3Mask(m, 2)); x3 = v128.and(x3, g3Mask(m, 3));
     bOnes += popcnt4(x0, x1, x2, x3);
   }
   return <u32>((xOnes << 3) + bOnes);
