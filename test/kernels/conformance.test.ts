@@ -367,6 +367,31 @@ describe(`delta scan (${backend} vs reference and ${otherBackend})`, () => {
     }), params('meta-few', 80));
   });
 
+  test('one dense bit map against mixed meta and live slices at g = 3 (the K = 1 count loop, and its skip where all granules are in use)', () => {
+    // The other properties draw sparse bit maps when meta maps are there; a K = 1 count
+    // expands the meta slice only where some granule of 64 bytes is not in use, so the
+    // bits it drops must be set for a wrong expansion (or a wrong skip) to show.
+    fc.assert(fc.property(scanRecipe, (r) => {
+      const rng = new Prng(r.seed);
+      const blocks = r.tail === 0 ? r.pages * PAGE_BLOCKS : (r.pages - 1) * PAGE_BLOCKS + r.tail;
+      const [from, to] = pickRange(rng, blocks, r.range);
+      const metaBits = Math.ceil(blocks / 8);
+      const style = (densities: number[]) => ({
+        density: rng.pick(densities), pattern: rng.pick(['scattered', 'clustered', 'few'] as const), sentinels: 0.1, uniform: 0.1,
+      });
+      const c: ScanCase = {
+        blocks, from, to, cap: r.cap,
+        bitmaps: [randomMapSpec(rng, blocks, style([0.1, 0.5, 0.9, 0.99]))],
+        meta: {
+          g: 3,
+          metas: [randomMapSpec(rng, metaBits, style([0.5, 0.9, 0.99, 0.9995]))],
+          live: randomMapSpec(rng, metaBits, style([0.9, 0.99, 0.9995, 1])),
+        },
+      };
+      checkScanCase(c, r.seed);
+    }), params('one-map-g3', 40));
+  });
+
   test('sparse bit map pages (u16 bit lists behind SPARSE_TAG entries) mixed with stored pages and sentinels, plain and meta', () => {
     fc.assert(fc.property(scanRecipe, fc.boolean(), fc.constantFrom(1, 16, 300, SPARSE_MAX), (r, withMeta, max) => {
       checkScanCase(makeScanCase(r, withMeta), r.seed, { max });
