@@ -128,6 +128,13 @@ static uint64_t count_paged(uint64_t **bits, uint8_t **metas, int k, uint64_t wo
   return total;
 }
 
+/* Where runs start in word x (a 1 after a 0) and end (a 0 after a 1); `open`: a run comes in at bit 0. */
+static inline void run_edges(uint64_t x, uint64_t open, uint64_t *starts, uint64_t *ends) {
+  uint64_t shifted = (x << 1) | open;
+  *starts = x & ~shifted;
+  *ends = ~x & shifted;
+}
+
 /* ctz with ctz(0) = 64, as WebAssembly's i64.ctz (gcc makes it one tzcnt with BMI1). */
 static inline uint32_t ctz64(uint64_t x) { return x ? (uint32_t)__builtin_ctzll(x) : 64; }
 
@@ -143,9 +150,8 @@ static uint64_t emit_pairs(const uint64_t *map, uint64_t words, uint32_t *out) {
   uint64_t open = 0;
   uint32_t start = 0;
   for (uint64_t w = 0; w < words; w++) {
-    uint64_t x = map[w];
-    uint64_t shifted = (x << 1) | open;
-    uint64_t starts = x & ~shifted, ends = ~x & shifted;
+    uint64_t x = map[w], starts, ends;
+    run_edges(x, open, &starts, &ends);
     uint32_t base = (uint32_t)(w << 6);
     if (open) {
       if (!ends) continue;
@@ -180,9 +186,8 @@ static uint64_t emit_loops(const uint64_t *map, uint64_t words, uint32_t *out) {
   uint32_t *at = out;
   uint64_t open = 0;
   for (uint64_t w = 0; w < words; w++) {
-    uint64_t x = map[w];
-    uint64_t shifted = (x << 1) | open;
-    uint64_t starts = x & ~shifted, ends = ~x & shifted;
+    uint64_t x = map[w], starts, ends;
+    run_edges(x, open, &starts, &ends);
     uint32_t base = (uint32_t)(w << 6);
     uint32_t *s = at + (open ? 2 : 0);
     while (starts) { *s = base + (uint32_t)__builtin_ctzll(starts); s += 2; starts &= starts - 1; }
