@@ -184,9 +184,10 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
 }
 
 /**
- * countFusedG3 for one bit map page and one meta slice (K = 1, a replication cut): the
- * same sums with the lists' loops gone, and the expansion skipped where every granule
- * of the 64 bytes is in use (m all ones), as it is on a volume in use throughout.
+ * countFusedG3 when one bit map page and one meta slice are listed (as at K = 1, the
+ * delta of a replication cut): the same sums with the lists' loops gone, and the
+ * expansion skipped where every granule of the 64 bytes counts (y all ones), as on a
+ * volume in use throughout.
  */
 // @ts-ignore: decorator
 @inline function countOneG3(bits: usize, meta: usize, mask: usize): u32 {
