@@ -22,7 +22,7 @@ function orPages(heap: Heap, acc: number, a: number, b: number, c: number, d: nu
 /**
  * One page of the delta being built in the accumulator `acc`: what it holds so far
  * (ACC_ZERO until something is ORed in, then ACC_MIXED), and the stored pages waiting
- * to be ORed into it, four at a time. Each accumulate call makes its own (beginPage).
+ * to be ORed into it, four at a time. Each accumulate call makes its own.
  */
 class PageBuild {
   readonly heap: Heap;
@@ -37,11 +37,6 @@ class PageBuild {
     this.heap = heap;
     this.acc = acc;
   }
-}
-
-/** Starts a page in the accumulator at `acc`: nothing in it yet, nothing queued. */
-function beginPage(heap: Heap, acc: number): PageBuild {
-  return new PageBuild(heap, acc);
 }
 
 /** Queues a stored page; every fourth one ORs the group into the accumulator. */
@@ -94,7 +89,7 @@ function addSparse(build: PageBuild, entry: number): void {
 
 /** Page `page` of OR over the bit maps whose page tables are listed at `tables`. */
 export function accumulatePlain(heap: Heap, tables: number, count: number, page: number, acc: number): number {
-  const build = beginPage(heap, acc);
+  const build = new PageBuild(heap, acc);
   for (let i = 0; i < count; i++) {
     const entry = pageEntry(heap, tableAt(heap, tables, i), page);
     if (entry === ZERO_PAGE) continue;
@@ -158,7 +153,7 @@ export function metaEntry(heap: Heap, table: number, page: number, g: number): n
 export function accumulateMeta(
   heap: Heap, tables: number, metas: number, count: number, g: number, page: number, acc: number,
 ): number {
-  const build = beginPage(heap, acc);
+  const build = new PageBuild(heap, acc);
   for (let i = 0; i < count; i++) {
     const bits = pageEntry(heap, tableAt(heap, tables, i), page);
     const meta = metaEntry(heap, tableAt(heap, metas, i), page, g);
@@ -187,7 +182,7 @@ function addMetaEntry(build: PageBuild, bits: number, meta: number, g: number): 
  * (meta 0: all in use), for a page the lists could not finish on their own.
  */
 export function accumulateListed(heap: Heap, list: number, n: number, g: number, acc: number): number {
-  const build = beginPage(heap, acc);
+  const build = new PageBuild(heap, acc);
   const u32 = heap.u32;
   for (let i = 0; i < n; i++) {
     const meta = u32[(list >>> 2) + 2 * i + 1]!;
