@@ -96,8 +96,8 @@ describe.runIf(backend === 'wasm')(`streams served while spooled and imported wh
       const outcome = await pull(client, 'copy', viaProxy);
       expect(outcome).toMatchObject({ result: 'delta', from: images.v1, to: images.v2 });
       expect(proxy.cutCount).toBe(1);
-      // /update, the stream, then the rest of it: asked from where the cut fell (fetch may
-      // not hand on the last bytes before a cut), never from the start.
+      // /update, the stream, then the rest of it: asked from where the cut fell (the client
+      // may not have handed on the last bytes it received before the cut), never from the start.
       expect(proxy.rangeStarts).toHaveLength(3);
       expect(proxy.rangeStarts.slice(0, 2)).toEqual([0, 0]);
       expect(proxy.rangeStarts[2]).toBeGreaterThan(cut - MiB);
