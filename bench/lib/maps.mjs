@@ -278,11 +278,10 @@ export function layoutStats(layout, pool) {
 export function applyLayout(arena, a, pool, layout, bits) {
   return layout.map((entries) => {
     const map = PagedBitmap.create(arena, bits);
-    const u32 = arena.u32;
-    const t = map.table >>> 2;
+    // setEntry, not the table's words: the map keeps which entries are stored beside them.
     for (let p = 0; p < entries.length; p++) {
       const index = entries[p];
-      u32[t + p] = index < 0 ? ZERO_PAGE : pool.pageOffset(a, index);
+      map.setEntry(p, index < 0 ? ZERO_PAGE : pool.pageOffset(a, index));
     }
     return map;
   });
@@ -291,9 +290,7 @@ export function applyLayout(arena, a, pool, layout, bits) {
 /** Frees page tables made by applyLayout, leaving the pool pages alone. */
 export function releaseMaps(maps) {
   for (const map of maps) {
-    const u32 = map.arena.u32;
-    const t = map.table >>> 2;
-    u32.fill(ZERO_PAGE, t, t + map.pages);
+    for (let p = 0; p < map.pages; p++) map.setEntry(p, ZERO_PAGE);
     map.free();
   }
 }

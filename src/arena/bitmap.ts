@@ -8,6 +8,7 @@
 import { invalidArgument, outOfRange, SnapcopyError } from '../errors.js';
 import { ACC_BYTES, MAX_BLOCKS, ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, PAGE_SHIFT, ZERO_PAGE } from '../kernels/api.js';
 import type { Arena } from './arena.js';
+import { Occupancy, walkStored } from './occupancy.js';
 import {
   SPARSE_LIMIT, SPARSE_LOW, copySparse, countUpTo, densify, freeSparse, isSparse, newSparse, orSparseInto, sparseCount,
   sparseFromDense, sparseHas, sparseSlotBytes, unionSparse, writeSparse,
@@ -26,6 +27,10 @@ export class PagedBitmap {
   #bits: number;
   #pages: number;
   #table: number;
+  // Which entries are stored (the second level over the table), and the set bits of
+  // dense pages counted since they last changed (count + 1; 0 = not known).
+  #stored: Occupancy;
+  #counts: Uint16Array | undefined;
   readonly sparse: boolean;
 
   private constructor(arena: Arena, bits: number, sparse: boolean) {
@@ -34,6 +39,7 @@ export class PagedBitmap {
     this.#bits = bits;
     this.#pages = pagesFor(bits);
     this.#table = arena.alloc(this.#pages * 4);
+    this.#stored = new Occupancy(this.#pages);
   }
 
   /** Bits covered: 0..bits-1. */
@@ -68,6 +74,9 @@ export class PagedBitmap {
     this.#table = table;
     this.#pages = pages;
     this.#bits = bits;
+    this.#stored = new Occupancy(pages);
+    this.#stored.rebuild(this.#tableView());
+    this.#counts = undefined;
     if (bits > old) this.clearRange(old, tail(bits));
   }
 
@@ -92,6 +101,33 @@ export class PagedBitmap {
 
   setEntry(page: number, entry: number): void {
     this.arena.u32[(this.table >>> 2) + page] = entry;
+    this.#stored.note(page, entry !== ZERO_PAGE);
+    this.#forgetCount(page);
+  }
+
+  /** Which entries are stored: the second level the delta counts walk (occupancy.ts). */
+  get occupancy(): Occupancy {
+    return this.#stored;
+  }
+
+  /**
+   * Set bits of page p, without reading it when that is known: a sentinel, a sparse page
+   * (its list's length), or a dense page counted before and unchanged since. Otherwise
+   * the kernels count it, in `scratch` (16 + ACC_BYTES arena bytes), and it is kept.
+   */
+  pageCount(page: number, scratch: number): number {
+    // Kept only for dense pages, and dropped whenever the page or its entry changes.
+    const known = this.#counts?.[page] ?? 0;
+    if (known !== 0) return known - 1;
+    const entry = this.entry(page);
+    if (entry <= ONES_PAGE) return entry === ONES_PAGE ? PAGE_BLOCKS : 0;
+    if (isSparse(entry)) return sparseCount(this.arena, entry);
+    const arena = this.arena;
+    arena.u32[scratch >>> 2] = this.table;
+    const start = page * PAGE_BLOCKS;
+    const count = arena.kernels.popcountPlain(scratch, 1, start, Math.min(this.bits, start + PAGE_BLOCKS), scratch + 16);
+    (this.#counts ??= new Uint16Array(this.#pages))[page] = count + 1;
+    return count;
   }
 
   get(bit: number): boolean {
@@ -124,17 +160,21 @@ export class PagedBitmap {
     this.#eachPage(from, to, false);
   }
 
-  /** The number of set bits, counted by the kernels. */
+  /** The number of set bits: the stored pages' counts (pageCount), kept for the next time. */
   popcount(): number {
     const arena = this.arena;
-    // The one-entry table list, then the kernels' scratch 16-byte aligned after it.
     const bytes = 16 + ACC_BYTES;
-    const list = arena.alloc(bytes);
+    const scratch = arena.alloc(bytes);
+    let total = 0;
     try {
-      arena.u32[list >>> 2] = this.table;
-      return arena.kernels.popcountPlain(list, 1, 0, this.bits, list + 16);
+      // One map: every stored page is stored by it alone.
+      walkStored([this.#stored], 0, this.pages, {
+        shared: () => {},
+        single: (page) => { total += this.pageCount(page, scratch); },
+      });
+      return total;
     } finally {
-      arena.free(list, bytes);
+      arena.free(scratch, bytes);
     }
   }
 
@@ -155,6 +195,8 @@ export class PagedBitmap {
       this.arena.u8.copyWithin(page, entry, entry + PAGE_BYTES);
       copy.setEntry(p, page);
     }
+    // The same bytes: what was counted here is the copy's count too.
+    copy.#counts = this.#counts?.slice();
     return copy;
   }
 
@@ -176,6 +218,11 @@ export class PagedBitmap {
     // The merge kernel reads dense pages only: pages where either side is sparse merge here.
     let mine = this.#tableView();
     let theirs = other.#tableView();
+    // Our pages change where theirs are stored, some in place (the kernel ORs into them).
+    if (this.#counts) {
+      const counts = this.#counts;
+      theirs.forEach((entry, p) => { if (entry !== ZERO_PAGE) counts[p] = 0; });
+    }
     for (let p = 0; p < this.pages; p++) {
       const entry = theirs[p]!;
       if (isSparse(entry) || (entry !== ZERO_PAGE && isSparse(mine[p]!))) {
@@ -195,6 +242,7 @@ export class PagedBitmap {
       if (was > ONES_PAGE && now !== was) this.arena.freePage(was);
       if (entry > ONES_PAGE && now !== entry) this.arena.freePage(entry);
     }
+    this.#stored.rebuild(mine);
     theirs.fill(ZERO_PAGE);
     other.free();
   }
@@ -216,9 +264,10 @@ export class PagedBitmap {
       else if (mine === ONES_PAGE) {
         const page = this.arena.allocPage();
         this.arena.u8.copyWithin(page, theirs, theirs + PAGE_BYTES);
+        this.setEntry(p, page);
         [table, others] = [this.#tableView(), other.#tableView()]; // allocating may have grown the arena
-        table[p] = page;
       } else if (!andPage(this.arena.u32, mine, theirs)) this.#replacePage(p, ZERO_PAGE);
+      else this.#forgetCount(p);
     }
   }
 
@@ -369,6 +418,10 @@ export class PagedBitmap {
     return this.arena.u32.subarray(at, at + this.#pages);
   }
 
+  #forgetCount(page: number): void {
+    if (this.#counts) this.#counts[page] = 0;
+  }
+
   #check(from: number, to: number): void {
     if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 0 || from > to || to > this.bits) {
       throw outOfRange(`bits [${from}, ${to}) are not within [0, ${this.bits})`);
@@ -493,6 +546,7 @@ export class PagedBitmap {
       else u8[at]! &= ~(1 << (bit & 7));
       bit++;
     }
+    this.#forgetCount(page);
     if (!value && this.sparse) this.#compact(page, entry, SPARSE_LOW);
   }
 }

@@ -3,9 +3,10 @@
 // any size runs in a fixed amount of memory.
 
 import { invalidArgument, outOfRange } from '../errors.js';
-import { ACC_BYTES, MAX_GRANULARITY } from '../kernels/api.js';
+import { ACC_BYTES, MAX_GRANULARITY, PAGE_BLOCKS, PAGE_SHIFT } from '../kernels/api.js';
 import type { Arena } from './arena.js';
 import type { PagedBitmap } from './bitmap.js';
+import { storedRanges, walkStored } from './occupancy.js';
 
 /** Meta bit maps for a meta-aware scan: one per bit map, and the younger image's. */
 export interface MetaMaps {
@@ -74,8 +75,12 @@ function checkMeta(meta: MetaMaps, arena: Arena, blocks: number, count: number):
   }
 }
 
-/** Arena space for one kernel call: the page-table lists, the cursor, the accumulator, the output. */
+/**
+ * Arena space for one kernel call: a one-table list (PagedBitmap.pageCount's scratch,
+ * with the accumulator after it), the accumulator, the page-table lists, the cursor, the output.
+ */
 class ScanSpace {
+  readonly one: number;
   readonly tables: number;
   readonly metas: number;
   readonly cursor: number;
@@ -88,30 +93,31 @@ class ScanSpace {
     const tables = options.bitmaps.map((map) => map.table);
     const metas = plan.meta?.metas.map((map) => map.table) ?? [];
     const lists = Math.ceil((plan.count * 8 + 16) / 16) * 16;
-    this.#bytes = ACC_BYTES + lists + plan.batch * 8;
+    this.#bytes = 16 + ACC_BYTES + lists + plan.batch * 8;
     const base = arena.alloc(this.#bytes);
-    this.acc = base;
-    this.tables = base + ACC_BYTES;
+    this.one = base;
+    this.acc = base + 16;
+    this.tables = this.acc + ACC_BYTES;
     this.metas = this.tables + plan.count * 4;
     this.cursor = this.metas + plan.count * 4;
-    this.out = base + ACC_BYTES + lists;
+    this.out = this.tables + lists;
     const u32 = arena.u32;
     u32.set(tables, this.tables >>> 2);
     u32.set(metas, this.metas >>> 2);
   }
 
   free(): void {
-    this.arena.free(this.acc, this.#bytes);
+    this.arena.free(this.one, this.#bytes);
   }
 }
 
-function runKernel(plan: Plan, space: ScanSpace, from: number, capacity: number): number {
+function runKernel(plan: Plan, space: ScanSpace, from: number, to: number, out: number, capacity: number): number {
   const k = plan.arena.kernels;
   const m = plan.meta;
   return m
-    ? k.scanMeta(space.tables, space.metas, plan.count, m.live.table, m.granularity, from, plan.to,
-      space.out, capacity, space.cursor, space.acc)
-    : k.scanPlain(space.tables, plan.count, from, plan.to, space.out, capacity, space.cursor, space.acc);
+    ? k.scanMeta(space.tables, space.metas, plan.count, m.live.table, m.granularity, from, to,
+      out, capacity, space.cursor, space.acc)
+    : k.scanPlain(space.tables, plan.count, from, to, out, capacity, space.cursor, space.acc);
 }
 
 /**
@@ -122,15 +128,45 @@ export function* scanDelta(options: DeltaScanOptions): Generator<ExtentBatch, vo
   const plan = checkedPlan(options);
   const space = new ScanSpace(plan.arena, options, plan);
   try {
-    let at = plan.from;
-    while (at < plan.to) {
-      const n = runKernel(plan, space, at, plan.batch);
-      at = plan.arena.u32[space.cursor >>> 2]!;
-      if (n > 0) yield plan.arena.u32.slice(space.out >>> 2, (space.out >>> 2) + n * 2);
-    }
+    if (plan.meta) yield* scanRange(plan, space, plan.from, plan.to);
+    else yield* scanStored(plan, space, options.bitmaps);
   } finally {
     space.free();
   }
+}
+
+/** Kernel calls over [from, to), each batch yielded as it comes. */
+function* scanRange(plan: Plan, space: ScanSpace, from: number, to: number): Generator<ExtentBatch, void, undefined> {
+  let at = from;
+  while (at < to) {
+    const n = runKernel(plan, space, at, to, space.out, plan.batch);
+    at = plan.arena.u32[space.cursor >>> 2]!;
+    if (n > 0) yield plan.arena.u32.slice(space.out >>> 2, (space.out >>> 2) + n * 2);
+  }
+}
+
+/**
+ * A plain scan over the pages the maps store (occupancy.ts): kernel calls over those
+ * ranges only, filling each batch across them. An unstored page lies between two
+ * ranges, so no extent runs from one into the next.
+ */
+function* scanStored(plan: Plan, space: ScanSpace, bitmaps: readonly PagedBitmap[]): Generator<ExtentBatch, void, undefined> {
+  const pages = storedRanges(bitmaps.map((map) => map.occupancy), plan.from >>> PAGE_SHIFT, Math.ceil(plan.to / PAGE_BLOCKS));
+  const out = space.out >>> 2;
+  let n = 0;
+  for (let i = 0; i < pages.length; i += 2) {
+    const to = Math.min(plan.to, pages[i + 1]! * PAGE_BLOCKS);
+    let at = Math.max(plan.from, pages[i]! * PAGE_BLOCKS);
+    while (at < to) {
+      n += runKernel(plan, space, at, to, space.out + n * 8, plan.batch - n);
+      at = plan.arena.u32[space.cursor >>> 2]!;
+      if (n === plan.batch) {
+        yield plan.arena.u32.slice(out, out + n * 2);
+        n = 0;
+      }
+    }
+  }
+  if (n > 0) yield plan.arena.u32.slice(out, out + n * 2);
 }
 
 /** The number of changed blocks of a delta (its exact size), without listing them. */
@@ -143,10 +179,42 @@ export function countDelta(options: DeltaScanOptions): number {
     // Kernel counts are u32; a range holds at most MAX_BLOCKS (2^31) blocks, so one call fits.
     return m
       ? k.popcountMeta(space.tables, space.metas, plan.count, m.live.table, m.granularity, plan.from, plan.to, space.acc)
-      : k.popcountPlain(space.tables, plan.count, plan.from, plan.to, space.acc);
+      : countStored(plan, space, options.bitmaps);
   } finally {
     space.free();
   }
+}
+
+/**
+ * A plain count over the pages the maps store (their second level, occupancy.ts), not
+ * over every page-table entry: a page one map stores alone is that page's own count
+ * (kept by the map once counted), and runs of pages several maps store go to the kernel.
+ */
+function countStored(plan: Plan, space: ScanSpace, bitmaps: readonly PagedBitmap[]): number {
+  const k = plan.arena.kernels;
+  const { from, to } = plan;
+  let total = 0;
+  let runFrom = 0;
+  let runTo = 0;
+  const toKernel = (lo: number, hi: number) => {
+    if (lo !== runTo) {
+      if (runTo > runFrom) total += k.popcountPlain(space.tables, plan.count, runFrom, runTo, space.acc);
+      runFrom = lo;
+    }
+    runTo = hi;
+  };
+  // Pages [whole, wholeEnd) lie within [from, to) whole (the last one up to the maps' end).
+  const whole = Math.ceil(from / PAGE_BLOCKS);
+  const wholeEnd = to === bitmaps[0]!.bits ? Math.ceil(to / PAGE_BLOCKS) : Math.floor(to / PAGE_BLOCKS);
+  walkStored(bitmaps.map((map) => map.occupancy), from >>> PAGE_SHIFT, Math.ceil(to / PAGE_BLOCKS), {
+    shared: (page, end) => toKernel(Math.max(from, page * PAGE_BLOCKS), Math.min(to, end * PAGE_BLOCKS)),
+    single: (page, only) => {
+      if (page >= whole && page < wholeEnd) total += bitmaps[only]!.pageCount(page, space.one);
+      else toKernel(Math.max(from, page * PAGE_BLOCKS), Math.min(to, (page + 1) * PAGE_BLOCKS));
+    },
+  });
+  if (runTo > runFrom) total += k.popcountPlain(space.tables, plan.count, runFrom, runTo, space.acc);
+  return total;
 }
 
 /** All extents of a delta as [start, length] pairs (convenient for small deltas and tests). */

@@ -1,0 +1,262 @@
+// The second level over page tables (src/arena/occupancy.ts) and what rests on it:
+// walkStored against a plain list of pages, and PagedBitmap's occupancy and kept page
+// counts against its own table and a model through every kind of write.
+
+import { describe, expect, test } from 'vitest';
+import { Occupancy, walkStored } from '../../src/arena/occupancy.js';
+import { PAGE_BLOCKS, PAGE_BYTES, PagedBitmap, ZERO_PAGE, countDelta, deltaExtents } from '../../src/index.js';
+import { backend, newArena } from '../helpers/backend.js';
+import { Prng, testSeed } from '../helpers/prng.js';
+import { popcountBits, refScan } from '../helpers/reference.js';
+
+type Report = ['shared', number, number] | ['single', number, number];
+
+/** What walkStored reports, page by page: a model that looks at every entry of every map. */
+function modelWalk(stored: readonly Uint8Array[], first: number, end: number): Array<[number, number]> {
+  const pages: Array<[number, number]> = [];
+  for (let p = first; p < end; p++) {
+    const holders = stored.flatMap((s, i) => (s[p] ? [i] : []));
+    if (holders.length > 0) pages.push([p, holders.length === 1 ? holders[0]! : -1]);
+  }
+  return pages;
+}
+
+function walk(maps: readonly Occupancy[], first: number, end: number): Report[] {
+  const reports: Report[] = [];
+  walkStored(maps, first, end, {
+    shared: (from, to) => reports.push(['shared', from, to]),
+    single: (page, only) => reports.push(['single', page, only]),
+  });
+  return reports;
+}
+
+/** The reports as pages, checking on the way that shared runs never cross a word and come in order. */
+function pagesOf(reports: readonly Report[]): Array<[number, number]> {
+  const pages: Array<[number, number]> = [];
+  for (const [kind, a, b] of reports) {
+    if (kind === 'single') pages.push([a, b]);
+    else {
+      expect(b).toBeGreaterThan(a);
+      expect((b - 1) >>> 5, `run [${a}, ${b}) stays in one word`).toBe(a >>> 5);
+      for (let p = a; p < b; p++) pages.push([p, -1]);
+    }
+  }
+  return pages;
+}
+
+/** The map's occupancy as recomputed from its page table. */
+function expectOccupancyOfTable(map: PagedBitmap, label: string): void {
+  const fresh = new Occupancy(map.pages);
+  const at = map.table >>> 2;
+  fresh.rebuild(map.arena.u32.subarray(at, at + map.pages));
+  expect([...map.occupancy.words], label).toEqual([...fresh.words]);
+  expect([...map.occupancy.groups], label).toEqual([...fresh.groups]);
+}
+
+describe('walkStored', () => {
+  test('reports exactly the stored pages of random occupancies, in order, with the one map that holds each', () => {
+    const seed = testSeed('occupancy');
+    const rng = new Prng(seed);
+    for (let round = 0; round < 150; round++) {
+      const pages = rng.pick([1, 31, 32, 33, 1023, 1024, 1025, 3000, 33000]);
+      const k = rng.int(1, 5);
+      const density = rng.pick([0.001, 0.05, 0.5, 0.97, 1]);
+      const stored = Array.from({ length: k }, () => {
+        const s = new Uint8Array(pages);
+        // Runs as well as single pages, so words fill up whole sometimes.
+        for (let p = 0; p < pages; p++) s[p] = rng.chance(density) ? 1 : 0;
+        if (rng.chance(0.3)) s.fill(1, rng.int(0, pages - 1), rng.int(0, pages));
+        return s;
+      });
+      const maps = stored.map((s) => {
+        const o = new Occupancy(pages);
+        s.forEach((v, p) => { if (v) o.note(p, true); });
+        // Notes that take a page back out keep both levels right.
+        for (let n = 0; n < 3; n++) {
+          const p = rng.int(0, pages - 1);
+          o.note(p, false);
+          s[p] = 0;
+        }
+        return o;
+      });
+      const first = rng.chance(0.5) ? 0 : rng.int(0, pages - 1);
+      const end = rng.chance(0.5) ? pages : rng.int(first, pages);
+      const label = `seed ${seed} round ${round}: ${k} maps of ${pages} pages, [${first}, ${end})`;
+      expect(pagesOf(walk(maps, first, end)), label).toEqual(modelWalk(stored, first, end));
+    }
+  });
+
+  test('a word whose pages every map stores is one report, not 32', () => {
+    const a = new Occupancy(64);
+    const b = new Occupancy(64);
+    for (let p = 0; p < 64; p++) {
+      a.note(p, true);
+      b.note(p, true);
+    }
+    expect(walk([a, b], 0, 64)).toEqual([['shared', 0, 32], ['shared', 32, 64]]);
+  });
+});
+
+describe(`PagedBitmap occupancy and kept page counts (${backend})`, () => {
+  test('stay exact through every kind of write, counted between the writes', () => {
+    const seed = testSeed('occupancy');
+    const rng = new Prng(seed ^ 0x5a5a);
+    const arena = newArena();
+    for (let round = 0; round < 8; round++) {
+      const bits = rng.pick([PAGE_BLOCKS, 3 * PAGE_BLOCKS, 5 * PAGE_BLOCKS + rng.int(1, PAGE_BLOCKS - 1)]);
+      const sparse = rng.chance(0.5);
+      let map = PagedBitmap.create(arena, bits, { sparse });
+      let model = new Uint8Array(bits);
+      const scratch = arena.alloc(16 + 3 * PAGE_BYTES + 32);
+      for (let op = 0; op < 80; op++) {
+        const label = `seed ${seed} round ${round} op ${op} (${sparse ? 'sparse' : 'dense'} map of ${bits} bits)`;
+        ({ map, model } = randomWrite(rng, arena, map, model, sparse));
+        expectOccupancyOfTable(map, label);
+        // pageCount of every page (kept where dense), then the total through the kept counts.
+        for (let p = 0; p < map.pages; p++) {
+          const want = popcountBits(model.subarray(p * PAGE_BLOCKS, Math.min(map.bits, (p + 1) * PAGE_BLOCKS)));
+          expect(map.pageCount(p, scratch), `${label}, page ${p}`).toBe(want);
+        }
+        expect(map.popcount(), label).toBe(popcountBits(model));
+      }
+      arena.free(scratch, 16 + 3 * PAGE_BYTES + 32);
+      map.free();
+    }
+    expect(arena.stats().bytesInUse).toBe(0);
+  });
+
+  test('plain counts and scans over the stored pages agree with the model, whole and over any range', () => {
+    const seed = testSeed('occupancy');
+    const rng = new Prng(seed ^ 0x1234);
+    const arena = newArena();
+    for (let round = 0; round < 40; round++) {
+      const bits = rng.pick([2 * PAGE_BLOCKS, 40 * PAGE_BLOCKS + rng.int(1, 999), 70 * PAGE_BLOCKS]);
+      const k = rng.int(1, 4);
+      const maps: PagedBitmap[] = [];
+      const models: Uint8Array[] = [];
+      for (let i = 0; i < k; i++) {
+        const map = PagedBitmap.create(arena, bits, { sparse: rng.chance(0.5) });
+        const model = new Uint8Array(bits);
+        // A few pages each, some of them the same pages as another map's.
+        for (let n = rng.int(0, 6); n > 0; n--) {
+          const page = rng.int(0, map.pages - 1);
+          const from = Math.min(bits - 1, page * PAGE_BLOCKS + rng.int(0, PAGE_BLOCKS - 1));
+          const to = Math.min(bits, from + rng.pick([1, 5, 300, 5000, PAGE_BLOCKS]));
+          map.setRange(from, to);
+          model.fill(1, from, to);
+        }
+        maps.push(map);
+        models.push(model);
+      }
+      for (let n = 0; n < 4; n++) {
+        const whole = n === 0;
+        const from = whole ? 0 : rng.int(0, bits);
+        const to = whole ? bits : rng.int(from, bits);
+        const label = `seed ${seed} round ${round}: ${k} maps, [${from}, ${to})`;
+        const want = refScan(models, from, to);
+        // Twice: the second count runs on the page counts the first one kept.
+        for (let again = 0; again < 2; again++) {
+          expect(countDelta({ bitmaps: maps, from, to }), label).toBe(want.count);
+        }
+        // Batches filled across the ranges of stored pages, down to one extent a batch.
+        const batch = rng.pick([1, 2, 3, 8192]);
+        expect(deltaExtents({ bitmaps: maps, from, to, batch }), `${label}, batch ${batch}`).toEqual(want.extents);
+      }
+      for (const map of maps) map.free();
+    }
+    expect(arena.stats().bytesInUse).toBe(0);
+  });
+});
+
+/** One random write of any kind to `map` and the same to `model`; returns the (maybe new) map. */
+function randomWrite(rng: Prng, arena: ReturnType<typeof newArena>, map: PagedBitmap, model: Uint8Array, sparse: boolean):
+  { map: PagedBitmap; model: Uint8Array } {
+  const bits = map.bits;
+  const from = rng.int(0, bits - 1);
+  const to = Math.min(bits, from + rng.pick([1, 9, 200, 4000, PAGE_BLOCKS, 2 * PAGE_BLOCKS]));
+  switch (rng.int(0, 8)) {
+    case 0:
+      map.setRange(from, to);
+      model.fill(1, from, to);
+      break;
+    case 1:
+      map.clearRange(from, to);
+      model.fill(0, from, to);
+      break;
+    case 2: {
+      // OR in another map (consumed): our pages change in place where both store one.
+      const other = PagedBitmap.create(arena, bits, { sparse: rng.chance(0.5) });
+      other.setRange(from, to);
+      other.set(rng.int(0, bits - 1));
+      const theirs = otherBits(other);
+      map.mergeFrom(other);
+      theirs.forEach((v, b) => { if (v) model[b] = 1; });
+      break;
+    }
+    case 3: {
+      if (sparse) break;
+      // AND with a map that keeps some pages whole, some in part, and drops the rest.
+      const other = PagedBitmap.create(arena, bits);
+      other.setRange(0, bits);
+      other.clearRange(from, to);
+      other.clear(rng.int(0, bits - 1));
+      const theirs = otherBits(other);
+      map.andWith(other);
+      other.free();
+      model.forEach((v, b) => { model[b] = v & theirs[b]!; });
+      break;
+    }
+    case 4: {
+      const copy = map.clone();
+      map.free();
+      return { map: copy, model };
+    }
+    case 5: {
+      const other = PagedBitmap.create(arena, bits);
+      other.setRange(from, to);
+      const theirs = otherBits(other);
+      map.assign(other);
+      other.free();
+      return { map, model: theirs };
+    }
+    case 6: {
+      const page = rng.int(0, map.pages - 1);
+      const bytes = new Uint8Array(PAGE_BYTES);
+      const end = Math.min(PAGE_BLOCKS, bits - page * PAGE_BLOCKS);
+      for (let n = rng.int(0, 400); n > 0; n--) {
+        const b = rng.int(0, end - 1);
+        bytes[b >>> 3]! |= 1 << (b & 7);
+      }
+      map.loadPage(page, bytes);
+      for (let b = 0; b < end; b++) model[page * PAGE_BLOCKS + b] = (bytes[b >>> 3]! >>> (b & 7)) & 1;
+      break;
+    }
+    case 7: {
+      const grown = rng.chance(0.5);
+      const size = Math.max(1, grown ? bits + rng.int(1, PAGE_BLOCKS) : bits - rng.int(1, Math.min(bits - 1, PAGE_BLOCKS)));
+      map.resize(size);
+      const next = new Uint8Array(size);
+      next.set(model.subarray(0, Math.min(size, bits)));
+      // Back to the round's size, so the ops that follow keep to it.
+      map.resize(bits);
+      const back = new Uint8Array(bits);
+      back.set(next.subarray(0, Math.min(size, bits)));
+      return { map, model: back };
+    }
+    default: {
+      // A ZERO_PAGE entry written straight to the table (what loading a map file does).
+      const page = rng.int(0, map.pages - 1);
+      map.loadBits(page, []);
+      model.fill(0, page * PAGE_BLOCKS, Math.min(bits, (page + 1) * PAGE_BLOCKS));
+      expect(map.entry(page)).toBe(ZERO_PAGE);
+    }
+  }
+  return { map, model };
+}
+
+function otherBits(map: PagedBitmap): Uint8Array {
+  const bytes = map.toBytes();
+  const bits = new Uint8Array(map.bits);
+  for (let b = 0; b < map.bits; b++) bits[b] = (bytes[b >>> 3]! >>> (b & 7)) & 1;
+  return bits;
+}
