@@ -27,9 +27,11 @@ export class PagedBitmap {
   #bits: number;
   #pages: number;
   #table: number;
-  // Which entries are stored (the second level over the table), and the set bits of
-  // dense pages counted since they last changed (count + 1; 0 = not known).
+  // Which entries are stored and which are not all ones (the second level over the
+  // table), and the set bits of dense pages counted since they last changed (count + 1;
+  // 0 = not known).
   #stored: Occupancy;
+  #notFull: Occupancy;
   #counts: Uint16Array | undefined;
   readonly sparse: boolean;
 
@@ -39,7 +41,8 @@ export class PagedBitmap {
     this.#bits = bits;
     this.#pages = pagesFor(bits);
     this.#table = arena.alloc(this.#pages * 4);
-    this.#stored = new Occupancy(this.#pages);
+    this.#stored = new Occupancy(this.#pages, ZERO_PAGE);
+    this.#notFull = new Occupancy(this.#pages, ONES_PAGE);
   }
 
   /** Bits covered: 0..bits-1. */
@@ -74,8 +77,10 @@ export class PagedBitmap {
     this.#table = table;
     this.#pages = pages;
     this.#bits = bits;
-    this.#stored = new Occupancy(pages);
+    this.#stored = new Occupancy(pages, ZERO_PAGE);
+    this.#notFull = new Occupancy(pages, ONES_PAGE);
     this.#stored.rebuild(this.#tableView());
+    this.#notFull.rebuild(this.#tableView());
     this.#counts = undefined;
     if (bits > old) this.clearRange(old, tail(bits));
   }
@@ -101,13 +106,19 @@ export class PagedBitmap {
 
   setEntry(page: number, entry: number): void {
     this.arena.u32[(this.table >>> 2) + page] = entry;
-    this.#stored.note(page, entry !== ZERO_PAGE);
+    this.#stored.note(page, entry);
+    this.#notFull.note(page, entry);
     this.#forgetCount(page);
   }
 
-  /** Which entries are stored: the second level the delta counts walk (occupancy.ts). */
-  get occupancy(): Occupancy {
+  /** Which entries are stored (not ZERO_PAGE): the second level plain deltas walk (occupancy.ts). */
+  get stored(): Occupancy {
     return this.#stored;
+  }
+
+  /** Which entries are not ONES_PAGE: where a meta map has granules not in use. */
+  get notFull(): Occupancy {
+    return this.#notFull;
   }
 
   /**
@@ -243,6 +254,7 @@ export class PagedBitmap {
       if (entry > ONES_PAGE && now !== entry) this.arena.freePage(entry);
     }
     this.#stored.rebuild(mine);
+    this.#notFull.rebuild(mine);
     theirs.fill(ZERO_PAGE);
     other.free();
   }

@@ -151,7 +151,7 @@ function* scanRange(plan: Plan, space: ScanSpace, from: number, to: number): Gen
  * ranges, so no extent runs from one into the next.
  */
 function* scanStored(plan: Plan, space: ScanSpace, bitmaps: readonly PagedBitmap[]): Generator<ExtentBatch, void, undefined> {
-  const pages = storedRanges(bitmaps.map((map) => map.occupancy), plan.from >>> PAGE_SHIFT, Math.ceil(plan.to / PAGE_BLOCKS));
+  const pages = storedRanges(bitmaps.map((map) => map.stored), plan.from >>> PAGE_SHIFT, Math.ceil(plan.to / PAGE_BLOCKS));
   const out = space.out >>> 2;
   let n = 0;
   for (let i = 0; i < pages.length; i += 2) {
@@ -174,25 +174,48 @@ export function countDelta(options: DeltaScanOptions): number {
   const plan = checkedPlan(options);
   const space = new ScanSpace(plan.arena, options, { ...plan, batch: 1 });
   try {
-    const k = plan.arena.kernels;
-    const m = plan.meta;
     // Kernel counts are u32; a range holds at most MAX_BLOCKS (2^31) blocks, so one call fits.
-    return m
-      ? k.popcountMeta(space.tables, space.metas, plan.count, m.live.table, m.granularity, plan.from, plan.to, space.acc)
-      : countStored(plan, space, options.bitmaps);
+    return plan.meta
+      ? countWithMeta(plan, plan.meta, space, options.bitmaps)
+      : countStored(plan, space, options.bitmaps, plan.from, plan.to);
   } finally {
     space.free();
   }
 }
 
 /**
- * A plain count over the pages the maps store (their second level, occupancy.ts), not
- * over every page-table entry: a page one map stores alone is that page's own count
- * (kept by the map once counted), and runs of pages several maps store go to the kernel.
+ * A meta-aware count: the kernel's where some meta map (of L..M-1 or M) has a page not
+ * all in use, and a plain count elsewhere, since there changed = OR of the bit maps
+ * (FIG. 40 with every meta bit 1). A volume in use throughout with a small delta so
+ * counts the few pages its bit maps store.
  */
-function countStored(plan: Plan, space: ScanSpace, bitmaps: readonly PagedBitmap[]): number {
+function countWithMeta(plan: Plan, meta: MetaMaps, space: ScanSpace, bitmaps: readonly PagedBitmap[]): number {
   const k = plan.arena.kernels;
-  const { from, to } = plan;
+  // Blocks per meta page; meta page q covers blocks [q * span, (q + 1) * span).
+  const span = PAGE_BLOCKS * 2 ** meta.granularity;
+  const notFull = [...meta.metas, meta.live].map((map) => map.notFull);
+  const ranges = storedRanges(notFull, Math.floor(plan.from / span), Math.ceil(plan.to / span));
+  let total = 0;
+  let at = plan.from;
+  for (let i = 0; i < ranges.length; i += 2) {
+    const lo = Math.max(plan.from, ranges[i]! * span);
+    const hi = Math.min(plan.to, ranges[i + 1]! * span);
+    total += countStored(plan, space, bitmaps, at, lo);
+    total += k.popcountMeta(space.tables, space.metas, plan.count, meta.live.table, meta.granularity, lo, hi, space.acc);
+    at = hi;
+  }
+  return total + countStored(plan, space, bitmaps, at, plan.to);
+}
+
+/**
+ * A plain count of blocks [from, to) over the pages the maps store (their second level,
+ * occupancy.ts), not over every page-table entry: a page one map stores alone is that
+ * page's own count (kept by the map once counted), and runs of pages several maps
+ * store go to the kernel.
+ */
+function countStored(plan: Plan, space: ScanSpace, bitmaps: readonly PagedBitmap[], from: number, to: number): number {
+  if (from >= to) return 0;
+  const k = plan.arena.kernels;
   let total = 0;
   let runFrom = 0;
   let runTo = 0;
@@ -206,7 +229,7 @@ function countStored(plan: Plan, space: ScanSpace, bitmaps: readonly PagedBitmap
   // Pages [whole, wholeEnd) lie within [from, to) whole (the last one up to the maps' end).
   const whole = Math.ceil(from / PAGE_BLOCKS);
   const wholeEnd = to === bitmaps[0]!.bits ? Math.ceil(to / PAGE_BLOCKS) : Math.floor(to / PAGE_BLOCKS);
-  walkStored(bitmaps.map((map) => map.occupancy), from >>> PAGE_SHIFT, Math.ceil(to / PAGE_BLOCKS), {
+  walkStored(bitmaps.map((map) => map.stored), Math.floor(from / PAGE_BLOCKS), Math.ceil(to / PAGE_BLOCKS), {
     shared: (page, end) => toKernel(Math.max(from, page * PAGE_BLOCKS), Math.min(to, end * PAGE_BLOCKS)),
     single: (page, only) => {
       if (page >= whole && page < wholeEnd) total += bitmaps[only]!.pageCount(page, space.one);

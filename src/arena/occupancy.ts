@@ -1,26 +1,35 @@
-// The second level over a page table: which entries are stored (not ZERO_PAGE), one
-// bit an entry, and over those bits one bit per 32 entries. A delta over a large
-// volume whose maps hold few pages then walks a few words instead of 8192 entries a
-// map (256M blocks), and a place that only one map stores is counted from that map
-// alone (places.ts). PagedBitmap keeps it exact on every write of its page table.
+// The second level over a page table: which entries are not a given sentinel, one bit
+// an entry, and over those bits one bit per 32 entries. PagedBitmap keeps two: the
+// entries that are stored (not ZERO_PAGE), so a delta over a large volume whose maps
+// hold few pages walks a few words instead of 8192 entries a map (256M blocks), and a
+// page one map stores alone is counted from that map; and the entries not ONES_PAGE,
+// so a meta-aware count finds where every meta map is all in use and counts there
+// as a plain one. It is kept exact on every write of the page table.
+
+import { ONES_PAGE, ZERO_PAGE } from '../kernels/api.js';
 
 export class Occupancy {
-  /** Bit p: entry p is not ZERO_PAGE. */
+  /** Bit p: entry p is not the sentinel. */
   readonly words: Uint32Array;
   /** Bit w: words[w] is not 0. */
   readonly groups: Uint32Array;
 
-  constructor(readonly pages: number) {
+  /** For a table of `pages` ZERO_PAGE entries (a new map), marking entries other than `sentinel`. */
+  constructor(readonly pages: number, readonly sentinel: typeof ZERO_PAGE | typeof ONES_PAGE) {
     this.words = new Uint32Array(Math.ceil(pages / 32));
     this.groups = new Uint32Array(Math.ceil(this.words.length / 32));
+    if (sentinel !== ZERO_PAGE) {
+      setLow(this.words, pages);
+      setLow(this.groups, this.words.length);
+    }
   }
 
-  /** Records whether entry p is stored now. */
-  note(page: number, stored: boolean): void {
+  /** Records entry p's new value. */
+  note(page: number, entry: number): void {
     const w = page >>> 5;
     const bit = 1 << (page & 31);
     const was = this.words[w]!;
-    const now = stored ? was | bit : was & ~bit;
+    const now = entry !== this.sentinel ? was | bit : was & ~bit;
     if (now === was) return;
     this.words[w] = now;
     const g = w >>> 5;
@@ -37,12 +46,18 @@ export class Occupancy {
     this.words.fill(0);
     this.groups.fill(0);
     for (let p = 0; p < this.pages; p++) {
-      if (table[p] !== 0) this.words[p >>> 5]! |= 1 << (p & 31);
+      if (table[p] !== this.sentinel) this.words[p >>> 5]! |= 1 << (p & 31);
     }
     for (let w = 0; w < this.words.length; w++) {
       if (this.words[w] !== 0) this.groups[w >>> 5]! |= 1 << (w & 31);
     }
   }
+}
+
+/** Sets bits [0, n) of `words`. */
+function setLow(words: Uint32Array, n: number): void {
+  words.fill(0xffffffff, 0, n >>> 5);
+  if ((n & 31) !== 0) words[n >>> 5] = (1 << (n & 31)) - 1;
 }
 
 /** What walkStored reports: runs of pages several maps store, and pages one map alone stores. */

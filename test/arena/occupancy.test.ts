@@ -4,7 +4,7 @@
 
 import { describe, expect, test } from 'vitest';
 import { Occupancy, walkStored } from '../../src/arena/occupancy.js';
-import { PAGE_BLOCKS, PAGE_BYTES, PagedBitmap, ZERO_PAGE, countDelta, deltaExtents } from '../../src/index.js';
+import { ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, PagedBitmap, ZERO_PAGE, countDelta, deltaExtents } from '../../src/index.js';
 import { backend, newArena } from '../helpers/backend.js';
 import { Prng, testSeed } from '../helpers/prng.js';
 import { popcountBits, refScan } from '../helpers/reference.js';
@@ -44,13 +44,19 @@ function pagesOf(reports: readonly Report[]): Array<[number, number]> {
   return pages;
 }
 
-/** The map's occupancy as recomputed from its page table. */
+/** A stored page's entry, as far as an Occupancy cares. */
+const STORED = 0x10000;
+
+/** The map's two second levels as recomputed from its page table. */
 function expectOccupancyOfTable(map: PagedBitmap, label: string): void {
-  const fresh = new Occupancy(map.pages);
   const at = map.table >>> 2;
-  fresh.rebuild(map.arena.u32.subarray(at, at + map.pages));
-  expect([...map.occupancy.words], label).toEqual([...fresh.words]);
-  expect([...map.occupancy.groups], label).toEqual([...fresh.groups]);
+  const table = map.arena.u32.subarray(at, at + map.pages);
+  for (const [level, sentinel] of [[map.stored, ZERO_PAGE], [map.notFull, ONES_PAGE]] as const) {
+    const fresh = new Occupancy(map.pages, sentinel);
+    fresh.rebuild(table);
+    expect([...level.words], `${label}, entries other than ${sentinel}`).toEqual([...fresh.words]);
+    expect([...level.groups], `${label}, entries other than ${sentinel}`).toEqual([...fresh.groups]);
+  }
 }
 
 describe('walkStored', () => {
@@ -69,12 +75,12 @@ describe('walkStored', () => {
         return s;
       });
       const maps = stored.map((s) => {
-        const o = new Occupancy(pages);
-        s.forEach((v, p) => { if (v) o.note(p, true); });
+        const o = new Occupancy(pages, ZERO_PAGE);
+        s.forEach((v, p) => { if (v) o.note(p, STORED); });
         // Notes that take a page back out keep both levels right.
         for (let n = 0; n < 3; n++) {
           const p = rng.int(0, pages - 1);
-          o.note(p, false);
+          o.note(p, ZERO_PAGE);
           s[p] = 0;
         }
         return o;
@@ -87,17 +93,30 @@ describe('walkStored', () => {
   });
 
   test('a word whose pages every map stores is one report, not 32', () => {
-    const a = new Occupancy(64);
-    const b = new Occupancy(64);
+    const a = new Occupancy(64, ZERO_PAGE);
+    const b = new Occupancy(64, ZERO_PAGE);
     for (let p = 0; p < 64; p++) {
-      a.note(p, true);
-      b.note(p, true);
+      a.note(p, STORED);
+      b.note(p, STORED);
     }
     expect(walk([a, b], 0, 64)).toEqual([['shared', 0, 32], ['shared', 32, 64]]);
   });
+
+  test('a new table of ZERO_PAGE entries: no entry stored, every entry not all ones', () => {
+    for (const pages of [1, 31, 32, 33, 1024, 1025, 40000]) {
+      const zeros = new Uint32Array(pages);
+      for (const sentinel of [ZERO_PAGE, ONES_PAGE] as const) {
+        const made = new Occupancy(pages, sentinel);
+        const rebuilt = new Occupancy(pages, sentinel);
+        rebuilt.rebuild(zeros);
+        expect([...made.words], `${pages} pages, sentinel ${sentinel}`).toEqual([...rebuilt.words]);
+        expect([...made.groups], `${pages} pages, sentinel ${sentinel}`).toEqual([...rebuilt.groups]);
+      }
+    }
+  });
 });
 
-describe(`PagedBitmap occupancy and kept page counts (${backend})`, () => {
+describe(`PagedBitmap second levels and kept page counts (${backend})`, () => {
   test('stay exact through every kind of write, counted between the writes', () => {
     const seed = testSeed('occupancy');
     const rng = new Prng(seed ^ 0x5a5a);
@@ -163,6 +182,58 @@ describe(`PagedBitmap occupancy and kept page counts (${backend})`, () => {
         expect(deltaExtents({ bitmaps: maps, from, to, batch }), `${label}, batch ${batch}`).toEqual(want.extents);
       }
       for (const map of maps) map.free();
+    }
+    expect(arena.stats().bytesInUse).toBe(0);
+  });
+
+  test('meta-aware counts, plain where every meta page is all in use, agree with the model', () => {
+    const seed = testSeed('occupancy');
+    const rng = new Prng(seed ^ 0x4d45);
+    const arena = newArena();
+    for (let round = 0; round < 30; round++) {
+      const g = rng.pick([0, 1, 3]);
+      const bits = rng.pick([20 * PAGE_BLOCKS, 33 * PAGE_BLOCKS + rng.int(1, 999)]);
+      const metaBits = Math.ceil(bits / 2 ** g);
+      const k = rng.int(1, 3);
+      const bitmaps: PagedBitmap[] = [];
+      const models: Uint8Array[] = [];
+      for (let i = 0; i < k; i++) {
+        const map = PagedBitmap.create(arena, bits, { sparse: rng.chance(0.5) });
+        const model = new Uint8Array(bits);
+        for (let n = rng.int(0, 8); n > 0; n--) {
+          const from = rng.int(0, bits - 1);
+          const to = Math.min(bits, from + rng.pick([1, 40, 3000, PAGE_BLOCKS]));
+          map.setRange(from, to);
+          model.fill(1, from, to);
+        }
+        bitmaps.push(map);
+        models.push(model);
+      }
+      // Meta maps all in use but for a few granules here and there, or a page not in use at all.
+      const metaMaps: PagedBitmap[] = [];
+      const metaModels: Uint8Array[] = [];
+      for (let i = 0; i <= k; i++) {
+        const map = PagedBitmap.create(arena, metaBits);
+        const model = new Uint8Array(metaBits).fill(1);
+        map.setRange(0, metaBits);
+        for (let n = rng.pick([0, 0, 1, 3]); n > 0; n--) {
+          const from = rng.int(0, metaBits - 1);
+          const to = Math.min(metaBits, from + rng.pick([1, 7, PAGE_BLOCKS]));
+          map.clearRange(from, to);
+          model.fill(0, from, to);
+        }
+        metaMaps.push(map);
+        metaModels.push(model);
+      }
+      const meta = { metas: metaMaps.slice(0, k), live: metaMaps[k]!, granularity: g };
+      const refMeta = { metas: metaModels.slice(0, k), live: metaModels[k]!, g };
+      for (let n = 0; n < 3; n++) {
+        const from = n === 0 ? 0 : rng.int(0, bits);
+        const to = n === 0 ? bits : rng.int(from, bits);
+        const label = `seed ${seed} round ${round}: K = ${k}, g = ${g}, [${from}, ${to})`;
+        expect(countDelta({ bitmaps, meta, from, to }), label).toBe(refScan(models, from, to, refMeta).count);
+      }
+      for (const map of [...bitmaps, ...metaMaps]) map.free();
     }
     expect(arena.stats().bytesInUse).toBe(0);
   });
