@@ -8,6 +8,7 @@
 import { invalidArgument, outOfRange, SnapcopyError } from '../errors.js';
 import { ACC_BYTES, MAX_BLOCKS, ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, PAGE_SHIFT, ZERO_PAGE } from '../kernels/api.js';
 import type { Arena } from './arena.js';
+import { KeptRuns, PAGE_RUNS_LIMIT } from './kept-runs.js';
 import { Occupancy, walkStored } from './occupancy.js';
 import {
   SPARSE_LIMIT, SPARSE_LOW, copySparse, countUpTo, densify, freeSparse, isSparse, newSparse, orSparseInto, sparseCount,
@@ -28,11 +29,12 @@ export class PagedBitmap {
   #pages: number;
   #table: number;
   // Which entries are stored and which are not all ones (the second level over the
-  // table), and the set bits of dense pages counted since they last changed (count + 1;
-  // 0 = not known).
+  // table); and what is known of pages since they last changed: the set bits of dense
+  // pages (count + 1; 0 = not known), and their runs where they have few (null: too many).
   #stored: Occupancy;
   #notFull: Occupancy;
   #counts: Uint16Array | undefined;
+  #runs: KeptRuns | undefined;
   readonly sparse: boolean;
 
   private constructor(arena: Arena, bits: number, sparse: boolean) {
@@ -82,6 +84,7 @@ export class PagedBitmap {
     this.#stored.rebuild(this.#tableView());
     this.#notFull.rebuild(this.#tableView());
     this.#counts = undefined;
+    this.#runs = undefined;
     if (bits > old) this.clearRange(old, tail(bits));
   }
 
@@ -108,7 +111,7 @@ export class PagedBitmap {
     this.arena.u32[(this.table >>> 2) + page] = entry;
     this.#stored.note(page, entry);
     this.#notFull.note(page, entry);
-    this.#forgetCount(page);
+    this.#forgetKept(page);
   }
 
   /** Which entries are stored (not ZERO_PAGE): the second level plain deltas walk (occupancy.ts). */
@@ -139,6 +142,30 @@ export class PagedBitmap {
     const count = arena.kernels.popcountPlain(scratch, 1, start, Math.min(this.bits, start + PAGE_BLOCKS), scratch + 16);
     (this.#counts ??= new Uint16Array(this.#pages))[page] = count + 1;
     return count;
+  }
+
+  /**
+   * Where the runs of set bits of page p are in `runPool` (kept-runs.ts), when it has at
+   * most PAGE_RUNS_LIMIT of them; -1 when it has more. An all-ones page is one run; a
+   * sparse page's list and a dense page (by the scan kernel) are read once and their
+   * runs kept until the page changes. `scratch` is 16 + ACC_BYTES arena bytes, `out`
+   * room for PAGE_RUNS_LIMIT + 1 extents.
+   */
+  pageRuns(page: number, scratch: number, out: number): number {
+    const kept = this.#runs?.at(page);
+    if (kept !== undefined) return kept;
+    const entry = this.entry(page);
+    let runs: number[] | null;
+    if (entry === ZERO_PAGE) runs = [];
+    else if (entry === ONES_PAGE) runs = [0, PAGE_BLOCKS];
+    else if (isSparse(entry)) runs = sparseRuns(this.arena, entry);
+    else runs = scanRuns(this, page, scratch, out);
+    return (this.#runs ??= new KeptRuns(this.#pages)).keep(page, runs);
+  }
+
+  /** The pool pageRuns' offsets index: n, then n [first, end) pairs (valid until the next pageRuns). */
+  get runPool(): Uint16Array {
+    return this.#runs?.pool ?? EMPTY_POOL;
   }
 
   get(bit: number): boolean {
@@ -208,6 +235,7 @@ export class PagedBitmap {
     }
     // The same bytes: what was counted here is the copy's count too.
     copy.#counts = this.#counts?.slice();
+    copy.#runs = this.#runs && new KeptRuns(this.#pages, this.#runs);
     return copy;
   }
 
@@ -230,10 +258,7 @@ export class PagedBitmap {
     let mine = this.#tableView();
     let theirs = other.#tableView();
     // Our pages change where theirs are stored, some in place (the kernel ORs into them).
-    if (this.#counts) {
-      const counts = this.#counts;
-      theirs.forEach((entry, p) => { if (entry !== ZERO_PAGE) counts[p] = 0; });
-    }
+    theirs.forEach((entry, p) => { if (entry !== ZERO_PAGE) this.#forgetKept(p); });
     for (let p = 0; p < this.pages; p++) {
       const entry = theirs[p]!;
       if (isSparse(entry) || (entry !== ZERO_PAGE && isSparse(mine[p]!))) {
@@ -279,7 +304,7 @@ export class PagedBitmap {
         this.setEntry(p, page);
         [table, others] = [this.#tableView(), other.#tableView()]; // allocating may have grown the arena
       } else if (!andPage(this.arena.u32, mine, theirs)) this.#replacePage(p, ZERO_PAGE);
-      else this.#forgetCount(p);
+      else this.#forgetKept(p);
     }
   }
 
@@ -430,8 +455,10 @@ export class PagedBitmap {
     return this.arena.u32.subarray(at, at + this.#pages);
   }
 
-  #forgetCount(page: number): void {
+  /** Page p changed: what was known of it (its count, its runs) no longer holds. */
+  #forgetKept(page: number): void {
     if (this.#counts) this.#counts[page] = 0;
+    this.#runs?.forget(page);
   }
 
   #check(from: number, to: number): void {
@@ -558,9 +585,42 @@ export class PagedBitmap {
       else u8[at]! &= ~(1 << (bit & 7));
       bit++;
     }
-    this.#forgetCount(page);
+    this.#forgetKept(page);
     if (!value && this.sparse) this.#compact(page, entry, SPARSE_LOW);
   }
+}
+
+const EMPTY_POOL = new Uint16Array(0);
+
+/** The runs of a sparse page from its list of bit numbers, or null past PAGE_RUNS_LIMIT of them. */
+function sparseRuns(arena: Arena, entry: number): number[] | null {
+  const u16 = arena.u16;
+  const list = (entry - (entry & 15)) >>> 1;
+  const n = u16[list]!;
+  const runs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const bit = u16[list + 1 + i]!;
+    if (runs.length > 0 && runs[runs.length - 1] === bit) runs[runs.length - 1] = bit + 1;
+    else if (runs.length === 2 * PAGE_RUNS_LIMIT) return null;
+    else runs.push(bit, bit + 1);
+  }
+  return runs;
+}
+
+/** The runs of dense page p of `map` from the scan kernel, or null past PAGE_RUNS_LIMIT of them. */
+function scanRuns(map: PagedBitmap, page: number, scratch: number, out: number): number[] | null {
+  const limit = PAGE_RUNS_LIMIT;
+  const arena = map.arena;
+  // scratch: the one-table list, the cursor after it, the accumulator 16 bytes on.
+  arena.u32[scratch >>> 2] = map.table;
+  const start = page * PAGE_BLOCKS;
+  const end = Math.min(map.bits, start + PAGE_BLOCKS);
+  const n = arena.kernels.scanPlain(scratch, 1, start, end, out, limit + 1, scratch + 4, scratch + 16);
+  if (n > limit) return null;
+  const u32 = arena.u32;
+  const runs: number[] = [];
+  for (let i = 0, at = out >>> 2; i < n; i++, at += 2) runs.push(u32[at]! - start, u32[at]! + u32[at + 1]! - start);
+  return runs;
 }
 
 function pagesFor(bits: number): number {

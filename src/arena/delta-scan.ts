@@ -6,6 +6,7 @@ import { invalidArgument, outOfRange } from '../errors.js';
 import { ACC_BYTES, MAX_GRANULARITY, PAGE_BLOCKS, PAGE_SHIFT } from '../kernels/api.js';
 import type { Arena } from './arena.js';
 import type { PagedBitmap } from './bitmap.js';
+import { PAGE_RUNS_LIMIT } from './kept-runs.js';
 import { storedRanges, walkStored } from './occupancy.js';
 
 /** Meta bit maps for a meta-aware scan: one per bit map, and the younger image's. */
@@ -172,7 +173,8 @@ function* scanStored(plan: Plan, space: ScanSpace, bitmaps: readonly PagedBitmap
 /** The number of changed blocks of a delta (its exact size), without listing them. */
 export function countDelta(options: DeltaScanOptions): number {
   const plan = checkedPlan(options);
-  const space = new ScanSpace(plan.arena, options, { ...plan, batch: 1 });
+  // Room for the extents of one page with PAGE_RUNS_LIMIT runs and one more (PagedBitmap.pageRuns).
+  const space = new ScanSpace(plan.arena, options, { ...plan, batch: PAGE_RUNS_LIMIT + 1 });
   try {
     // Kernel counts are u32; a range holds at most MAX_BLOCKS (2^31) blocks, so one call fits.
     return plan.meta
@@ -210,8 +212,8 @@ function countWithMeta(plan: Plan, meta: MetaMaps, space: ScanSpace, bitmaps: re
 /**
  * A plain count of blocks [from, to) over the pages the maps store (their second level,
  * occupancy.ts), not over every page-table entry: a page one map stores alone is that
- * page's own count (kept by the map once counted), and runs of pages several maps
- * store go to the kernel.
+ * page's own count (kept by the map once counted), a page several maps store with few
+ * runs each is the union of those runs (kept likewise), and the rest goes to the kernel.
  */
 function countStored(plan: Plan, space: ScanSpace, bitmaps: readonly PagedBitmap[], from: number, to: number): number {
   if (from >= to) return 0;
@@ -229,8 +231,15 @@ function countStored(plan: Plan, space: ScanSpace, bitmaps: readonly PagedBitmap
   // Pages [whole, wholeEnd) lie within [from, to) whole (the last one up to the maps' end).
   const whole = Math.ceil(from / PAGE_BLOCKS);
   const wholeEnd = to === bitmaps[0]!.bits ? Math.ceil(to / PAGE_BLOCKS) : Math.floor(to / PAGE_BLOCKS);
+  const runs = new RunUnion(bitmaps, space);
   walkStored(bitmaps.map((map) => map.stored), Math.floor(from / PAGE_BLOCKS), Math.ceil(to / PAGE_BLOCKS), {
-    shared: (page, end) => toKernel(Math.max(from, page * PAGE_BLOCKS), Math.min(to, end * PAGE_BLOCKS)),
+    shared: (page, end) => {
+      for (let p = page; p < end; p++) {
+        const n = p >= whole && p < wholeEnd ? runs.count(p) : -1;
+        if (n >= 0) total += n;
+        else toKernel(Math.max(from, p * PAGE_BLOCKS), Math.min(to, (p + 1) * PAGE_BLOCKS));
+      }
+    },
     single: (page, only) => {
       if (page >= whole && page < wholeEnd) total += bitmaps[only]!.pageCount(page, space.one);
       else toKernel(Math.max(from, page * PAGE_BLOCKS), Math.min(to, (page + 1) * PAGE_BLOCKS));
@@ -238,6 +247,57 @@ function countStored(plan: Plan, space: ScanSpace, bitmaps: readonly PagedBitmap
   });
   if (runTo > runFrom) total += k.popcountPlain(space.tables, plan.count, runFrom, runTo, space.acc);
   return total;
+}
+
+/** The set bits of a page several maps store, from the runs each keeps (PagedBitmap.pageRuns). */
+class RunUnion {
+  readonly #stored: Uint32Array[];
+  readonly #firsts: Int32Array;
+  readonly #ends: Int32Array;
+
+  constructor(readonly bitmaps: readonly PagedBitmap[], readonly space: ScanSpace) {
+    this.#stored = bitmaps.map((map) => map.stored.words);
+    this.#firsts = new Int32Array(bitmaps.length * PAGE_RUNS_LIMIT);
+    this.#ends = new Int32Array(bitmaps.length * PAGE_RUNS_LIMIT);
+  }
+
+  /** Set bits of the OR of page p, or -1 when a map's page has too many runs (the kernel's then). */
+  count(page: number): number {
+    const firsts = this.#firsts;
+    const ends = this.#ends;
+    const stored = this.#stored;
+    const w = page >>> 5;
+    const bit = 1 << (page & 31);
+    let n = 0;
+    for (let m = 0; m < stored.length; m++) {
+      if ((stored[m]![w]! & bit) === 0) continue;
+      const map = this.bitmaps[m]!;
+      const at = map.pageRuns(page, this.space.one, this.space.out);
+      if (at < 0) return -1;
+      const runs = map.runPool;
+      // Insertion by first bit: a few runs a map, a few maps a page.
+      for (let r = at + 1, end = at + 1 + 2 * runs[at]!; r < end; r += 2) {
+        const first = runs[r]!;
+        let i = n++;
+        for (; i > 0 && firsts[i - 1]! > first; i--) {
+          firsts[i] = firsts[i - 1]!;
+          ends[i] = ends[i - 1]!;
+        }
+        firsts[i] = first;
+        ends[i] = runs[r + 1]!;
+      }
+    }
+    let total = 0;
+    let covered = 0;
+    for (let i = 0; i < n; i++) {
+      const first = firsts[i]! > covered ? firsts[i]! : covered;
+      if (ends[i]! > first) {
+        total += ends[i]! - first;
+        covered = ends[i]!;
+      }
+    }
+    return total;
+  }
 }
 
 /** All extents of a delta as [start, length] pairs (convenient for small deltas and tests). */

@@ -3,6 +3,7 @@
 // counts against its own table and a model through every kind of write.
 
 import { describe, expect, test } from 'vitest';
+import { PAGE_RUNS_LIMIT } from '../../src/arena/kept-runs.js';
 import { Occupancy, walkStored } from '../../src/arena/occupancy.js';
 import { ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, PagedBitmap, ZERO_PAGE, countDelta, deltaExtents } from '../../src/index.js';
 import { backend, newArena } from '../helpers/backend.js';
@@ -127,18 +128,28 @@ describe(`PagedBitmap second levels and kept page counts (${backend})`, () => {
       let map = PagedBitmap.create(arena, bits, { sparse });
       let model = new Uint8Array(bits);
       const scratch = arena.alloc(16 + 3 * PAGE_BYTES + 32);
+      const out = arena.alloc(8 * (PAGE_RUNS_LIMIT + 1));
       for (let op = 0; op < 80; op++) {
         const label = `seed ${seed} round ${round} op ${op} (${sparse ? 'sparse' : 'dense'} map of ${bits} bits)`;
         ({ map, model } = randomWrite(rng, arena, map, model, sparse));
         expectOccupancyOfTable(map, label);
-        // pageCount of every page (kept where dense), then the total through the kept counts.
+        // pageCount and pageRuns of every page (kept where dense), then the total through the kept counts.
         for (let p = 0; p < map.pages; p++) {
-          const want = popcountBits(model.subarray(p * PAGE_BLOCKS, Math.min(map.bits, (p + 1) * PAGE_BLOCKS)));
-          expect(map.pageCount(p, scratch), `${label}, page ${p}`).toBe(want);
+          const page = model.subarray(p * PAGE_BLOCKS, Math.min(map.bits, (p + 1) * PAGE_BLOCKS));
+          expect(map.pageCount(p, scratch), `${label}, page ${p}`).toBe(popcountBits(page));
+          const at = map.pageRuns(p, scratch, out);
+          const want = runsOf(page);
+          if (at < 0) {
+            expect(want.length, `${label}, page ${p}: no runs kept`).toBeGreaterThan(2 * PAGE_RUNS_LIMIT);
+          } else {
+            const pool = map.runPool;
+            expect([...pool.subarray(at + 1, at + 1 + 2 * pool[at]!)], `${label}, page ${p} runs`).toEqual(want);
+          }
         }
         expect(map.popcount(), label).toBe(popcountBits(model));
       }
       arena.free(scratch, 16 + 3 * PAGE_BYTES + 32);
+      arena.free(out, 8 * (PAGE_RUNS_LIMIT + 1));
       map.free();
     }
     expect(arena.stats().bytesInUse).toBe(0);
@@ -323,6 +334,16 @@ function randomWrite(rng: Prng, arena: ReturnType<typeof newArena>, map: PagedBi
     }
   }
   return { map, model };
+}
+
+/** The runs of a page's bits as [first, end) pairs. */
+function runsOf(page: Uint8Array): number[] {
+  const runs: number[] = [];
+  for (let b = 0; b < page.length; b++) {
+    if (page[b] && (b === 0 || !page[b - 1])) runs.push(b);
+    if (page[b] && (b === page.length - 1 || !page[b + 1])) runs.push(b + 1);
+  }
+  return runs;
 }
 
 function otherBits(map: PagedBitmap): Uint8Array {
