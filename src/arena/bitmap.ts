@@ -127,9 +127,9 @@ export class PagedBitmap {
   /**
    * Set bits of page p, without reading it when that is known: a sentinel, a sparse page
    * (its list's length), or a dense page counted before and unchanged since. Otherwise
-   * the kernels count it, in `scratch` (16 + ACC_BYTES arena bytes), and it is kept.
+   * the kernels count it, in `scratch`, and it is kept.
    */
-  pageCount(page: number, scratch: number): number {
+  pageCount(page: number, scratch: PageScratch): number {
     // Kept only for dense pages, and dropped whenever the page or its entry changes.
     const known = this.#counts?.[page] ?? 0;
     if (known !== 0) return known - 1;
@@ -137,21 +137,20 @@ export class PagedBitmap {
     if (entry <= ONES_PAGE) return entry === ONES_PAGE ? PAGE_BLOCKS : 0;
     if (isSparse(entry)) return sparseCount(this.arena, entry);
     const arena = this.arena;
-    arena.u32[scratch >>> 2] = this.table;
+    arena.u32[scratch.list >>> 2] = this.table;
     const start = page * PAGE_BLOCKS;
-    const count = arena.kernels.popcountPlain(scratch, 1, start, Math.min(this.bits, start + PAGE_BLOCKS), scratch + 16);
+    const count = arena.kernels.popcountPlain(scratch.list, 1, start, Math.min(this.bits, start + PAGE_BLOCKS), scratch.acc);
     (this.#counts ??= new Uint16Array(this.#pages))[page] = count + 1;
     return count;
   }
 
   /**
    * Where the runs of set bits of page p are in `runPool` (kept-runs.ts), when it has at
-   * most PAGE_RUNS_LIMIT of them; -1 when it has more. An all-ones page is one run; a
-   * sparse page's list and a dense page (by the scan kernel) are read once and their
-   * runs kept until the page changes. `scratch` is 16 + ACC_BYTES arena bytes, `out`
-   * room for PAGE_RUNS_LIMIT + 1 extents.
+   * most PAGE_RUNS_LIMIT of them; -1 when it has more (or is a sparse page of scattered
+   * bits). An all-ones page is one run; a sparse page's list and a dense page (by the
+   * scan kernel) are read once and their runs kept until the page changes.
    */
-  pageRuns(page: number, scratch: number, out: number): number {
+  pageRuns(page: number, scratch: PageScratch): number {
     const kept = this.#runs?.at(page);
     if (kept !== undefined) return kept;
     const entry = this.entry(page);
@@ -159,8 +158,13 @@ export class PagedBitmap {
     if (entry === ZERO_PAGE) runs = [];
     else if (entry === ONES_PAGE) runs = [0, PAGE_BLOCKS];
     else if (isSparse(entry)) runs = sparseRuns(this.arena, entry);
-    else runs = scanRuns(this, page, scratch, out);
+    else runs = scanRuns(this, page, scratch);
     return (this.#runs ??= new KeptRuns(this.#pages)).keep(page, runs);
+  }
+
+  /** Whether counting this map's pages from their runs pays: true until most pages looked at had too many. */
+  get runsPay(): boolean {
+    return this.#runs?.mostlyFew ?? true;
   }
 
   /** The pool pageRuns' offsets index: n, then n [first, end) pairs (valid until the next pageRuns). */
@@ -201,8 +205,10 @@ export class PagedBitmap {
   /** The number of set bits: the stored pages' counts (pageCount), kept for the next time. */
   popcount(): number {
     const arena = this.arena;
-    const bytes = 16 + ACC_BYTES;
-    const scratch = arena.alloc(bytes);
+    const bytes = ACC_BYTES + 16;
+    const base = arena.alloc(bytes);
+    // Only counts here: no extents, so no room for them.
+    const scratch = { acc: base, list: base + ACC_BYTES, out: 0 };
     let total = 0;
     try {
       // One map: every stored page is stored by it alone.
@@ -212,7 +218,7 @@ export class PagedBitmap {
       });
       return total;
     } finally {
-      arena.free(scratch, bytes);
+      arena.free(base, bytes);
     }
   }
 
@@ -592,7 +598,22 @@ export class PagedBitmap {
 
 const EMPTY_POOL = new Uint16Array(0);
 
-/** The runs of a sparse page from its list of bit numbers, or null past PAGE_RUNS_LIMIT of them. */
+/**
+ * Arena scratch for counting or scanning one page of one map: `list` 8 bytes (the
+ * one-table list, then the scan's cursor), `acc` ACC_BYTES (the kernels' accumulator,
+ * page aligned), `out` room for PAGE_RUNS_LIMIT + 1 extents (pageRuns only).
+ */
+export interface PageScratch {
+  list: number;
+  acc: number;
+  out: number;
+}
+
+/**
+ * The runs of a sparse page from its list of bit numbers; null past PAGE_RUNS_LIMIT of
+ * them, or when they average under SPARSE_RUN_BITS bits (scattered bits): the kernels
+ * count such lists faster than a union of runs one bit long.
+ */
 function sparseRuns(arena: Arena, entry: number): number[] | null {
   const u16 = arena.u16;
   const list = (entry - (entry & 15)) >>> 1;
@@ -604,18 +625,21 @@ function sparseRuns(arena: Arena, entry: number): number[] | null {
     else if (runs.length === 2 * PAGE_RUNS_LIMIT) return null;
     else runs.push(bit, bit + 1);
   }
-  return runs;
+  return (runs.length / 2) * SPARSE_RUN_BITS <= n ? runs : null;
 }
 
+/** Sparse pages whose runs average fewer bits than this are left to the kernels' list path. */
+const SPARSE_RUN_BITS = 8;
+
 /** The runs of dense page p of `map` from the scan kernel, or null past PAGE_RUNS_LIMIT of them. */
-function scanRuns(map: PagedBitmap, page: number, scratch: number, out: number): number[] | null {
+function scanRuns(map: PagedBitmap, page: number, scratch: PageScratch): number[] | null {
   const limit = PAGE_RUNS_LIMIT;
   const arena = map.arena;
-  // scratch: the one-table list, the cursor after it, the accumulator 16 bytes on.
-  arena.u32[scratch >>> 2] = map.table;
+  const { list, acc, out } = scratch;
+  arena.u32[list >>> 2] = map.table;
   const start = page * PAGE_BLOCKS;
   const end = Math.min(map.bits, start + PAGE_BLOCKS);
-  const n = arena.kernels.scanPlain(scratch, 1, start, end, out, limit + 1, scratch + 4, scratch + 16);
+  const n = arena.kernels.scanPlain(list, 1, start, end, out, limit + 1, list + 4, acc);
   if (n > limit) return null;
   const u32 = arena.u32;
   const runs: number[] = [];

@@ -5,7 +5,7 @@
 import { invalidArgument, outOfRange } from '../errors.js';
 import { ACC_BYTES, MAX_GRANULARITY, PAGE_BLOCKS, PAGE_SHIFT } from '../kernels/api.js';
 import type { Arena } from './arena.js';
-import type { PagedBitmap } from './bitmap.js';
+import type { PageScratch, PagedBitmap } from './bitmap.js';
 import { PAGE_RUNS_LIMIT } from './kept-runs.js';
 import { storedRanges, walkStored } from './occupancy.js';
 
@@ -77,11 +77,11 @@ function checkMeta(meta: MetaMaps, arena: Arena, blocks: number, count: number):
 }
 
 /**
- * Arena space for one kernel call: a one-table list (PagedBitmap.pageCount's scratch,
- * with the accumulator after it), the accumulator, the page-table lists, the cursor, the output.
+ * Arena space for one kernel call: the accumulator (page aligned), the page-table lists,
+ * the cursor, a one-table list for PagedBitmap's page counts and runs, the output.
  */
-class ScanSpace {
-  readonly one: number;
+class ScanSpace implements PageScratch {
+  readonly list: number;
   readonly tables: number;
   readonly metas: number;
   readonly cursor: number;
@@ -93,14 +93,15 @@ class ScanSpace {
     // Read every table offset first: a freed map throws here, before anything is allocated.
     const tables = options.bitmaps.map((map) => map.table);
     const metas = plan.meta?.metas.map((map) => map.table) ?? [];
+    // The lists: tables, metas, the cursor and the one-table list (8 bytes) in the 16 after them.
     const lists = Math.ceil((plan.count * 8 + 16) / 16) * 16;
-    this.#bytes = 16 + ACC_BYTES + lists + plan.batch * 8;
+    this.#bytes = ACC_BYTES + lists + plan.batch * 8;
     const base = arena.alloc(this.#bytes);
-    this.one = base;
-    this.acc = base + 16;
-    this.tables = this.acc + ACC_BYTES;
+    this.acc = base;
+    this.tables = base + ACC_BYTES;
     this.metas = this.tables + plan.count * 4;
     this.cursor = this.metas + plan.count * 4;
+    this.list = this.cursor + 4;
     this.out = this.tables + lists;
     const u32 = arena.u32;
     u32.set(tables, this.tables >>> 2);
@@ -108,7 +109,7 @@ class ScanSpace {
   }
 
   free(): void {
-    this.arena.free(this.one, this.#bytes);
+    this.arena.free(this.acc, this.#bytes);
   }
 }
 
@@ -232,8 +233,14 @@ function countStored(plan: Plan, space: ScanSpace, bitmaps: readonly PagedBitmap
   const whole = Math.ceil(from / PAGE_BLOCKS);
   const wholeEnd = to === bitmaps[0]!.bits ? Math.ceil(to / PAGE_BLOCKS) : Math.floor(to / PAGE_BLOCKS);
   const runs = new RunUnion(bitmaps, space);
+  const runsPay = bitmaps.every((map) => map.runsPay);
   walkStored(bitmaps.map((map) => map.stored), Math.floor(from / PAGE_BLOCKS), Math.ceil(to / PAGE_BLOCKS), {
     shared: (page, end) => {
+      // Maps whose pages mostly have many runs (scattered bits) leave it to the kernel, a run at a time.
+      if (!runsPay) {
+        toKernel(Math.max(from, page * PAGE_BLOCKS), Math.min(to, end * PAGE_BLOCKS));
+        return;
+      }
       for (let p = page; p < end; p++) {
         const n = p >= whole && p < wholeEnd ? runs.count(p) : -1;
         if (n >= 0) total += n;
@@ -241,7 +248,7 @@ function countStored(plan: Plan, space: ScanSpace, bitmaps: readonly PagedBitmap
       }
     },
     single: (page, only) => {
-      if (page >= whole && page < wholeEnd) total += bitmaps[only]!.pageCount(page, space.one);
+      if (page >= whole && page < wholeEnd) total += bitmaps[only]!.pageCount(page, space);
       else toKernel(Math.max(from, page * PAGE_BLOCKS), Math.min(to, (page + 1) * PAGE_BLOCKS));
     },
   });
@@ -272,7 +279,7 @@ class RunUnion {
     for (let m = 0; m < stored.length; m++) {
       if ((stored[m]![w]! & bit) === 0) continue;
       const map = this.bitmaps[m]!;
-      const at = map.pageRuns(page, this.space.one, this.space.out);
+      const at = map.pageRuns(page, this.space);
       if (at < 0) return -1;
       const runs = map.runPool;
       // Insertion by first bit: a few runs a map, a few maps a page.

@@ -18,6 +18,9 @@ export class KeptRuns {
   #top = 0;
   // Pool slots some page still names; the rest is garbage, dropped when the pool grows.
   #live = 0;
+  // Pages kept with their runs, and pages found to have too many.
+  #withRuns = 0;
+  #tooMany = 0;
 
   constructor(pages: number, from?: KeptRuns) {
     this.#at = new Int32Array(pages).fill(UNKNOWN);
@@ -27,6 +30,11 @@ export class KeptRuns {
   /** The pool the offsets index (replaced when it grows: read it after keep()). */
   get pool(): Uint16Array {
     return this.#pool;
+  }
+
+  /** Whether the pages looked at so far mostly had few runs (or none were looked at yet). */
+  get mostlyFew(): boolean {
+    return this.#withRuns >= this.#tooMany;
   }
 
   /** Page p's offset in the pool; undefined when not known; -1 when it has too many runs. */
@@ -40,6 +48,7 @@ export class KeptRuns {
     this.forget(page);
     if (runs === null) {
       this.#at[page] = TOO_MANY;
+      this.#tooMany++;
       return -1;
     }
     const size = 1 + runs.length;
@@ -49,6 +58,7 @@ export class KeptRuns {
     this.#pool.set(runs, at + 1);
     this.#top += size;
     this.#live += size;
+    this.#withRuns++;
     this.#at[page] = at;
     return at;
   }
@@ -56,7 +66,10 @@ export class KeptRuns {
   /** Page p changed: its runs are no longer known. */
   forget(page: number): void {
     const at = this.#at[page]!;
-    if (at >= 0) this.#live -= 1 + 2 * this.#pool[at]!;
+    if (at >= 0) {
+      this.#live -= 1 + 2 * this.#pool[at]!;
+      this.#withRuns--;
+    } else if (at === TOO_MANY) this.#tooMany--;
     this.#at[page] = UNKNOWN;
   }
 

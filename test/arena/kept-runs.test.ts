@@ -40,3 +40,23 @@ describe('KeptRuns', () => {
     }
   });
 });
+
+describe('KeptRuns.mostlyFew', () => {
+  test('follows the pages kept with runs against those with too many, through forgets and copies', () => {
+    const kept = new KeptRuns(10);
+    expect(kept.mostlyFew).toBe(true);
+    kept.keep(0, null);
+    expect(kept.mostlyFew).toBe(false);
+    kept.keep(1, [0, 5]);
+    expect(kept.mostlyFew).toBe(true);
+    kept.keep(2, null);
+    kept.keep(3, null);
+    expect(kept.mostlyFew).toBe(false);
+    kept.forget(2);
+    kept.keep(3, [1, 2]);
+    expect(kept.mostlyFew).toBe(true);
+    expect(new KeptRuns(10, kept).mostlyFew).toBe(true);
+    kept.keep(1, null);
+    expect(new KeptRuns(10, kept).mostlyFew).toBe(false);
+  });
+});
