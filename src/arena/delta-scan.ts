@@ -232,17 +232,18 @@ function countStored(plan: Plan, space: ScanSpace, bitmaps: readonly PagedBitmap
   // Pages [whole, wholeEnd) lie within [from, to) whole (the last one up to the maps' end).
   const whole = Math.ceil(from / PAGE_BLOCKS);
   const wholeEnd = to === bitmaps[0]!.bits ? Math.ceil(to / PAGE_BLOCKS) : Math.floor(to / PAGE_BLOCKS);
-  const runs = new RunUnion(bitmaps, space);
-  const runsPay = bitmaps.every((map) => map.runsPay);
+  // Made at the first page several maps store (a small delta may have none).
+  let runs: RunUnion | undefined;
+  let runsPay: boolean | undefined;
   walkStored(bitmaps.map((map) => map.stored), Math.floor(from / PAGE_BLOCKS), Math.ceil(to / PAGE_BLOCKS), {
     shared: (page, end) => {
       // Maps whose pages mostly have many runs (scattered bits) leave it to the kernel, a run at a time.
-      if (!runsPay) {
+      if (!(runsPay ??= bitmaps.every((map) => map.runsPay))) {
         toKernel(Math.max(from, page * PAGE_BLOCKS), Math.min(to, end * PAGE_BLOCKS));
         return;
       }
       for (let p = page; p < end; p++) {
-        const n = p >= whole && p < wholeEnd ? runs.count(p) : -1;
+        const n = p >= whole && p < wholeEnd ? (runs ??= new RunUnion(bitmaps, space)).count(p) : -1;
         if (n >= 0) total += n;
         else toKernel(Math.max(from, p * PAGE_BLOCKS), Math.min(to, (p + 1) * PAGE_BLOCKS));
       }
