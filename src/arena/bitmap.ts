@@ -30,7 +30,8 @@ export class PagedBitmap {
   #table: number;
   // Which entries are stored and which are not all ones (the second level over the
   // table); and what is known of pages since they last changed: the set bits of dense
-  // pages (count + 1; 0 = not known), and their runs where they have few (null: too many).
+  // pages (count + 1; 0 = not known), and their runs (kept-runs.ts). Both live in the JS
+  // heap beside the table: about 8 bytes a page that was counted, and 4 a run kept.
   #stored: Occupancy;
   #notFull: Occupancy;
   #counts: Uint16Array | undefined;
