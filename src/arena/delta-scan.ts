@@ -27,7 +27,7 @@ export interface DeltaScanOptions {
   /** Block range; defaults to the whole map. */
   from?: number;
   to?: number;
-  /** Extents per kernel call (the batch size); default 8192. */
+  /** Extents per batch (every batch but the last holds this many); default 8192. */
   batch?: number;
 }
 
@@ -95,7 +95,8 @@ class ScanSpace implements PageScratch {
     const metas = plan.meta?.metas.map((map) => map.table) ?? [];
     // The lists: tables, metas, the cursor and the one-table list (8 bytes) in the 16 after them.
     const lists = Math.ceil((plan.count * 8 + 16) / 16) * 16;
-    this.#bytes = ACC_BYTES + lists + plan.batch * 8;
+    // The output holds a batch and one extent more (Batches).
+    this.#bytes = ACC_BYTES + lists + (plan.batch + 1) * 8;
     const base = arena.alloc(this.#bytes);
     this.acc = base;
     this.tables = base + ACC_BYTES;
@@ -113,9 +114,10 @@ class ScanSpace implements PageScratch {
   }
 }
 
-function runKernel(plan: Plan, space: ScanSpace, from: number, to: number, out: number, capacity: number): number {
+function runKernel(plan: Plan, space: ScanSpace, from: number, to: number, out: number, capacity: number,
+  meta = plan.meta): number {
   const k = plan.arena.kernels;
-  const m = plan.meta;
+  const m = meta;
   return m
     ? k.scanMeta(space.tables, space.metas, plan.count, m.live.table, m.granularity, from, to,
       out, capacity, space.cursor, space.acc)
@@ -130,45 +132,106 @@ export function* scanDelta(options: DeltaScanOptions): Generator<ExtentBatch, vo
   const plan = checkedPlan(options);
   const space = new ScanSpace(plan.arena, options, plan);
   try {
-    if (plan.meta) yield* scanRange(plan, space, plan.from, plan.to);
-    else yield* scanStored(plan, space, options.bitmaps);
+    const batches = new Batches(plan, space);
+    for (const [from, to, meta] of scanRanges(plan, options.bitmaps)) {
+      let at = from;
+      while (at < to) {
+        batches.add(runKernel(plan, space, at, to, batches.free, batches.room, meta));
+        at = plan.arena.u32[space.cursor >>> 2]!;
+        if (batches.full) yield batches.take();
+      }
+    }
+    if (batches.size > 0) yield batches.take();
   } finally {
     space.free();
   }
 }
 
-/** Kernel calls over [from, to), each batch yielded as it comes. */
-function* scanRange(plan: Plan, space: ScanSpace, from: number, to: number): Generator<ExtentBatch, void, undefined> {
-  let at = from;
-  while (at < to) {
-    const n = runKernel(plan, space, at, to, space.out, plan.batch);
-    at = plan.arena.u32[space.cursor >>> 2]!;
-    if (n > 0) yield plan.arena.u32.slice(space.out >>> 2, (space.out >>> 2) + n * 2);
+/**
+ * The block ranges a scan runs its kernels over, each with the meta maps it needs: the
+ * ranges of pages the bit maps store (plain, occupancy.ts), and with meta maps the
+ * meta-aware kernel over meta pages some map leaves partly unused (elsewhere FIG. 40
+ * is the plain OR). In order; neighbouring ranges may touch.
+ */
+function* scanRanges(plan: Plan, bitmaps: readonly PagedBitmap[]): Generator<[number, number, MetaMaps | undefined]> {
+  const stored = bitmaps.map((map) => map.stored);
+  const plain = function* (from: number, to: number): Generator<[number, number, undefined]> {
+    if (from >= to) return;
+    const pages = storedRanges(stored, Math.floor(from / PAGE_BLOCKS), Math.ceil(to / PAGE_BLOCKS));
+    for (let i = 0; i < pages.length; i += 2) {
+      yield [Math.max(from, pages[i]! * PAGE_BLOCKS), Math.min(to, pages[i + 1]! * PAGE_BLOCKS), undefined];
+    }
+  };
+  const meta = plan.meta;
+  if (!meta) {
+    yield* plain(plan.from, plan.to);
+    return;
   }
+  const span = PAGE_BLOCKS * 2 ** meta.granularity;
+  const notFull = [...meta.metas, meta.live].map((map) => map.notFull);
+  const ranges = storedRanges(notFull, Math.floor(plan.from / span), Math.ceil(plan.to / span));
+  let at = plan.from;
+  for (let i = 0; i < ranges.length; i += 2) {
+    const lo = Math.max(plan.from, ranges[i]! * span);
+    const hi = Math.min(plan.to, ranges[i + 1]! * span);
+    yield* plain(at, lo);
+    yield [lo, hi, meta];
+    at = hi;
+  }
+  yield* plain(at, plan.to);
 }
 
 /**
- * A plain scan over the pages the maps store (occupancy.ts): kernel calls over those
- * ranges only, filling each batch across them. An unstored page lies between two
- * ranges, so no extent runs from one into the next.
+ * The output buffer of a scan (room for batch + 1 extents), filled by kernel calls over
+ * ranges that may touch: an extent that starts where the one before it ends joins it,
+ * so extents stay maximal across ranges. A batch goes out once an extent follows it,
+ * which then leads the next batch, so no extent given out can still grow.
  */
-function* scanStored(plan: Plan, space: ScanSpace, bitmaps: readonly PagedBitmap[]): Generator<ExtentBatch, void, undefined> {
-  const pages = storedRanges(bitmaps.map((map) => map.stored), plan.from >>> PAGE_SHIFT, Math.ceil(plan.to / PAGE_BLOCKS));
-  const out = space.out >>> 2;
-  let n = 0;
-  for (let i = 0; i < pages.length; i += 2) {
-    const to = Math.min(plan.to, pages[i + 1]! * PAGE_BLOCKS);
-    let at = Math.max(plan.from, pages[i]! * PAGE_BLOCKS);
-    while (at < to) {
-      n += runKernel(plan, space, at, to, space.out + n * 8, plan.batch - n);
-      at = plan.arena.u32[space.cursor >>> 2]!;
-      if (n === plan.batch) {
-        yield plan.arena.u32.slice(out, out + n * 2);
-        n = 0;
-      }
-    }
+class Batches {
+  size = 0;
+  readonly #out: number;
+
+  constructor(readonly plan: Plan, space: ScanSpace) {
+    this.#out = space.out >>> 2;
   }
-  if (n > 0) yield plan.arena.u32.slice(out, out + n * 2);
+
+  /** Where the next kernel call writes, and how many extents fit there (at least 1). */
+  get free(): number {
+    return (this.#out + this.size * 2) * 4;
+  }
+
+  get room(): number {
+    return this.plan.batch + 1 - this.size;
+  }
+
+  /** A whole batch and the extent after it. */
+  get full(): boolean {
+    return this.size > this.plan.batch;
+  }
+
+  /** Takes in `n` extents the kernel just wrote at `free`, joining the first to the last before it. */
+  add(n: number): void {
+    if (n === 0) return;
+    const u32 = this.plan.arena.u32;
+    const first = this.#out + this.size * 2;
+    if (this.size > 0 && u32[first - 2]! + u32[first - 1]! === u32[first]!) {
+      u32[first - 1] = u32[first - 1]! + u32[first + 1]!;
+      u32.copyWithin(first, first + 2, first + 2 * n);
+      n--;
+    }
+    this.size += n;
+  }
+
+  /** A copy of the first `batch` extents (all, at the end); what follows them moves up. */
+  take(): ExtentBatch {
+    const u32 = this.plan.arena.u32;
+    const n = Math.min(this.size, this.plan.batch);
+    const end = this.#out + n * 2;
+    const batch = u32.slice(this.#out, end);
+    u32.copyWithin(this.#out, end, this.#out + this.size * 2);
+    this.size -= n;
+    return batch;
+  }
 }
 
 /** The number of changed blocks of a delta (its exact size), without listing them. */

@@ -203,7 +203,7 @@ describe(`PagedBitmap second levels and kept page counts (${backend})`, () => {
     expect(arena.stats().bytesInUse).toBe(0);
   });
 
-  test('meta-aware counts, plain where every meta page is all in use, agree with the model', () => {
+  test('meta-aware counts and scans, plain where every meta page is all in use, agree with the model', () => {
     const seed = testSeed('occupancy');
     const rng = new Prng(seed ^ 0x4d45);
     const arena = newArena();
@@ -248,7 +248,11 @@ describe(`PagedBitmap second levels and kept page counts (${backend})`, () => {
         const from = n === 0 ? 0 : rng.int(0, bits);
         const to = n === 0 ? bits : rng.int(from, bits);
         const label = `seed ${seed} round ${round}: K = ${k}, g = ${g}, [${from}, ${to})`;
-        expect(countDelta({ bitmaps, meta, from, to }), label).toBe(refScan(models, from, to, refMeta).count);
+        const want = refScan(models, from, to, refMeta);
+        expect(countDelta({ bitmaps, meta, from, to }), label).toBe(want.count);
+        // Extents stay maximal where a meta-aware range meets a plain one, in batches down to 1.
+        const batch = rng.pick([1, 2, 5, 8192]);
+        expect(deltaExtents({ bitmaps, meta, from, to, batch }), `${label}, batch ${batch}`).toEqual(want.extents);
       }
       for (const map of [...bitmaps, ...metaMaps]) map.free();
     }
