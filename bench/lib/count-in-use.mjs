@@ -5,7 +5,8 @@
 // the K + 1 meta maps (g = 3) are all in use, or all but one meta page in 64 (each with
 // 1 % of its granules out of use). Timed: wasm and ts, an older build in the same
 // process (--before=DIR, a dist/ directory), and CRoaring's orMany + and over the same
-// bits (its inputs run-optimized first, not timed); each in two rounds taking turns,
+// bits (its inputs run-optimized first, not timed); and scanDelta of the same delta
+// (wasm and the build before). Each in two rounds taking turns,
 // the lower median kept.
 //
 //   npm run build && node bench/lib/count-in-use.mjs [--quick] [--before=/path/to/dist]
@@ -112,8 +113,13 @@ async function main() {
         const row = { blocks, K, density, mixed };
         // Each timed in two rounds, the builds taking turns, and the lower median kept: a
         // few microseconds a call are easily doubled by a GC or a neighbour's burst.
-        const timed = [['wasm', lib, 'wasm'], ['ts', lib, 'ts'], ...(before ? [['before', before, 'wasm']] : [])]
-          .map(([key, build, backend]) => ({ key, ...mapsIn(build, backend, shape), count: build.countDelta }));
+        const builds = [['wasm', lib, 'wasm'], ['ts', lib, 'ts'], ...(before ? [['before', before, 'wasm']] : [])]
+          .map(([key, build, backend]) => ({ key, build, ...mapsIn(build, backend, shape) }));
+        const timed = builds.map(({ key, build, options, free }) => ({ key, options, free, count: build.countDelta }));
+        // The scan of the same delta (extents, as an export plans them), wasm and the build before.
+        for (const { key, build, options } of builds.filter((b) => b.key !== 'ts')) {
+          timed.push({ key: `${key}Scan`, options, free: () => {}, count: (o) => scanExtents(build, o) });
+        }
         const count = roaring.error ? undefined : roaringOf(roaring.RoaringBitmap32, shape);
         if (count) timed.push({ key: 'roaring', options: undefined, free: () => {}, count });
         try {
@@ -126,6 +132,7 @@ async function main() {
         } finally {
           for (const { free } of timed) free();
         }
+        if (row.beforeScan && row.beforeScan.value !== row.wasmScan.value) throw new Error(`scans differ: ${row.beforeScan.value} and ${row.wasmScan.value} extents`);
         for (const key of ['ts', 'before', 'roaring']) {
           if (row[key] && row[key].value !== row.wasm.value) throw new Error(`${key} counts ${row[key].value}, wasm ${row.wasm.value}`);
         }
@@ -139,6 +146,13 @@ async function main() {
   console.error(`count-in-use: wrote bench/results/${out}`);
 }
 
+/** Extents of the delta, through the public scan (batches of 64 Ki extents). */
+function scanExtents(build, options) {
+  let n = 0;
+  for (const batch of build.scanDelta({ ...options, batch: 65536 })) n += batch.length / 2;
+  return n;
+}
+
 function report(rows, { quick, loadStart, loadEnd, beforeDir, roaring }) {
   const f = (ms) => (ms === undefined ? '–' : ms < 0.01 ? `${(ms * 1000).toFixed(2)} µs` : `${ms.toFixed(3)} ms`);
   const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : '–');
@@ -148,10 +162,10 @@ function report(rows, { quick, loadStart, loadEnd, beforeDir, roaring }) {
     `${new Date().toISOString()} · commit ${commit.slice(0, 7)} · node ${process.versions.node} · load ${loadStart} at the start, ${loadEnd} at the end`,
     beforeDir ? `before: the build in ${beforeDir} (commit ${tryRead(`${beforeDir}/../COMMIT`)}), timed in the same process.` : '',
     roaring.error ? `roaring: not loaded (${roaring.error})` : `roaring: npm roaring ${roaring.version}, CRoaring ${roaring.croaring}.`, '',
-    'countDelta with meta maps at g = 3 (FIG. 40): K bit maps of runs of 16..1024 blocks at random places, kept as checkpoints keep them ({ sparse: true }); meta maps all in use ("in use"), or one meta page in 64 with 1 % of its granules out of use ("mixed"). Median times, the lower of two rounds in which the builds take turns; roaring = orMany over bitmap_I | ~meta_I (pre-merged, run-optimized, untimed) then andInPlace with M\'s blocks in use; roaring/wasm > 1: wasm is faster.', '',
-    '| blocks | K | density | meta | changed | wasm | ts | ts/wasm | before | before/wasm | roaring | roaring/wasm |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.blocks / M}M | ${r.K} | ${(r.density * 100).toFixed(2)} % | ${r.mixed ? 'mixed' : 'in use'} | ${r.wasm.value} | ${f(r.wasm.ms)} | ${f(r.ts?.ms)} | ${ratio(r.ts?.ms, r.wasm.ms)} | ${f(r.before?.ms)} | ${ratio(r.before?.ms, r.wasm.ms)} | ${f(r.roaring?.ms)} | ${ratio(r.roaring?.ms, r.wasm.ms)} |`),
+    'countDelta with meta maps at g = 3 (FIG. 40): K bit maps of runs of 16..1024 blocks at random places, kept as checkpoints keep them ({ sparse: true }); meta maps all in use ("in use"), or one meta page in 64 with 1 % of its granules out of use ("mixed"). Median times, the lower of two rounds in which the builds take turns; roaring = orMany over bitmap_I | ~meta_I (pre-merged, run-optimized, untimed) then andInPlace with M\'s blocks in use; roaring/wasm > 1: wasm is faster. scan: scanDelta of the same delta (its extents, batches of 64 Ki), wasm and the build before.', '',
+    '| blocks | K | density | meta | changed | wasm | ts | ts/wasm | before | before/wasm | roaring | roaring/wasm | extents | scan | scan before | before/scan |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.blocks / M}M | ${r.K} | ${(r.density * 100).toFixed(2)} % | ${r.mixed ? 'mixed' : 'in use'} | ${r.wasm.value} | ${f(r.wasm.ms)} | ${f(r.ts?.ms)} | ${ratio(r.ts?.ms, r.wasm.ms)} | ${f(r.before?.ms)} | ${ratio(r.before?.ms, r.wasm.ms)} | ${f(r.roaring?.ms)} | ${ratio(r.roaring?.ms, r.wasm.ms)} | ${r.wasmScan.value} | ${f(r.wasmScan.ms)} | ${f(r.beforeScan?.ms)} | ${ratio(r.beforeScan?.ms, r.wasmScan.ms)} |`),
     '',
   ].join('\n');
 }
