@@ -3,7 +3,7 @@
 // any size runs in a fixed amount of memory.
 
 import { invalidArgument, outOfRange } from '../errors.js';
-import { ACC_BYTES, MAX_GRANULARITY, PAGE_BLOCKS, PAGE_SHIFT } from '../kernels/api.js';
+import { ACC_BYTES, MAX_GRANULARITY, PAGE_BLOCKS } from '../kernels/api.js';
 import type { Arena } from './arena.js';
 import type { PageScratch, PagedBitmap } from './bitmap.js';
 import { PAGE_RUNS_LIMIT } from './kept-runs.js';
@@ -114,12 +114,11 @@ class ScanSpace implements PageScratch {
   }
 }
 
-function runKernel(plan: Plan, space: ScanSpace, from: number, to: number, out: number, capacity: number,
-  meta = plan.meta): number {
+function runKernel(plan: Plan, space: ScanSpace, meta: MetaMaps | undefined, from: number, to: number,
+  out: number, capacity: number): number {
   const k = plan.arena.kernels;
-  const m = meta;
-  return m
-    ? k.scanMeta(space.tables, space.metas, plan.count, m.live.table, m.granularity, from, to,
+  return meta
+    ? k.scanMeta(space.tables, space.metas, plan.count, meta.live.table, meta.granularity, from, to,
       out, capacity, space.cursor, space.acc)
     : k.scanPlain(space.tables, plan.count, from, to, out, capacity, space.cursor, space.acc);
 }
@@ -136,7 +135,7 @@ export function* scanDelta(options: DeltaScanOptions): Generator<ExtentBatch, vo
     for (const [from, to, meta] of scanRanges(plan, options.bitmaps)) {
       let at = from;
       while (at < to) {
-        batches.add(runKernel(plan, space, at, to, batches.free, batches.room, meta));
+        batches.add(runKernel(plan, space, meta, at, to, batches.free, batches.room));
         at = plan.arena.u32[space.cursor >>> 2]!;
         if (batches.full) yield batches.take();
       }
@@ -148,37 +147,47 @@ export function* scanDelta(options: DeltaScanOptions): Generator<ExtentBatch, vo
 }
 
 /**
- * The block ranges a scan runs its kernels over, each with the meta maps it needs: the
- * ranges of pages the bit maps store (plain, occupancy.ts), and with meta maps the
- * meta-aware kernel over meta pages some map leaves partly unused (elsewhere FIG. 40
- * is the plain OR). In order; neighbouring ranges may touch.
+ * The delta's block range in parts, in order: with meta maps, the meta-aware parts over
+ * meta pages some map (of L..M-1 or M) leaves partly unused, and between them plain
+ * parts, since where every meta bit is 1 FIG. 40 is the OR of the bit maps. Neighbouring
+ * parts touch. Without meta maps, one plain part.
  */
-function* scanRanges(plan: Plan, bitmaps: readonly PagedBitmap[]): Generator<[number, number, MetaMaps | undefined]> {
-  const stored = bitmaps.map((map) => map.stored);
-  const plain = function* (from: number, to: number): Generator<[number, number, undefined]> {
-    if (from >= to) return;
-    const pages = storedRanges(stored, Math.floor(from / PAGE_BLOCKS), Math.ceil(to / PAGE_BLOCKS));
-    for (let i = 0; i < pages.length; i += 2) {
-      yield [Math.max(from, pages[i]! * PAGE_BLOCKS), Math.min(to, pages[i + 1]! * PAGE_BLOCKS), undefined];
-    }
-  };
+function metaParts(plan: Plan): Array<[number, number, MetaMaps | undefined]> {
   const meta = plan.meta;
-  if (!meta) {
-    yield* plain(plan.from, plan.to);
-    return;
-  }
+  if (!meta) return [[plan.from, plan.to, undefined]];
+  // Blocks per meta page; meta page q covers blocks [q * span, (q + 1) * span).
   const span = PAGE_BLOCKS * 2 ** meta.granularity;
   const notFull = [...meta.metas, meta.live].map((map) => map.notFull);
   const ranges = storedRanges(notFull, Math.floor(plan.from / span), Math.ceil(plan.to / span));
+  const parts: Array<[number, number, MetaMaps | undefined]> = [];
   let at = plan.from;
   for (let i = 0; i < ranges.length; i += 2) {
     const lo = Math.max(plan.from, ranges[i]! * span);
     const hi = Math.min(plan.to, ranges[i + 1]! * span);
-    yield* plain(at, lo);
-    yield [lo, hi, meta];
+    if (at < lo) parts.push([at, lo, undefined]);
+    parts.push([lo, hi, meta]);
     at = hi;
   }
-  yield* plain(at, plan.to);
+  if (at < plan.to) parts.push([at, plan.to, undefined]);
+  return parts;
+}
+
+/**
+ * The block ranges a scan runs its kernels over: the meta-aware parts whole, and of the
+ * plain parts only the pages the bit maps store (occupancy.ts).
+ */
+function* scanRanges(plan: Plan, bitmaps: readonly PagedBitmap[]): Generator<[number, number, MetaMaps | undefined]> {
+  const stored = bitmaps.map((map) => map.stored);
+  for (const [from, to, meta] of metaParts(plan)) {
+    if (meta) {
+      yield [from, to, meta];
+      continue;
+    }
+    const pages = storedRanges(stored, Math.floor(from / PAGE_BLOCKS), Math.ceil(to / PAGE_BLOCKS));
+    for (let i = 0; i < pages.length; i += 2) {
+      yield [Math.max(from, pages[i]! * PAGE_BLOCKS), Math.min(to, pages[i + 1]! * PAGE_BLOCKS), undefined];
+    }
+  }
 }
 
 /**
@@ -234,43 +243,28 @@ class Batches {
   }
 }
 
-/** The number of changed blocks of a delta (its exact size), without listing them. */
+/**
+ * The number of changed blocks of a delta (its exact size), without listing them: the
+ * meta-aware kernel over the meta-aware parts, a plain count over the stored pages of
+ * the others.
+ */
 export function countDelta(options: DeltaScanOptions): number {
   const plan = checkedPlan(options);
   // Room for the extents of one page with PAGE_RUNS_LIMIT runs and one more (PagedBitmap.pageRuns).
   const space = new ScanSpace(plan.arena, options, { ...plan, batch: PAGE_RUNS_LIMIT + 1 });
   try {
+    const k = plan.arena.kernels;
+    let total = 0;
     // Kernel counts are u32; a range holds at most MAX_BLOCKS (2^31) blocks, so one call fits.
-    return plan.meta
-      ? countWithMeta(plan, plan.meta, space, options.bitmaps)
-      : countStored(plan, space, options.bitmaps, plan.from, plan.to);
+    for (const [from, to, meta] of metaParts(plan)) {
+      total += meta
+        ? k.popcountMeta(space.tables, space.metas, plan.count, meta.live.table, meta.granularity, from, to, space.acc)
+        : countStored(plan, space, options.bitmaps, from, to);
+    }
+    return total;
   } finally {
     space.free();
   }
-}
-
-/**
- * A meta-aware count: the kernel's where some meta map (of L..M-1 or M) has a page not
- * all in use, and a plain count elsewhere, since there changed = OR of the bit maps
- * (FIG. 40 with every meta bit 1). A volume in use throughout with a small delta so
- * counts the few pages its bit maps store.
- */
-function countWithMeta(plan: Plan, meta: MetaMaps, space: ScanSpace, bitmaps: readonly PagedBitmap[]): number {
-  const k = plan.arena.kernels;
-  // Blocks per meta page; meta page q covers blocks [q * span, (q + 1) * span).
-  const span = PAGE_BLOCKS * 2 ** meta.granularity;
-  const notFull = [...meta.metas, meta.live].map((map) => map.notFull);
-  const ranges = storedRanges(notFull, Math.floor(plan.from / span), Math.ceil(plan.to / span));
-  let total = 0;
-  let at = plan.from;
-  for (let i = 0; i < ranges.length; i += 2) {
-    const lo = Math.max(plan.from, ranges[i]! * span);
-    const hi = Math.min(plan.to, ranges[i + 1]! * span);
-    total += countStored(plan, space, bitmaps, at, lo);
-    total += k.popcountMeta(space.tables, space.metas, plan.count, meta.live.table, meta.granularity, lo, hi, space.acc);
-    at = hi;
-  }
-  return total + countStored(plan, space, bitmaps, at, plan.to);
 }
 
 /**
@@ -283,11 +277,15 @@ function countStored(plan: Plan, space: ScanSpace, bitmaps: readonly PagedBitmap
   if (from >= to) return 0;
   const k = plan.arena.kernels;
   let total = 0;
+  // Blocks [runFrom, runTo) wait for one kernel call; a range that does not follow on sends them.
   let runFrom = 0;
   let runTo = 0;
+  const flush = () => {
+    if (runTo > runFrom) total += k.popcountPlain(space.tables, plan.count, runFrom, runTo, space.acc);
+  };
   const toKernel = (lo: number, hi: number) => {
     if (lo !== runTo) {
-      if (runTo > runFrom) total += k.popcountPlain(space.tables, plan.count, runFrom, runTo, space.acc);
+      flush();
       runFrom = lo;
     }
     runTo = hi;
@@ -316,7 +314,7 @@ function countStored(plan: Plan, space: ScanSpace, bitmaps: readonly PagedBitmap
       else toKernel(Math.max(from, page * PAGE_BLOCKS), Math.min(to, (page + 1) * PAGE_BLOCKS));
     },
   });
-  if (runTo > runFrom) total += k.popcountPlain(space.tables, plan.count, runFrom, runTo, space.acc);
+  flush();
   return total;
 }
 

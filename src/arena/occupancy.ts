@@ -37,10 +37,6 @@ export class Occupancy {
     this.groups[g] = now !== 0 ? this.groups[g]! | gbit : this.groups[g]! & ~gbit;
   }
 
-  has(page: number): boolean {
-    return ((this.words[page >>> 5]! >>> (page & 31)) & 1) === 1;
-  }
-
   /** Recomputes every bit from the page table (a view of its entries). */
   rebuild(table: Uint32Array): void {
     this.words.fill(0);

@@ -168,22 +168,12 @@ describe(`PagedBitmap second levels and kept page counts (${backend})`, () => {
     for (let round = 0; round < 40; round++) {
       const bits = rng.pick([2 * PAGE_BLOCKS, 40 * PAGE_BLOCKS + rng.int(1, 999), 70 * PAGE_BLOCKS]);
       const k = rng.int(1, 4);
-      const maps: PagedBitmap[] = [];
-      const models: Uint8Array[] = [];
-      for (let i = 0; i < k; i++) {
-        const map = PagedBitmap.create(arena, bits, { sparse: rng.chance(0.5) });
-        const model = new Uint8Array(bits);
-        // A few pages each, some of them the same pages as another map's.
-        for (let n = rng.int(0, 6); n > 0; n--) {
-          const page = rng.int(0, map.pages - 1);
-          const from = Math.min(bits - 1, page * PAGE_BLOCKS + rng.int(0, PAGE_BLOCKS - 1));
-          const to = Math.min(bits, from + rng.pick([1, 5, 300, 5000, PAGE_BLOCKS]));
-          map.setRange(from, to);
-          model.fill(1, from, to);
-        }
-        maps.push(map);
-        models.push(model);
-      }
+      // A few pages each, some of them the same pages as another map's.
+      const { maps, models } = randomMaps(arena, rng, k, bits, {
+        writes: () => rng.int(0, 6),
+        start: () => rng.int(0, bits - 1),
+        lengths: [1, 5, 300, 5000, PAGE_BLOCKS],
+      });
       for (let n = 0; n < 4; n++) {
         const whole = n === 0;
         const from = whole ? 0 : rng.int(0, bits);
@@ -212,36 +202,18 @@ describe(`PagedBitmap second levels and kept page counts (${backend})`, () => {
       const bits = rng.pick([20 * PAGE_BLOCKS, 33 * PAGE_BLOCKS + rng.int(1, 999)]);
       const metaBits = Math.ceil(bits / 2 ** g);
       const k = rng.int(1, 3);
-      const bitmaps: PagedBitmap[] = [];
-      const models: Uint8Array[] = [];
-      for (let i = 0; i < k; i++) {
-        const map = PagedBitmap.create(arena, bits, { sparse: rng.chance(0.5) });
-        const model = new Uint8Array(bits);
-        for (let n = rng.int(0, 8); n > 0; n--) {
-          const from = rng.int(0, bits - 1);
-          const to = Math.min(bits, from + rng.pick([1, 40, 3000, PAGE_BLOCKS]));
-          map.setRange(from, to);
-          model.fill(1, from, to);
-        }
-        bitmaps.push(map);
-        models.push(model);
-      }
+      const { maps: bitmaps, models } = randomMaps(arena, rng, k, bits, {
+        writes: () => rng.int(0, 8),
+        start: () => rng.int(0, bits - 1),
+        lengths: [1, 40, 3000, PAGE_BLOCKS],
+      });
       // Meta maps all in use but for a few granules here and there, or a page not in use at all.
-      const metaMaps: PagedBitmap[] = [];
-      const metaModels: Uint8Array[] = [];
-      for (let i = 0; i <= k; i++) {
-        const map = PagedBitmap.create(arena, metaBits);
-        const model = new Uint8Array(metaBits).fill(1);
-        map.setRange(0, metaBits);
-        for (let n = rng.pick([0, 0, 1, 3]); n > 0; n--) {
-          const from = rng.int(0, metaBits - 1);
-          const to = Math.min(metaBits, from + rng.pick([1, 7, PAGE_BLOCKS]));
-          map.clearRange(from, to);
-          model.fill(0, from, to);
-        }
-        metaMaps.push(map);
-        metaModels.push(model);
-      }
+      const { maps: metaMaps, models: metaModels } = randomMaps(arena, rng, k + 1, metaBits, {
+        writes: () => rng.pick([0, 0, 1, 3]),
+        start: () => rng.int(0, metaBits - 1),
+        lengths: [1, 7, PAGE_BLOCKS],
+        clear: true,
+      });
       const meta = { metas: metaMaps.slice(0, k), live: metaMaps[k]!, granularity: g };
       const refMeta = { metas: metaModels.slice(0, k), live: metaModels[k]!, g };
       for (let n = 0; n < 3; n++) {
@@ -259,6 +231,40 @@ describe(`PagedBitmap second levels and kept page counts (${backend})`, () => {
     expect(arena.stats().bytesInUse).toBe(0);
   });
 });
+
+interface RandomWrites {
+  /** How many ranges a map gets, where each starts; their lengths are picked from `lengths`. */
+  writes: () => number;
+  start: () => number;
+  lengths: readonly number[];
+  /** Maps all set whose ranges are cleared (meta maps), rather than clear maps whose ranges are set (half of them sparse). */
+  clear?: boolean;
+}
+
+/** `count` maps of `bits` bits with a few random ranges written, and their models. */
+function randomMaps(arena: ReturnType<typeof newArena>, rng: Prng, count: number, bits: number, w: RandomWrites):
+  { maps: PagedBitmap[]; models: Uint8Array[] } {
+  const maps: PagedBitmap[] = [];
+  const models: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) {
+    const map = PagedBitmap.create(arena, bits, { sparse: !w.clear && rng.chance(0.5) });
+    const model = new Uint8Array(bits);
+    if (w.clear) {
+      map.setRange(0, bits);
+      model.fill(1);
+    }
+    for (let n = w.writes(); n > 0; n--) {
+      const from = w.start();
+      const to = Math.min(bits, from + rng.pick(w.lengths));
+      if (w.clear) map.clearRange(from, to);
+      else map.setRange(from, to);
+      model.fill(w.clear ? 0 : 1, from, to);
+    }
+    maps.push(map);
+    models.push(model);
+  }
+  return { maps, models };
+}
 
 /** One random write of any kind to `map` and the same to `model`; returns the (maybe new) map. */
 function randomWrite(rng: Prng, arena: ReturnType<typeof newArena>, map: PagedBitmap, model: Uint8Array, sparse: boolean):
