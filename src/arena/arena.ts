@@ -94,12 +94,24 @@ export class Arena {
     return offset;
   }
 
-  /** A zeroed run of `pages` pages, not yet counted as in use. */
-  #takeRun(pages: number): number {
+  /**
+   * A run of whole pages holding at least `bytes`, as alloc gives, but not zeroed when
+   * reused: scratch for kernel calls, which write before they read. Freed with free().
+   */
+  allocScratch(bytes: number): number {
+    if (!Number.isSafeInteger(bytes) || bytes <= 0) throw invalidArgument(`cannot allocate ${bytes} bytes`);
+    const pages = Math.ceil(bytes / PAGE_BYTES);
+    const offset = this.#takeRun(pages, false);
+    this.#inUse += pages * PAGE_BYTES;
+    return offset;
+  }
+
+  /** A run of `pages` pages (zeroed unless `zero` is false), not yet counted as in use. */
+  #takeRun(pages: number, zero = true): number {
     const size = pages * PAGE_BYTES;
     const reused = this.#free.get(pages)?.pop();
     if (reused !== undefined) {
-      this.u8.fill(0, reused, reused + size);
+      if (zero) this.u8.fill(0, reused, reused + size);
       return reused;
     }
     const offset = this.#top;

@@ -68,12 +68,14 @@ function checkMeta(meta: MetaMaps, arena: Arena, blocks: number, count: number):
   if (!Number.isInteger(g) || g < 0 || g > MAX_GRANULARITY) throw invalidArgument(`granularity must be 0..${MAX_GRANULARITY}, not ${g}`);
   if (meta.metas.length !== count) throw invalidArgument(`${count} bit maps need ${count} meta maps, not ${meta.metas.length}`);
   const bits = Math.ceil(blocks / 2 ** g);
-  for (const map of [...meta.metas, meta.live]) {
-    if (map.arena !== arena) throw invalidArgument('meta maps must live in the arena of the bit maps');
-    // The meta-aware kernels read dense meta pages only.
-    if (map.sparse) throw invalidArgument('a meta map cannot keep sparse pages (made with { sparse: true })');
-    if (map.bits !== bits) throw invalidArgument(`a meta map of ${blocks} blocks at granularity ${g} has ${bits} bits, not ${map.bits}`);
-  }
+  for (let i = 0; i <= count; i++) checkMetaMap(i < count ? meta.metas[i]! : meta.live, arena, blocks, g, bits);
+}
+
+function checkMetaMap(map: PagedBitmap, arena: Arena, blocks: number, g: number, bits: number): void {
+  if (map.arena !== arena) throw invalidArgument('meta maps must live in the arena of the bit maps');
+  // The meta-aware kernels read dense meta pages only.
+  if (map.sparse) throw invalidArgument('a meta map cannot keep sparse pages (made with { sparse: true })');
+  if (map.bits !== bits) throw invalidArgument(`a meta map of ${blocks} blocks at granularity ${g} has ${bits} bits, not ${map.bits}`);
 }
 
 /**
@@ -91,13 +93,17 @@ class ScanSpace implements PageScratch {
 
   constructor(readonly arena: Arena, options: DeltaScanOptions, plan: Plan) {
     // Read every table offset first: a freed map throws here, before anything is allocated.
-    const tables = options.bitmaps.map((map) => map.table);
-    const metas = plan.meta?.metas.map((map) => map.table) ?? [];
+    const bitmaps = options.bitmaps;
+    const metas = plan.meta?.metas;
+    for (let i = 0; i < plan.count; i++) {
+      void bitmaps[i]!.table;
+      void metas?.[i]!.table;
+    }
     // The lists: tables, metas, the cursor and the one-table list (8 bytes) in the 16 after them.
     const lists = Math.ceil((plan.count * 8 + 16) / 16) * 16;
     // The output holds a batch and one extent more (Batches).
     this.#bytes = ACC_BYTES + lists + (plan.batch + 1) * 8;
-    const base = arena.alloc(this.#bytes);
+    const base = arena.allocScratch(this.#bytes);
     this.acc = base;
     this.tables = base + ACC_BYTES;
     this.metas = this.tables + plan.count * 4;
@@ -105,8 +111,10 @@ class ScanSpace implements PageScratch {
     this.list = this.cursor + 4;
     this.out = this.tables + lists;
     const u32 = arena.u32;
-    u32.set(tables, this.tables >>> 2);
-    u32.set(metas, this.metas >>> 2);
+    for (let i = 0; i < plan.count; i++) {
+      u32[(this.tables >>> 2) + i] = bitmaps[i]!.table;
+      if (metas) u32[(this.metas >>> 2) + i] = metas[i]!.table;
+    }
   }
 
   free(): void {

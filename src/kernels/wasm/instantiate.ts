@@ -37,9 +37,14 @@ export function kernelModule(): WebAssembly.Module {
 
 function createMemory(): { memory: KernelMemory; wasmMemory: WebAssembly.Memory } {
   const wasmMemory = new WebAssembly.Memory({ initial: ARENA_BASE / WASM_PAGE, maximum: MAX_PAGES });
+  // The buffer getter is a call into the engine (tens of ns), and the arena asks for it on
+  // every view it hands out. A grown memory detaches its old buffer (byteLength 0), whoever
+  // grew it, so a cached buffer with bytes is the current one.
+  let buffer = wasmMemory.buffer as ArrayBuffer;
   const memory: KernelMemory = {
     get buffer() {
-      return wasmMemory.buffer as ArrayBuffer;
+      if (buffer.byteLength === 0) buffer = wasmMemory.buffer as ArrayBuffer;
+      return buffer;
     },
     maxBytes: MAX_PAGES * WASM_PAGE,
     grow(bytes: number): boolean {
