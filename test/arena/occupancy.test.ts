@@ -230,7 +230,116 @@ describe(`PagedBitmap second levels and kept page counts (${backend})`, () => {
     }
     expect(arena.stats().bytesInUse).toBe(0);
   });
+  test('a union of two maps\' runs one block short of the page counts that block out, plain and meta-aware', () => {
+    const arena = newArena();
+    for (const short of ['first', 'last'] as const) {
+      for (const g of [0, 3]) {
+        const bits = 2 * PAGE_BLOCKS;
+        const [a, b] = [PagedBitmap.create(arena, bits), PagedBitmap.create(arena, bits, { sparse: true })];
+        // Together they cover page 0 but one block, in two maps' runs.
+        a.setRange(short === 'first' ? 1 : 0, short === 'first' ? PAGE_BLOCKS : PAGE_BLOCKS - 1);
+        b.setRange(100, 300);
+        // A granule out of use in the middle of page 0 makes it a meta-aware part.
+        const metaBits = bits >>> g;
+        const metas = [0, 1, 2].map(() => PagedBitmap.create(arena, metaBits));
+        for (const m of metas) m.setRange(0, metaBits);
+        metas[0]!.clear(2000 >>> g);
+        const meta = { metas: metas.slice(0, 2), live: metas[2]!, granularity: g };
+        // The blocks of page 0 but the short one: the OR is 1 everywhere else, ~meta adds nothing new.
+        expect(countDelta({ bitmaps: [a, b], meta }), `${short}, g = ${g}`).toBe(PAGE_BLOCKS - 1);
+        expect(countDelta({ bitmaps: [a, b] }), `${short}, g = ${g}, plain`).toBe(PAGE_BLOCKS - 1);
+        for (const m of [a, b, ...metas]) m.free();
+      }
+    }
+    expect(arena.stats().bytesInUse).toBe(0);
+  });
+
+  test('counts over pages several maps store with long runs and short gaps agree with the model, plain and meta-aware', () => {
+    const seed = testSeed('occupancy');
+    const rng = new Prng(seed ^ 0x636f);
+    const arena = newArena();
+    for (let round = 0; round < 24; round++) {
+      const g = rng.pick([0, 1, 3, 6]);
+      const bits = rng.pick([12 * PAGE_BLOCKS, 9 * PAGE_BLOCKS + 64 * rng.int(1, 300), 10 * PAGE_BLOCKS + rng.int(1, 999)]);
+      const metaBits = Math.ceil(bits / 2 ** g);
+      const k = rng.int(2, 6);
+      // Few runs a page (kept), near the limit, or past it (left to the kernels).
+      const runsPerPage = rng.pick([4, 30, PAGE_RUNS_LIMIT, PAGE_RUNS_LIMIT + 20]);
+      const { maps: bitmaps, models } = clusteredMaps(arena, rng, k, bits, runsPerPage);
+      // Meta maps with granules out of use on every page, or on a few: the meta-aware parts cover most of the maps.
+      const { maps: metaMaps, models: metaModels } = randomMaps(arena, rng, k + 1, metaBits, {
+        writes: () => rng.int(3, 40),
+        start: () => rng.int(0, metaBits - 1),
+        lengths: [1, 2, 7],
+        clear: true,
+      });
+      const meta = { metas: metaMaps.slice(0, k), live: metaMaps[k]!, granularity: g };
+      const refMeta = { metas: metaModels.slice(0, k), live: metaModels[k]!, g };
+      for (let n = 0; n < 3; n++) {
+        const from = n === 0 ? 0 : rng.int(0, bits);
+        const to = n === 0 ? bits : rng.int(from, bits);
+        const label = `seed ${seed} round ${round}: K = ${k}, g = ${g}, ${runsPerPage} runs a page, [${from}, ${to})`;
+        // Twice each: the second runs on the runs the first kept.
+        const plain = refScan(models, from, to).count;
+        const aware = refScan(models, from, to, refMeta).count;
+        for (let again = 0; again < 2; again++) {
+          expect(countDelta({ bitmaps, from, to }), `${label}, plain`).toBe(plain);
+          expect(countDelta({ bitmaps, meta, from, to }), `${label}, meta-aware`).toBe(aware);
+        }
+      }
+      for (const map of [...bitmaps, ...metaMaps]) map.free();
+    }
+    expect(arena.stats().bytesInUse).toBe(0);
+  });
 });
+
+/**
+ * Maps of long runs with short gaps over some pages (a clustered delta): the union of a
+ * few maps covers most of a page, and now and then all of it. `runsPerPage` sets how many
+ * runs a page gets (past PAGE_RUNS_LIMIT the page's runs are not kept).
+ */
+function clusteredMaps(arena: ReturnType<typeof newArena>, rng: Prng, count: number, bits: number, runsPerPage: number):
+  { maps: PagedBitmap[]; models: Uint8Array[] } {
+  const maps: PagedBitmap[] = [];
+  const models: Uint8Array[] = [];
+  const pages = Math.ceil(bits / PAGE_BLOCKS);
+  const stride = Math.floor(PAGE_BLOCKS / runsPerPage);
+  for (let i = 0; i < count; i++) {
+    const map = PagedBitmap.create(arena, bits, { sparse: rng.chance(0.5) });
+    const model = new Uint8Array(bits);
+    for (let p = 0; p < pages; p++) {
+      if (!rng.chance(0.7)) continue;
+      if (rng.chance(0.15)) {
+        // Now and then a page all ones, or all ones but a bit.
+        const to = Math.min(bits, (p + 1) * PAGE_BLOCKS);
+        map.setRange(p * PAGE_BLOCKS, to);
+        model.fill(1, p * PAGE_BLOCKS, to);
+        if (rng.chance(0.5)) {
+          // At either end too: the union is then one run that stops short of covering the page.
+          const hole = rng.pick([p * PAGE_BLOCKS, to - 1, to - 2, rng.int(p * PAGE_BLOCKS, to - 1)]);
+          map.clear(hole);
+          model[hole] = 0;
+        }
+        continue;
+      }
+      for (let at = p * PAGE_BLOCKS; at < Math.min(bits, (p + 1) * PAGE_BLOCKS); at += stride) {
+        // A gap of 1..stride/8 blocks somewhere in each stride, the rest set.
+        const gap = rng.int(1, Math.max(1, stride >>> 3));
+        const gapAt = at + rng.int(0, stride - gap);
+        const end = Math.min(bits, at + stride);
+        map.setRange(at, Math.min(end, gapAt));
+        model.fill(1, at, Math.min(end, gapAt));
+        if (gapAt + gap < end) {
+          map.setRange(gapAt + gap, end);
+          model.fill(1, gapAt + gap, end);
+        }
+      }
+    }
+    maps.push(map);
+    models.push(model);
+  }
+  return { maps, models };
+}
 
 interface RandomWrites {
   /** How many ranges a map gets, where each starts; their lengths are picked from `lengths`. */
