@@ -87,11 +87,7 @@ export class Arena {
 
   /** A zeroed run of whole pages, 4 KiB aligned, holding at least `bytes`. */
   alloc(bytes: number): number {
-    if (!Number.isSafeInteger(bytes) || bytes <= 0) throw invalidArgument(`cannot allocate ${bytes} bytes`);
-    const pages = Math.ceil(bytes / PAGE_BYTES);
-    const offset = this.#takeRun(pages);
-    this.#inUse += pages * PAGE_BYTES;
-    return offset;
+    return this.#allocRun(bytes, true);
   }
 
   /**
@@ -99,9 +95,13 @@ export class Arena {
    * reused: scratch for kernel calls, which write before they read. Freed with free().
    */
   allocScratch(bytes: number): number {
+    return this.#allocRun(bytes, false);
+  }
+
+  #allocRun(bytes: number, zero: boolean): number {
     if (!Number.isSafeInteger(bytes) || bytes <= 0) throw invalidArgument(`cannot allocate ${bytes} bytes`);
     const pages = Math.ceil(bytes / PAGE_BYTES);
-    const offset = this.#takeRun(pages, false);
+    const offset = this.#takeRun(pages, zero);
     this.#inUse += pages * PAGE_BYTES;
     return offset;
   }

@@ -92,13 +92,6 @@ class ScanSpace implements PageScratch {
   readonly #bytes: number;
 
   constructor(readonly arena: Arena, options: DeltaScanOptions, plan: Plan) {
-    // Read every table offset first: a freed map throws here, before anything is allocated.
-    const bitmaps = options.bitmaps;
-    const metas = plan.meta?.metas;
-    for (let i = 0; i < plan.count; i++) {
-      void bitmaps[i]!.table;
-      void metas?.[i]!.table;
-    }
     // The lists: tables, metas, the cursor and the one-table list (8 bytes) in the 16 after them.
     const lists = Math.ceil((plan.count * 8 + 16) / 16) * 16;
     // The output holds a batch and one extent more (Batches).
@@ -110,11 +103,19 @@ class ScanSpace implements PageScratch {
     this.cursor = this.metas + plan.count * 4;
     this.list = this.cursor + 4;
     this.out = this.tables + lists;
-    const u32 = arena.u32;
-    for (let i = 0; i < plan.count; i++) {
-      u32[(this.tables >>> 2) + i] = bitmaps[i]!.table;
-      if (metas) u32[(this.metas >>> 2) + i] = metas[i]!.table;
+    try {
+      this.#listTables(options.bitmaps, this.tables);
+      if (plan.meta) this.#listTables(plan.meta.metas, this.metas);
+    } catch (error) {
+      // A freed map (ERR_FREED): nothing stays allocated.
+      this.free();
+      throw error;
     }
+  }
+
+  #listTables(maps: readonly PagedBitmap[], at: number): void {
+    const u32 = this.arena.u32;
+    for (let i = 0; i < maps.length; i++) u32[(at >>> 2) + i] = maps[i]!.table;
   }
 
   free(): void {

@@ -106,6 +106,18 @@ describe(`delta scan validation (${backend})`, () => {
     expect(codeOf(() => deltaExtents({ bitmaps: [x, y] }))).toBe('ERR_FREED');
     expect(codeOf(() => countDelta({ bitmaps: [x, y] }))).toBe('ERR_FREED');
     expect(scratch.stats().bytesInUse).toBe(before);
+    // A freed meta map, of L..M-1 or of M, likewise.
+    const metas = [0, 1].map(() => PagedBitmap.create(scratch, 1000));
+    for (const m of metas) m.setRange(0, 1000);
+    const gone = PagedBitmap.create(scratch, 1000);
+    gone.free();
+    const held = scratch.stats().bytesInUse;
+    for (const meta of [{ metas: [gone], live: metas[1]! }, { metas: [metas[0]!], live: gone }]) {
+      const options = { bitmaps: [x], meta: { ...meta, granularity: 0 } };
+      expect(codeOf(() => deltaExtents(options))).toBe('ERR_FREED');
+      expect(codeOf(() => countDelta(options))).toBe('ERR_FREED');
+      expect(scratch.stats().bytesInUse).toBe(held);
+    }
   });
 });
 
