@@ -208,14 +208,10 @@ describe(`PagedBitmap second levels and kept page counts (${backend})`, () => {
         lengths: [1, 40, 3000, PAGE_BLOCKS],
       });
       // Meta maps all in use but for a few granules here and there, or a page not in use at all.
-      const { maps: metaMaps, models: metaModels } = randomMaps(arena, rng, k + 1, metaBits, {
+      const { metaMaps, meta, refMeta } = randomMetas(arena, rng, k, metaBits, g, {
         writes: () => rng.pick([0, 0, 1, 3]),
-        start: () => rng.int(0, metaBits - 1),
         lengths: [1, 7, PAGE_BLOCKS],
-        clear: true,
       });
-      const meta = { metas: metaMaps.slice(0, k), live: metaMaps[k]!, granularity: g };
-      const refMeta = { metas: metaModels.slice(0, k), live: metaModels[k]!, g };
       for (let n = 0; n < 3; n++) {
         const from = n === 0 ? 0 : rng.int(0, bits);
         const to = n === 0 ? bits : rng.int(from, bits);
@@ -267,14 +263,10 @@ describe(`PagedBitmap second levels and kept page counts (${backend})`, () => {
       const runsPerPage = rng.pick([4, 30, PAGE_RUNS_LIMIT, PAGE_RUNS_LIMIT + 20]);
       const { maps: bitmaps, models } = clusteredMaps(arena, rng, k, bits, runsPerPage);
       // Meta maps with granules out of use on every page, or on a few: the meta-aware parts cover most of the maps.
-      const { maps: metaMaps, models: metaModels } = randomMaps(arena, rng, k + 1, metaBits, {
+      const { metaMaps, meta, refMeta } = randomMetas(arena, rng, k, metaBits, g, {
         writes: () => rng.int(3, 40),
-        start: () => rng.int(0, metaBits - 1),
         lengths: [1, 2, 7],
-        clear: true,
       });
-      const meta = { metas: metaMaps.slice(0, k), live: metaMaps[k]!, granularity: g };
-      const refMeta = { metas: metaModels.slice(0, k), live: metaModels[k]!, g };
       for (let n = 0; n < 3; n++) {
         const from = n === 0 ? 0 : rng.int(0, bits);
         const to = n === 0 ? bits : rng.int(from, bits);
@@ -373,6 +365,20 @@ function randomMaps(arena: ReturnType<typeof newArena>, rng: Prng, count: number
     models.push(model);
   }
   return { maps, models };
+}
+
+/**
+ * The K + 1 meta maps of a meta-aware scan (L..M-1, then M), all in use but for a few
+ * random ranges, as the scan takes them and as refScan does.
+ */
+function randomMetas(arena: ReturnType<typeof newArena>, rng: Prng, k: number, metaBits: number, g: number,
+  w: Pick<RandomWrites, 'writes' | 'lengths'>) {
+  const { maps, models } = randomMaps(arena, rng, k + 1, metaBits, { ...w, start: () => rng.int(0, metaBits - 1), clear: true });
+  return {
+    metaMaps: maps,
+    meta: { metas: maps.slice(0, k), live: maps[k]!, granularity: g },
+    refMeta: { metas: models.slice(0, k), live: models[k]!, g },
+  };
 }
 
 /** One random write of any kind to `map` and the same to `model`; returns the (maybe new) map. */
