@@ -13,7 +13,7 @@
 //      out, capacity, cursor, acc   as in scanPlain
 // Out: the number of extents written.
 
-import { gatherMeta, metaEntry } from "./lib/accumulate";
+import { gatherMetaStored, metaEntry, storedSlice } from "./lib/accumulate";
 import { beginExtents, finishScan, stopScan } from "./lib/extents";
 import { ACC_ZERO, PAGE_BLOCKS, PAGE_SHIFT, ZERO_PAGE } from "./lib/layout";
 import { runsOfPage } from "./lib/sparse-or-dense";
@@ -27,8 +27,11 @@ export function scanMeta(
     let page = lo >> PAGE_SHIFT;
     let pageStart = page << PAGE_SHIFT;
     let hi = min(to, pageStart + PAGE_BLOCKS);
-    let mask = metaEntry(live, page, g);
-    let state = mask == ZERO_PAGE ? ACC_ZERO : gatherMeta(tables, metas, count, g, page, acc);
+    // As popcountMeta: the checkpoints' meta slices are listed as stored and read once, in
+    // the pass, not tested for all ones or zeros first (a miss per map per page, each
+    // waited for); live's slice is tested at g > 0 only, where it is part of a meta page.
+    let mask = g == 0 ? storedSlice(live, page, 0) : metaEntry(live, page, g);
+    let state = mask == ZERO_PAGE ? ACC_ZERO : gatherMetaStored(tables, metas, count, g, page, acc);
     if (!runsOfPage(e, state, acc, mask, <i32>g, pageStart, lo, hi)) return stopScan(e, cursor, to);
     lo = hi;
   }
