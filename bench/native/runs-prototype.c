@@ -134,7 +134,8 @@ int main(int argc, char **argv) {
   uint8_t *meta = aligned_alloc(4096, meta_pool * 4096);
   memcpy(meta, p, meta_pool * 4096);
   in.meta = meta;
-  uint32_t *ua = malloc(2 * 4 * 8192L * in.k), *ub = malloc(2 * 4 * 8192L * in.k);
+  // A union never holds more runs than a page can (16384: every other bit), 8 bytes each.
+  uint32_t *ua = malloc(8 * 16384), *ub = malloc(8 * 16384);
   uint64_t total, plain, t2, p2;
   double whole = best_of(&in, 1, 1, ua, ub, &total, &plain);
   double union_only = best_of(&in, 1, 0, ua, ub, &t2, &p2);

@@ -107,7 +107,7 @@ export class Arena {
   }
 
   /** A run of `pages` pages (zeroed unless `zero` is false), not yet counted as in use. */
-  #takeRun(pages: number, zero = true): number {
+  #takeRun(pages: number, zero: boolean): number {
     const size = pages * PAGE_BYTES;
     const reused = this.#free.get(pages)?.pop();
     if (reused !== undefined) {
@@ -147,7 +147,7 @@ export class Arena {
 
   /** One page as free slots of `size`, the lowest offset handed out first. */
   #carve(size: number, list: number[]): void {
-    const page = this.#takeRun(1);
+    const page = this.#takeRun(1, true);
     this.#slabBytes += PAGE_BYTES;
     for (let at = page + PAGE_BYTES - size; at >= page; at -= size) list.push(at);
   }
