@@ -20,9 +20,10 @@ export async function measure(fn, { check = fn, budgetMs = 300, minIterations = 
   // Calls slower than slowMs: the checked first call was the warmup (one more would only cost time).
   const warmup = estimateMs < slowMs;
   const warmupIterations = warmup ? Math.max(1, Math.min(16, Math.round(iterations / 8))) : 0;
-  // A call of microseconds is timed only maxIterations times, a few milliseconds in all,
-  // which can end before V8 has optimized it: such calls warm up for a quarter of the
-  // budget first (CRoaring's compiled code needs none; the JS around the kernels does).
+  // A call of microseconds (by its checked first call) is timed only maxIterations times,
+  // a few milliseconds in all, which can end before V8 has optimized it: such calls warm
+  // up for a quarter of the budget first (CRoaring's compiled code needs none; the JS
+  // around the kernels does).
   const warmupTime = warmup && estimateMs < 1 ? budgetMs / 4 : 0;
   const bench = new Bench({ iterations, time: 0, warmup, warmupIterations, warmupTime, throws: true });
   bench.add('task', fn, { async: false, afterEach });
