@@ -6,7 +6,7 @@
 // The emitter's state lives in the caller's scratch (EXTENTS_AT bytes into the
 // accumulator), not in module globals, so a kernel call owns all of its state.
 
-import { ACC_MIXED, ACC_ONES, ACC_ZERO, PAGE_BYTES } from "./layout";
+import { ACC_MIXED, ACC_ONES, ACC_ZERO, PAGE_BLOCKS, PAGE_BYTES } from "./layout";
 
 /** Where the emitter's state lies in the accumulator scratch: past its three pages. */
 // @ts-ignore: decorator
@@ -21,6 +21,8 @@ import { ACC_MIXED, ACC_ONES, ACC_ZERO, PAGE_BYTES } from "./layout";
   capacity!: u32;
   written!: u32;
   runStart!: u32;
+  /** Extents the last whole page walked gave: says which walk suits the next page. */
+  lastPageRuns!: u32;
   open!: bool;
 }
 
@@ -32,6 +34,7 @@ export function beginExtents(acc: usize, buffer: usize, cap: u32): Extents {
   e.written = 0;
   e.open = false;
   e.runStart = 0;
+  e.lastPageRuns = 0;
   return e;
 }
 
@@ -121,6 +124,101 @@ export function closeRun(e: Extents, end: u32): bool {
 }
 
 /**
+ * Pages that gave at least this many extents (1.75 a word) are walked word by word
+ * (runsByWords); sparser ones by the words that hold run edges (walkEdgeWords).
+ * `node bench/lib/extent-walk.mjs --cases=holes:0.008,holes:0.016,holes:0.024,holes:0.032`
+ * (pages of random holes; random bits alike): the edge walk takes 0.38 the time of
+ * the word loop at half an extent a word, 0.59 at one, 0.85 at 1.5, and 1.1 at two,
+ * where most words hold an edge and the word loop's four runs a step pay off.
+ */
+// @ts-ignore: decorator
+@inline const DENSE_PAGE_RUNS: u32 = 896;
+
+// @ts-ignore: decorator
+@inline const PAGE_WORDS: u32 = PAGE_BYTES >> 3;
+
+/**
+ * Stores base + the bit number of each set bit of `bits`, in order, one every 8 bytes
+ * from `at`, two a step. Most words the edge walk visits hold one or two; up to
+ * one slot past the last gets a value that means nothing.
+ */
+// @ts-ignore: decorator
+@inline function writeBitNumbers(at: usize, bits: u64, base: u32): void {
+  do {
+    let b0 = <u32>ctz(bits); bits &= bits - 1;
+    let b1 = <u32>ctz(bits); bits &= bits - 1;
+    store<u32>(at, base + b0);
+    store<u32>(at, base + b1, 8);
+    at += 16;
+  } while (bits != 0);
+}
+
+/**
+ * Writes the run edges of word `w` (bit 0 is block `base`) as (start, end) slots from
+ * slot `n` of `out` and returns the new count. A run open before the word (`isOpen`)
+ * has its start in slot n already and closes at the word's first end, so the word's
+ * ends fill slots n, n + 1, ... and its starts slots n + isOpen, ...; the run the word
+ * leaves open gets its start in the slot of the returned count. No branch depends on
+ * the bits. Slots past the returned count, and the end of the open run, hold values
+ * that mean nothing. Needs 64 free slots past `n`.
+ */
+// @ts-ignore: decorator
+@inline function wordEdges(out: usize, n: u32, w: u64, base: u32, isOpen: bool): u32 {
+  let shifted = (w << 1) | <u64>isOpen;
+  let ends = ~w & shifted;
+  let slots = out + (<usize>n << 3);
+  writeBitNumbers(slots + 4, ends, base);
+  writeBitNumbers(slots + (<usize>isOpen << 3), w & ~shifted, base);
+  return n + <u32>popcnt(ends);
+}
+
+/**
+ * The walk of a whole accumulated page whose words mostly hold no run edge. A page
+ * of 64 words at a time is first summed up, one bit a word, by whether the word holds
+ * an edge (a bit unlike the bit before it, which for bit 0 is bit 63 of the word
+ * before); then only those words are read for runs, in order. The run state goes on
+ * unchanged through the others, so no branch asks what a word holds: a word loop
+ * mispredicts on every change between words with and without holes, which cost more
+ * than the work. Writes from slot e.written while 64 slots are free past it; an open
+ * run's start must be in that slot. Leaves the state in `e` (runStart not set) and
+ * returns the word where it stopped for want of room, PAGE_WORDS when done. The slots
+ * it wrote hold (start, end); the caller turns them into lengths.
+ */
+function walkEdgeWords(e: Extents, acc: usize, pageStart: u32, isOpen: bool): u32 {
+  let out = e.out;
+  let room = e.capacity - 64;
+  let n = e.written;
+  // Lane 1 is the word before word 0: all ones when a run comes into the page.
+  let before = i64x2.splat(isOpen ? -1 : 0);
+  for (let group: u32 = 0; group < PAGE_WORDS; group += 64) {
+    let at = acc + (<usize>group << 3);
+    let edges: u64 = 0;
+    for (let i: u32 = 0; i < 32; i++) {
+      let c = v128.load(at + (<usize>i << 4));
+      // Each word's bit 0 compares with bit 63 of the word before it.
+      let carried = i64x2.shr_u(i8x16.shuffle(before, c, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23), 63);
+      let differs = v128.xor(c, v128.or(i64x2.shl(c, 1), carried));
+      edges |= <u64>i64x2.bitmask(i64x2.ne(differs, i64x2.splat(0))) << (i << 1);
+      before = c;
+    }
+    while (edges != 0) {
+      let word = group + <u32>ctz(edges);
+      edges &= edges - 1;
+      let open = word == 0 ? isOpen : (load<u64>(acc + (<usize>(word - 1) << 3)) >> 63) != 0;
+      if (n >= room) {
+        e.open = open;
+        e.written = n;
+        return word;
+      }
+      n = wordEdges(out, n, load<u64>(acc + (<usize>word << 3)), pageStart + (word << 6), open);
+    }
+  }
+  e.open = (load<u64>(acc + (<usize>(PAGE_BYTES - 8))) >> 63) != 0;
+  e.written = n;
+  return PAGE_WORDS;
+}
+
+/**
  * Emits the runs of blocks [lo, hi) of one accumulated page starting at block
  * `pageStart` (lo and hi lie within it); `state` says what the page holds.
  * Returns false when the buffer filled.
@@ -136,6 +234,35 @@ export function runsInPage(e: Extents, state: u32, acc: usize, pageStart: u32, l
   }
   let first = lo - pageStart;
   let end = hi - pageStart;
+  if (first != 0 || end != PAGE_BLOCKS) return runsByWords(e, acc, pageStart, first, end);
+  let before = e.written;
+  let done = e.lastPageRuns < DENSE_PAGE_RUNS && e.capacity - before > 64
+    ? runsByEdges(e, acc, pageStart)
+    : runsByWords(e, acc, pageStart, 0, PAGE_BLOCKS);
+  e.lastPageRuns = e.written - before;
+  return done;
+}
+
+/**
+ * A whole page by its edge words (walkEdgeWords) while there is room, then by words.
+ * The edge walk keeps an open run's start in its slot and writes ends, which become
+ * lengths before the word loop (or the next page) reads them.
+ */
+function runsByEdges(e: Extents, acc: usize, pageStart: u32): bool {
+  let n = e.written;
+  if (e.open) store<u32>(e.out + (<usize>n << 3), e.runStart);
+  let word = walkEdgeWords(e, acc, pageStart, e.open);
+  endsToLengths(e.out + (<usize>n << 3), e.written - n);
+  if (e.open) e.runStart = load<u32>(e.out + (<usize>e.written << 3));
+  return word == PAGE_WORDS || runsByWords(e, acc, pageStart, word << 6, PAGE_BLOCKS);
+}
+
+/**
+ * Blocks [pageStart + first, pageStart + end) of an accumulated page, word by word.
+ * A function of its own, not inlined into runsInPage with the edge walk: the two
+ * loops in one function left V8 short of registers, and this loop 1.4 times slower.
+ */
+function runsByWords(e: Extents, acc: usize, pageStart: u32, first: u32, end: u32): bool {
   let word = first >> 6;
   let lastWord = (end - 1) >> 6;
   // The run state lives in locals while the page is scanned (each field is a memory
@@ -256,6 +383,19 @@ export function runsInWords(e: Extents, acc: usize, summary: usize, pageStart: u
 export function finishScan(e: Extents, cursor: usize, end: u32): u32 {
   closeRun(e, end);
   return stopScan(e, cursor, end);
+}
+
+/** Turns `n` (start, end) slots at `out` into (start, length), two slots a step. */
+function endsToLengths(out: usize, n: u32): void {
+  let at = out;
+  let stop = out + (<usize>(n & ~1) << 3);
+  while (at < stop) {
+    let v = v128.load(at);
+    // (s0, e0, s1, e1) - (0, s0, 0, s1); lane 4 of the shuffle is lane 0 of the zeros.
+    v128.store(at, i32x4.sub(v, i32x4.shuffle(v, i32x4.splat(0), 4, 0, 4, 2)));
+    at += 16;
+  }
+  if (n & 1) store<u32>(at, load<u32>(at, 4) - load<u32>(at), 4);
 }
 
 /** Stops a scan early (buffer full) or at its end; stores where to resume. */

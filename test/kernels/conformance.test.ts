@@ -432,6 +432,29 @@ describe(`delta scan (${backend} vs reference and ${otherBackend})`, () => {
       for (const cap of [1, 2, 3, 100]) checkScanCase({ blocks, from, to, bitmaps: [spec], cap }, from * 7 + cap);
     }
   });
+
+  test('pages of one run a word and of 32 (alternating bits), mixed within a page and page after page, at every room left', () => {
+    // The wasm scan walks a page by its words that hold run edges unless the page
+    // before gave many extents; either walk may run out of room mid-page, and one
+    // that wrote a word of 32 runs with less room than that would write past the buffer.
+    const oneRun = 0x20n; // bit 5: one run a word
+    const alternating = 0x5555555555555555n;
+    const layouts: Array<(word: number) => bigint> = [
+      (w) => (w < 70 ? oneRun : alternating),
+      () => alternating,
+      () => oneRun,
+      (w) => (w % 3 === 0 ? alternating : w % 3 === 1 ? oneRun : 0n),
+      (w) => (w < 300 ? 0xffffffffffffffffn : alternating),
+    ];
+    const blocks = layouts.length * PAGE_BLOCKS;
+    const spec = mapSpecOf(blocks, layouts.map(() => 'stored' as const), (page, p) => {
+      const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
+      for (let w = 0; w < PAGE_BYTES / 8; w++) view.setBigUint64(w * 8, layouts[p]!(w), true);
+    });
+    for (const cap of [33, 36, 64, 65, 66, 100, 130, 160, 20000]) {
+      checkScanCase({ blocks, from: 0, to: blocks, bitmaps: [spec], cap }, cap);
+    }
+  });
 });
 
 // ---------------------------------------------------------------------------------
