@@ -336,42 +336,57 @@ export function runsInWords(e: Extents, acc: usize, summary: usize, pageStart: u
   let n = e.written;
   // The word an open run would continue into (a run comes into a page only at bit 0).
   let next = first >> 6;
+  // The summary's words that name any word (one bit each), and how many words it names.
+  let groups: u32 = 0;
+  let words: u32 = 0;
   for (let s: u32 = 0; s < 8; s++) {
-    let touched = load<u64>(summary + (<usize>s << 3));
-    while (touched != 0) {
-      let word = (s << 6) + <u32>ctz(touched);
-      touched &= touched - 1;
-      if (isOpen && word != next) {
-        if (n == capacity) return keep(e, true, start, n);
-        let at = out + (<usize>n << 3);
-        store<u32>(at, start);
-        store<u32>(at, pageStart + (next << 6) - start, 4);
-        n++;
-        isOpen = false;
-      }
-      let w = load<u64>(acc + (<usize>word << 3));
-      let base = pageStart + (word << 6);
-      while (true) {
-        if (!isOpen) {
-          if (w == 0) break;
-          let b = <u32>ctz(w);
-          start = base + b;
-          isOpen = true;
-          w |= (<u64>1 << b) - 1;
-        }
-        let zeros = ~w;
-        if (zeros == 0) break;
-        let endBit = <u32>ctz(zeros);
-        if (n == capacity) return keep(e, true, start, n);
-        let at = out + (<usize>n << 3);
-        store<u32>(at, start);
-        store<u32>(at, base + endBit - start, 4);
-        n++;
-        isOpen = false;
-        w &= ~((<u64>2 << endBit) - 1); // drop bits 0..endBit (for endBit = 63, 2 << 63 wraps to 0)
-      }
-      next = word + 1;
+    let t = load<u64>(summary + (<usize>s << 3));
+    groups |= <u32>(t != 0) << s;
+    words += <u32>popcnt(t);
+  }
+  // One loop trip a named word, stepping to the next summary word by selects, not
+  // branches: a loop per summary word mispredicted its exit about once a word (most
+  // name one to three words, at random), which cost more than reading them.
+  let s: u32 = 0;
+  let touched: u64 = 0;
+  for (let i: u32 = 0; i < words; i++) {
+    let refill = touched == 0;
+    let nextGroup = <u32>ctz(groups) & 7; // in bounds when groups is 0 (then unused)
+    s = select<u32>(nextGroup, s, refill);
+    touched = select<u64>(load<u64>(summary + (<usize>nextGroup << 3)), touched, refill);
+    groups = select<u32>(groups & (groups - 1), groups, refill);
+    let word = (s << 6) + <u32>ctz(touched);
+    touched &= touched - 1;
+    if (isOpen && word != next) {
+      if (n == capacity) return keep(e, true, start, n);
+      let at = out + (<usize>n << 3);
+      store<u32>(at, start);
+      store<u32>(at, pageStart + (next << 6) - start, 4);
+      n++;
+      isOpen = false;
     }
+    let w = load<u64>(acc + (<usize>word << 3));
+    let base = pageStart + (word << 6);
+    while (true) {
+      if (!isOpen) {
+        if (w == 0) break;
+        let b = <u32>ctz(w);
+        start = base + b;
+        isOpen = true;
+        w |= (<u64>1 << b) - 1;
+      }
+      let zeros = ~w;
+      if (zeros == 0) break;
+      let endBit = <u32>ctz(zeros);
+      if (n == capacity) return keep(e, true, start, n);
+      let at = out + (<usize>n << 3);
+      store<u32>(at, start);
+      store<u32>(at, base + endBit - start, 4);
+      n++;
+      isOpen = false;
+      w &= ~((<u64>2 << endBit) - 1); // drop bits 0..endBit (for endBit = 63, 2 << 63 wraps to 0)
+    }
+    next = word + 1;
   }
   keep(e, isOpen, start, n);
   // A run still open past the last marked word ends there, unless that is the range's end.
