@@ -27,7 +27,7 @@
 
 import { countPage, popcnt4 } from "./count";
 import { expandChunk, expandInto } from "./expand-chunk";
-import { SPARSE_COUNT_LIMIT, SPARSE_SCAN_LIMIT, markSparse, sparseTotal } from "./sparse-lists";
+import { SPARSE_COUNT_LIMIT, SPARSE_SCAN_LIMIT, markSparse, markUnused, sparseTotal } from "./sparse-lists";
 import {
   ACC_MIXED, ACC_ONES, ACC_ZERO, ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, SPARSE_TAG, ZERO_PAGE, isSparse, pageEntry, tableAt,
 } from "./layout";
@@ -682,26 +682,44 @@ export function countFromLists(state: u32, acc: usize, mask: u32, g: i32, first:
   return <i32>(<u32>(ones << <u64>g) + markSparse(acc, list, n, first, end, live, x, g, 0));
 }
 
-/** Where a scan from the lists finds its summary of marked words: the third scratch page. */
+/**
+ * Where a scan from the lists finds its summary of marked words: the second half of
+ * the third scratch page, past X (PAGE_BYTES >> g bytes from unusedAt, g >= 1).
+ */
 // @ts-ignore: decorator
 @inline export function summaryAt(acc: usize): usize {
-  return unusedAt(acc);
+  return unusedAt(acc) + (PAGE_BYTES >> 1);
 }
+
+/** Granules of X a scan from the lists marks at most (markUnused); more go to the accumulator. */
+// @ts-ignore: decorator
+@inline const UNUSED_SCAN_LIMIT: u32 = 64;
 
 /**
  * For a scan: marks blocks [first, end) of the page in the accumulator from the lists,
  * with the summary at summaryAt(acc), when every listed bit map page is sparse and
- * short and no meta slice is listed (X would have to be expanded); else false, and
- * the page takes resolveToAcc.
+ * short; else false, and the page takes resolveToAcc. With meta slices listed, X =
+ * live & OR ~meta is found at meta level and its granules marked whole
+ * (markUnused) when it has few; that takes a whole page, and g >= 1 (at g = 0 X
+ * fills the scratch page the summary shares).
  */
 export function markFromLists(state: u32, acc: usize, mask: u32, g: i32, first: u32, end: u32): bool {
   if (!isListed(state) || isPartial(state) || mask == ZERO_PAGE) return false;
   let n = listLength(state);
   let list = listAt(acc);
-  if (sparseTotal(list, n, SPARSE_SCAN_LIMIT) < 0) return false;
-  let entries = list + (<usize>n << 3);
-  for (let e = list; e < entries; e += 8) if (load<u32>(e, 4) != 0) return false;
+  let listed = sparseTotal(list, n, SPARSE_SCAN_LIMIT);
+  if (listed < 0) return false;
   let live: usize = mask == ONES_PAGE ? 0 : <usize>mask;
-  markSparse(acc, list, n, first, end, live, 0, g, summaryAt(acc));
+  let x: usize = 0;
+  if (g >= 0 && unusedPass(acc, n, live, g)) {
+    if (g == 0 || end - first != PAGE_BLOCKS) return false;
+    x = unusedAt(acc);
+    let granules: u32 = 0;
+    let bytes = <usize>(PAGE_BYTES >> <u32>g);
+    for (let i: usize = 0; i < bytes; i += 8) granules += <u32>popcnt(load<u64>(x + i));
+    if (granules > UNUSED_SCAN_LIMIT || <u32>listed + granules > SPARSE_SCAN_LIMIT) return false;
+  }
+  markSparse(acc, list, n, first, end, live, x, g, summaryAt(acc));
+  if (x != 0) markUnused(acc, x, <u32>g, summaryAt(acc));
   return true;
 }

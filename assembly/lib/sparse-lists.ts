@@ -110,3 +110,31 @@ export function markSparse(
   }
   return marked;
 }
+
+/**
+ * For a scan from the lists with meta slices listed: marks in `acc` every block of the
+ * granules X (`unused`: one bit per granule of 2^g blocks, PAGE_BYTES >> g bytes; the
+ * blocks in use in M that some checkpoint had out of use, all changed) and names their
+ * words in `summary`, after markSparse has marked the lists' bits (which skipped X's
+ * granules). A word markSparse did not name holds anything and is overwritten; one it
+ * named keeps its bits. Call with 1 <= g <= 6.
+ */
+export function markUnused(acc: usize, unused: usize, g: u32, summary: usize): void {
+  let bytes = <usize>(PAGE_BYTES >> g);
+  // A granule's blocks as a mask at bit 0 of its word (g = 6: the whole word).
+  let granule = <u64>-1 >> (64 - (<u64>1 << g));
+  for (let i: usize = 0; i < bytes; i += 8) {
+    let x = load<u64>(unused + i);
+    while (x != 0) {
+      let block = (<u32>(i << 3) + <u32>ctz(x)) << g;
+      x &= x - 1;
+      let word = acc + (<usize>(block >> 6) << 3);
+      let s = summary + (<usize>(block >> 12) << 3);
+      let named = <u64>1 << <u64>((block >> 6) & 63);
+      let names = load<u64>(s);
+      let kept = select<u64>(load<u64>(word), 0, (names & named) != 0);
+      store<u64>(word, kept | (granule << <u64>(block & 63)));
+      store<u64>(s, names | named);
+    }
+  }
+}
