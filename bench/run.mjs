@@ -21,9 +21,10 @@ import { fileURLToPath } from 'node:url';
 import { distModule, lib } from './lib/dist.mjs';
 import { CompareBandwidth } from './lib/bandwidth.mjs';
 import { loadKernelsFile } from './lib/before.mjs';
+import { scanCovered, scanTaken } from './lib/scans.mjs';
 import { benchNative } from './lib/native.mjs';
 
-const { ACC_BYTES, Arena, countDelta, PAGE_BLOCKS, PAGE_BYTES, PagedBitmap, scanDelta } = lib;
+const { ACC_BYTES, Arena, countDelta, PAGE_BLOCKS, PAGE_BYTES, PagedBitmap } = lib;
 import { benchChecksums, checksumTable } from './lib/checksum.mjs';
 import {
   applyLayout, CLUSTER_GAP_MAX, CLUSTER_RUN_MAX, clusteredLayout, fillClustered, fillMeta, fillRuns, fillScattered, fullLayout, layoutStats, Pool,
@@ -156,24 +157,12 @@ const skipped = [];
 const errors = [];
 
 function scanFn(options) {
-  return () => {
-    let n = 0;
-    for (const batch of scanDelta(options)) n += batch.length;
-    return n >>> 1;
-  };
+  return () => scanTaken(options);
 }
 
 /** The untimed first call of a scan: extents and the blocks they cover. */
 function scanCheck(options) {
-  return () => {
-    let extents = 0;
-    let blocks = 0;
-    for (const batch of scanDelta(options)) {
-      extents += batch.length >>> 1;
-      for (let i = 1; i < batch.length; i += 2) blocks += batch[i];
-    }
-    return { extents, blocks };
-  };
+  return () => scanCovered(options);
 }
 
 /**

@@ -341,7 +341,7 @@ export function runsInWords(e: Extents, acc: usize, summary: usize, pageStart: u
   let words: u32 = 0;
   for (let s: u32 = 0; s < 8; s++) {
     let t = load<u64>(summary + (<usize>s << 3));
-    groups |= <u32>(t != 0) << s;
+    groups |= select<u32>(1, 0, t != 0) << s;
     words += <u32>popcnt(t);
   }
   // One loop trip a named word, stepping to the next summary word by selects, not

@@ -15,9 +15,10 @@ import { fileURLToPath } from 'node:url';
 import { loadKernelsFile } from './before.mjs';
 import { buildOf, lib } from './dist.mjs';
 import { Rng } from './rng.mjs';
+import { scanCovered, scanTaken } from './scans.mjs';
 import { markdown, sig } from './table.mjs';
 
-const { Arena, PagedBitmap, countDelta, scanDelta } = lib;
+const { Arena, PagedBitmap, countDelta } = lib;
 const DENSITY = 0.0001;
 const G = 3;
 const CASES = [
@@ -65,24 +66,6 @@ function median(values) {
   return sorted[sorted.length >> 1];
 }
 
-/** The scan as timed: the batches taken, not read (a JS loop over them cost more than the scan). */
-function scanOnce(options) {
-  let extents = 0;
-  for (const batch of scanDelta(options)) extents += batch.length >>> 1;
-  return extents;
-}
-
-/** The scan's extents and the blocks they cover, for the check. */
-function scanned(options) {
-  let extents = 0;
-  let blocks = 0;
-  for (const batch of scanDelta(options)) {
-    extents += batch.length >>> 1;
-    for (let i = 1; i < batch.length; i += 2) blocks += batch[i];
-  }
-  return { extents, blocks };
-}
-
 export async function benchSparseScan({ quick = false, before, log = console.error } = {}) {
   const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(', ');
   const loadStart = load();
@@ -95,29 +78,29 @@ export async function benchSparseScan({ quick = false, before, log = console.err
     const maps = builds.map(([, arena]) => buildMaps(arena, blocks, c.k, c.unused, 1000 + c.k));
     const options = maps.map((m) => ({ ...m, batch: 65536 }));
     // Every build finds the same delta, or the row is not written.
-    const want = { count: countDelta(options[0]), ...scanned(options[0]) };
+    const want = { count: countDelta(options[0]), ...scanCovered(options[0]) };
     for (const [i, [label]] of builds.entries()) {
-      const got = { count: countDelta(options[i]), ...scanned(options[i]) };
+      const got = { count: countDelta(options[i]), ...scanCovered(options[i]) };
       if (got.count !== want.count || got.extents !== want.extents || got.blocks !== want.count) {
         throw new Error(`${label}: count ${got.count}, ${got.extents} extents of ${got.blocks} blocks; wasm: ${want.count}, ${want.extents}`);
       }
     }
     // Warm-up first: V8 takes a few hundred ms of calls to settle (a 16M-block scan ran
     // 0.2 ms a call for its first 2000 calls and 0.065 ms after).
-    for (const opts of options) for (const fn of [() => countDelta(opts), () => scanOnce(opts)]) {
+    for (const opts of options) for (const fn of [() => countDelta(opts), () => scanTaken(opts)]) {
       for (const end = performance.now() + (quick ? 150 : 400); performance.now() < end;) fn();
     }
     // Calls per round: about 50 ms of warm wasm scans. Each build is warmed up again
     // in every round, since the others' runs in between leave its caches cold.
-    const calls = Math.max(3, Math.min(500, Math.round(50 / Math.max(0.005, medianMs(() => scanOnce(options[0]), 5)))));
+    const calls = Math.max(3, Math.min(500, Math.round(50 / Math.max(0.005, medianMs(() => scanTaken(options[0]), 5)))));
     // The wasm builds alternate; the TS twin runs after them, since the garbage of
     // its runs made the GC pause in the timings of whichever build came next.
     const times = builds.map(() => ({ count: [], scan: [] }));
     const timeRound = (i, n) => {
       medianMs(() => countDelta(options[i]), 3);
       times[i].count.push(medianMs(() => countDelta(options[i]), n));
-      medianMs(() => scanOnce(options[i]), 3);
-      times[i].scan.push(medianMs(() => scanOnce(options[i]), n));
+      medianMs(() => scanTaken(options[i]), 3);
+      times[i].scan.push(medianMs(() => scanTaken(options[i]), n));
     };
     const ts = builds.findIndex(([label]) => label === 'ts');
     for (let round = 0; round < rounds; round++) {
