@@ -691,6 +691,14 @@ export function countFromLists(state: u32, acc: usize, mask: u32, g: i32, first:
   return unusedAt(acc) + (PAGE_BYTES >> 1);
 }
 
+/** Whether any of the n (bits, meta) entries at `list` has a meta slice. */
+// @ts-ignore: decorator
+@inline function metaListed(list: usize, n: u32): bool {
+  let end = list + (<usize>n << 3);
+  for (let e = list; e < end; e += 8) if (load<u32>(e, 4) != 0) return true;
+  return false;
+}
+
 /** Granules of X a scan from the lists marks at most (markUnused); more go to the accumulator. */
 // @ts-ignore: decorator
 @inline const UNUSED_SCAN_LIMIT: u32 = 64;
@@ -711,8 +719,10 @@ export function markFromLists(state: u32, acc: usize, mask: u32, g: i32, first: 
   if (listed < 0) return false;
   let live: usize = mask == ONES_PAGE ? 0 : <usize>mask;
   let x: usize = 0;
-  if (g >= 0 && unusedPass(acc, n, live, g)) {
+  if (g >= 0 && metaListed(list, n)) {
+    // Decided before X is found, so these pages pay for it once, in resolveToAcc.
     if (g == 0 || end - first != PAGE_BLOCKS) return false;
+    unusedPass(acc, n, live, g);
     x = unusedAt(acc);
     let granules: u32 = 0;
     let bytes = <usize>(PAGE_BYTES >> <u32>g);
