@@ -12,7 +12,8 @@
 //
 // With meta maps (FIG. 40) the bits of B count only where the granule is in use in M
 // and not already in X = live & OR ~meta (lib/accumulate.ts unusedPass), whose blocks
-// the caller counts at meta level: changed = (B & expand(live)) | expand(X).
+// a count adds at meta level and a scan marks whole (markUnused):
+// changed = (B & expand(live)) | expand(X).
 
 import { PAGE_BYTES, SPARSE_TAG, isSparse } from "./layout";
 
