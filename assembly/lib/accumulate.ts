@@ -106,6 +106,23 @@ const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64
   return acc + 2 * PAGE_BYTES;
 }
 
+/** Whether any of the n (bits, meta) entries at `list` has a meta slice. */
+// @ts-ignore: decorator
+@inline function metaListed(list: usize, n: u32): bool {
+  let end = list + (<usize>n << 3);
+  for (let e = list; e < end; e += 8) if (load<u32>(e, 4) != 0) return true;
+  return false;
+}
+
+/** The granules X holds (set bits of the PAGE_BYTES >> g bytes at `x`). */
+// @ts-ignore: decorator
+@inline function unusedGranules(x: usize, g: i32): u32 {
+  let granules: u32 = 0;
+  let bytes = <usize>(PAGE_BYTES >> <u32>g);
+  for (let i: usize = 0; i < bytes; i += 8) granules += <u32>popcnt(load<u64>(x + i));
+  return granules;
+}
+
 /**
  * The meta-level half of FIG. 40, before any expansion: X = live & OR over the listed
  * meta slices of ~meta, over PAGE_BYTES >> g bytes, into the scratch page. All maps
@@ -116,10 +133,8 @@ const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64
 // @ts-ignore: decorator
 @inline export function unusedPass(acc: usize, n: u32, mask: usize, g: i32): bool {
   let list = listAt(acc);
+  if (!metaListed(list, n)) return false;
   let end = list + (<usize>n << 3);
-  let any = false;
-  for (let e = list; e < end; e += 8) any = any || load<u32>(e, 4) != 0;
-  if (!any) return false;
   let x = unusedAt(acc);
   let bytes = <usize>(PAGE_BYTES >> <u32>g);
   let zero = i8x16.splat(0);
@@ -671,15 +686,14 @@ export function countFromLists(state: u32, acc: usize, mask: u32, g: i32, first:
   let list = listAt(acc);
   if (sparseTotal(list, n, SPARSE_COUNT_LIMIT) < 0) return -1;
   let live: usize = mask == ONES_PAGE ? 0 : <usize>mask;
-  let ones: u64 = 0;
+  let ones: u32 = 0;
   let x: usize = 0;
   if (g >= 0 && unusedPass(acc, n, live, g)) {
     if (end - first != PAGE_BLOCKS) return -1;
     x = unusedAt(acc);
-    let bytes = <usize>(PAGE_BYTES >> <u32>g);
-    for (let i: usize = 0; i < bytes; i += 8) ones += popcnt(load<u64>(x + i));
+    ones = unusedGranules(x, g);
   }
-  return <i32>(<u32>(ones << <u64>g) + markSparse(acc, list, n, first, end, live, x, g, 0));
+  return <i32>((ones << <u32>g) + markSparse(acc, list, n, first, end, live, x, g, 0));
 }
 
 /**
@@ -689,14 +703,6 @@ export function countFromLists(state: u32, acc: usize, mask: u32, g: i32, first:
 // @ts-ignore: decorator
 @inline export function summaryAt(acc: usize): usize {
   return unusedAt(acc) + (PAGE_BYTES >> 1);
-}
-
-/** Whether any of the n (bits, meta) entries at `list` has a meta slice. */
-// @ts-ignore: decorator
-@inline function metaListed(list: usize, n: u32): bool {
-  let end = list + (<usize>n << 3);
-  for (let e = list; e < end; e += 8) if (load<u32>(e, 4) != 0) return true;
-  return false;
 }
 
 /** Granules of X a scan from the lists marks at most (markUnused); more go to the accumulator. */
@@ -724,9 +730,7 @@ export function markFromLists(state: u32, acc: usize, mask: u32, g: i32, first: 
     if (g == 0 || end - first != PAGE_BLOCKS) return false;
     unusedPass(acc, n, live, g);
     x = unusedAt(acc);
-    let granules: u32 = 0;
-    let bytes = <usize>(PAGE_BYTES >> <u32>g);
-    for (let i: usize = 0; i < bytes; i += 8) granules += <u32>popcnt(load<u64>(x + i));
+    let granules = unusedGranules(x, g);
     if (granules > UNUSED_SCAN_LIMIT || <u32>listed + granules > SPARSE_SCAN_LIMIT) return false;
   }
   markSparse(acc, list, n, first, end, live, x, g, summaryAt(acc));

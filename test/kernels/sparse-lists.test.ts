@@ -262,7 +262,7 @@ describe(`delta kernels on sparse, mixed and dense pages (${backend}) against th
               const want = modelRuns(c.changed, from, to);
               const what = `seed ${SEED}, K = ${k}, g = ${g}, case ${cases}, [${from}, ${to})`;
               // Tiny buffers resume at every extent or few: at most ~300 calls a scan. A
-              // middling one leaves the kernels short of room for a whole group of words.
+              // middling one runs out of room mid-page, where words of many runs are left.
               const small = Math.ceil(want.extents.length / 300);
               for (const capacity of [Math.max(1, small), Math.max(3, small + 2), 300, 4096]) {
                 const got = runKernels(runs, c, from, to, capacity);
