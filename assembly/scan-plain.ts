@@ -10,7 +10,8 @@
 //               nothing meaningful after the call (the emitter writes four slots at a time)
 //      cursor   4 bytes, 4-byte aligned: receives where the scan stopped (`to` when done, else the
 //               start of the first extent not written; call again from there)
-//      acc      ACC_BYTES of scratch (three 4 KiB pages and the extent emitter's state), 16-byte aligned
+//      acc      ACC_BYTES of scratch (three 4 KiB pages, the extent emitter's state, a page's
+//               sparse bit numbers: src/kernels/api.ts), 16-byte aligned
 // Out: the number of extents written.
 // Cost follows the stored pages: pages that are zero in every map are skipped four
 // page-table entries at a time.

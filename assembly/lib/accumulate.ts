@@ -27,7 +27,7 @@
 
 import { countPage, popcnt4 } from "./count";
 import { expandChunk, expandInto } from "./expand-chunk";
-import { SPARSE_COUNT_LIMIT, SPARSE_SCAN_LIMIT, markSparse, markUnused, sparseTotal } from "./sparse-lists";
+import { SPARSE_COUNT_LIMIT, SPARSE_SCAN_LIMIT, flattenLists, markSparse, markUnused } from "./sparse-lists";
 import {
   ACC_MIXED, ACC_ONES, ACC_ZERO, ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, SPARSE_TAG, ZERO_PAGE, isSparse, pageEntry, tableAt,
 } from "./layout";
@@ -684,7 +684,9 @@ export function countFromLists(state: u32, acc: usize, mask: u32, g: i32, first:
   if (!isListed(state) || isPartial(state) || mask == ZERO_PAGE) return -1;
   let n = listLength(state);
   let list = listAt(acc);
-  if (sparseTotal(list, n, SPARSE_COUNT_LIMIT) < 0) return -1;
+  let flat = flatAt(acc);
+  let listed = flattenLists(list, n, flat, SPARSE_COUNT_LIMIT);
+  if (listed < 0) return -1;
   let live: usize = mask == ONES_PAGE ? 0 : <usize>mask;
   let ones: u32 = 0;
   let x: usize = 0;
@@ -693,7 +695,7 @@ export function countFromLists(state: u32, acc: usize, mask: u32, g: i32, first:
     x = unusedAt(acc);
     ones = unusedGranules(x, g);
   }
-  return <i32>((ones << <u32>g) + markSparse(acc, list, n, first, end, live, x, g, 0));
+  return <i32>((ones << <u32>g) + markSparse(acc, flat, <u32>listed, first, end, live, x, g, 0));
 }
 
 /**
@@ -703,6 +705,16 @@ export function countFromLists(state: u32, acc: usize, mask: u32, g: i32, first:
 // @ts-ignore: decorator
 @inline export function summaryAt(acc: usize): usize {
   return unusedAt(acc) + (PAGE_BYTES >> 1);
+}
+
+/**
+ * Where a page from the lists gathers their bit numbers (flattenLists): the last part
+ * of the scratch, past the emitter's state (lib/extents.ts), 2 * SPARSE_SCAN_LIMIT + 16
+ * bytes (ACC_BYTES in src/kernels/api.ts).
+ */
+// @ts-ignore: decorator
+@inline function flatAt(acc: usize): usize {
+  return acc + 3 * PAGE_BYTES + 32;
 }
 
 /** Granules of X a scan from the lists marks at most (markUnused); more go to the accumulator. */
@@ -721,7 +733,8 @@ export function markFromLists(state: u32, acc: usize, mask: u32, g: i32, first: 
   if (!isListed(state) || isPartial(state) || mask == ZERO_PAGE) return false;
   let n = listLength(state);
   let list = listAt(acc);
-  let listed = sparseTotal(list, n, SPARSE_SCAN_LIMIT);
+  let flat = flatAt(acc);
+  let listed = flattenLists(list, n, flat, SPARSE_SCAN_LIMIT);
   if (listed < 0) return false;
   let live: usize = mask == ONES_PAGE ? 0 : <usize>mask;
   let x: usize = 0;
@@ -733,7 +746,7 @@ export function markFromLists(state: u32, acc: usize, mask: u32, g: i32, first: 
     let granules = unusedGranules(x, g);
     if (granules > UNUSED_SCAN_LIMIT || <u32>listed + granules > SPARSE_SCAN_LIMIT) return false;
   }
-  markSparse(acc, list, n, first, end, live, x, g, summaryAt(acc));
+  markSparse(acc, flat, <u32>listed, first, end, live, x, g, summaryAt(acc));
   if (x != 0) markUnused(acc, x, <u32>g, summaryAt(acc));
   return true;
 }

@@ -3,7 +3,7 @@
 // slots for sparse bit map pages. Offsets are what the kernels take; nothing is
 // copied between the two sides.
 
-import { ARENA_BASE, type BackendChoice, type Kernels, PAGE_BYTES } from '../kernels/api.js';
+import { ARENA_BASE, ARENA_SLACK, type BackendChoice, type Kernels, PAGE_BYTES } from '../kernels/api.js';
 import { loadKernels } from '../kernels/load.js';
 import { SnapcopyError, invalidArgument } from '../errors.js';
 
@@ -115,7 +115,7 @@ export class Arena {
       return reused;
     }
     const offset = this.#top;
-    this.#reserve(offset + size);
+    this.#reserve(offset + size + ARENA_SLACK);
     this.#top += size;
     return offset;
   }

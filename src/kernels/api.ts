@@ -34,9 +34,16 @@ export const MAX_BLOCKS = 2 ** 31;
 export const MAX_GRANULARITY = 6;
 /**
  * Bytes of scratch a scan or count needs: the accumulator page, a page listing what to OR,
- * a page for meta-level work, and 32 bytes for the scan's extent emitter (assembly/lib/extents.ts).
+ * a page for meta-level work, 32 bytes for the scan's extent emitter (assembly/lib/extents.ts)
+ * and the bit numbers of a page worked from sparse lists (2 per bit, at most 512 bits, and
+ * 16 for the last 16-byte store; assembly/lib/sparse-lists.ts flattenLists).
  */
-export const ACC_BYTES = 3 * PAGE_BYTES + 32;
+export const ACC_BYTES = 3 * PAGE_BYTES + 32 + 2 * 512 + 16;
+/**
+ * Bytes past its last allocated byte that an arena's memory always holds: the kernels
+ * copy a sparse page's list 16 bytes at a time, which can read 2 bytes past its slot.
+ */
+export const ARENA_SLACK = 16;
 
 export type Backend = 'wasm' | 'ts';
 export type BackendChoice = Backend | 'auto';

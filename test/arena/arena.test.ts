@@ -45,6 +45,23 @@ describe(`Arena (${backend})`, () => {
     expect(arena.stats().bytesInUse).toBe(0);
   });
 
+  test('the memory always holds 16 bytes past every run and slot (the kernels copy sparse lists 16 bytes at a time)', () => {
+    const slack = 16;
+    const arena = new Arena({ kernels: backend });
+    // A run that ends exactly where the memory does, were there no slack.
+    const top = arena.alloc(PAGE_BYTES) + PAGE_BYTES;
+    const exact = arena.u8.byteLength - top;
+    const run = arena.alloc(exact);
+    expect(run).toBe(top);
+    expect(run + exact + slack).toBeLessThanOrEqual(arena.u8.byteLength);
+    for (let i = 0; i < 200; i++) {
+      const slot = arena.allocSmall(64);
+      expect(slot + 64 + slack).toBeLessThanOrEqual(arena.u8.byteLength);
+      const page = arena.alloc(PAGE_BYTES * (1 + (i % 7)));
+      expect(page + PAGE_BYTES * (1 + (i % 7)) + slack).toBeLessThanOrEqual(arena.u8.byteLength);
+    }
+  });
+
   test('views follow the memory when it grows, by the arena or past it', () => {
     const kernels = loadKernels(backend);
     const arena = new Arena({ kernels });

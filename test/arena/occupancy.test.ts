@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { PAGE_RUNS_LIMIT } from '../../src/arena/kept-runs.js';
 import { Occupancy, walkStored } from '../../src/arena/occupancy.js';
 import { isSparse } from '../../src/arena/sparse-page.js';
-import { ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, PagedBitmap, ZERO_PAGE, countDelta, deltaExtents } from '../../src/index.js';
+import { ACC_BYTES, ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, PagedBitmap, ZERO_PAGE, countDelta, deltaExtents } from '../../src/index.js';
 import { backend, newArena } from '../helpers/backend.js';
 import { Prng, testSeed } from '../helpers/prng.js';
 import { popcountBits, refScan } from '../helpers/reference.js';
@@ -128,7 +128,7 @@ describe(`PagedBitmap second levels and kept page counts (${backend})`, () => {
       const sparse = rng.chance(0.5);
       let map = PagedBitmap.create(arena, bits, { sparse });
       let model = new Uint8Array(bits);
-      const acc = arena.alloc(3 * PAGE_BYTES + 32);
+      const acc = arena.alloc(ACC_BYTES);
       const list = arena.alloc(16);
       const out = arena.alloc(8 * (PAGE_RUNS_LIMIT + 1));
       const scratch = { list, acc, out };
@@ -153,7 +153,7 @@ describe(`PagedBitmap second levels and kept page counts (${backend})`, () => {
         }
         expect(map.popcount(), label).toBe(popcountBits(model));
       }
-      arena.free(acc, 3 * PAGE_BYTES + 32);
+      arena.free(acc, ACC_BYTES);
       arena.free(list, 16);
       arena.free(out, 8 * (PAGE_RUNS_LIMIT + 1));
       map.free();

@@ -219,8 +219,10 @@ function runKernels(runs: Runs, c: Case, from: number, to: number, capacity: num
   const a = runs.a;
   const lists = runs.alloc(8 * c.k + 16);
   const tables = lists, metas = lists + 4 * c.k, cursor = lists + 8 * c.k;
-  const acc = runs.alloc(ACC_BYTES);
-  // Past the buffer: a guard the kernels must never write.
+  // Past the scratch and past the buffer: guards the kernels must never write.
+  const acc = runs.alloc(ACC_BYTES + 64);
+  const accGuard = GUARD.subarray(0, 64);
+  a.u8.set(accGuard, acc + ACC_BYTES);
   const out = runs.alloc(8 * capacity + GUARD_BYTES);
   a.u8.set(GUARD, out + 8 * capacity);
   c.tables.forEach((t, i) => (a.u32[(tables >>> 2) + i] = t));
@@ -232,6 +234,7 @@ function runKernels(runs: Runs, c: Case, from: number, to: number, capacity: num
       ? a.kernels.scanMeta(tables, metas, c.k, c.live, c.g, at, to, out, capacity, cursor, acc)
       : a.kernels.scanPlain(tables, c.k, at, to, out, capacity, cursor, acc);
     expect(firstChange(a.u8, out + 8 * capacity, GUARD), 'nothing written past the buffer').toBe(-1);
+    expect(firstChange(a.u8, acc + ACC_BYTES, accGuard), 'nothing written past the scratch').toBe(-1);
     for (let i = 0; i < n; i++) extents.push([a.u32[(out >>> 2) + 2 * i]!, a.u32[(out >>> 2) + 2 * i + 1]!]);
     const next = a.u32[cursor >>> 2]!;
     if (next === to) break;
@@ -244,6 +247,7 @@ function runKernels(runs: Runs, c: Case, from: number, to: number, capacity: num
   const count = c.g >= 0
     ? a.kernels.popcountMeta(tables, metas, c.k, c.live, c.g, from, to, acc)
     : a.kernels.popcountPlain(tables, c.k, from, to, acc);
+  expect(firstChange(a.u8, acc + ACC_BYTES, accGuard), 'nothing written past the scratch').toBe(-1);
   return { extents, count };
 }
 
