@@ -5,6 +5,7 @@
 
 import { ARENA_BASE, ARENA_SLACK, type BackendChoice, type Kernels, PAGE_BYTES } from '../kernels/api.js';
 import { loadKernels } from '../kernels/load.js';
+import { FreeSlots } from './free-slots.js';
 import { SnapcopyError, invalidArgument } from '../errors.js';
 
 export interface ArenaOptions {
@@ -41,8 +42,8 @@ export class Arena {
   #inUse = 0;
   // Freed runs by their size in pages; a freed run is only reused at its own size.
   #free = new Map<number, number[]>();
-  // Free small slots by their size; a page carved into slots stays slots.
-  #slots = new Map<number, number[]>();
+  // Free small slots by their size, lowest offset first; a page carved into slots stays slots.
+  #slots = new Map<number, FreeSlots>();
   #slabBytes = 0;
   #buffer: ArrayBuffer | undefined;
   #u8 = new Uint8Array(0);
@@ -130,8 +131,8 @@ export class Arena {
     }
     const size = smallSlotBytes(bytes);
     let list = this.#slots.get(size);
-    if (!list) this.#slots.set(size, (list = []));
-    if (list.length === 0) this.#carve(size, list);
+    if (!list) this.#slots.set(size, (list = new FreeSlots()));
+    if (list.size === 0) this.#carve(size, list);
     const offset = list.pop()!;
     this.u8.fill(0, offset, offset + size);
     this.#inUse += size;
@@ -145,11 +146,11 @@ export class Arena {
     this.#inUse -= size;
   }
 
-  /** One page as free slots of `size`, the lowest offset handed out first. */
-  #carve(size: number, list: number[]): void {
+  /** One page as free slots of `size`. */
+  #carve(size: number, list: FreeSlots): void {
     const page = this.#takeRun(1, true);
     this.#slabBytes += PAGE_BYTES;
-    for (let at = page + PAGE_BYTES - size; at >= page; at -= size) list.push(at);
+    for (let at = page; at < page + PAGE_BYTES; at += size) list.push(at);
   }
 
   /** Gives back a run from alloc(bytes) with the same `bytes`. */

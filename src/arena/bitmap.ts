@@ -6,13 +6,13 @@
 // (and anything else handed to other kernels) stay dense.
 
 import { invalidArgument, outOfRange, SnapcopyError } from '../errors.js';
-import { ACC_BYTES, MAX_BLOCKS, ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, PAGE_SHIFT, ZERO_PAGE } from '../kernels/api.js';
+import { ACC_BYTES, MAX_BLOCKS, ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, PAGE_SHIFT, SPARSE_TAG, ZERO_PAGE } from '../kernels/api.js';
 import type { Arena } from './arena.js';
 import { KeptRuns, PAGE_RUNS_LIMIT } from './kept-runs.js';
 import { Occupancy, walkStored } from './occupancy.js';
 import {
   SPARSE_LIMIT, SPARSE_LOW, copySparse, countUpTo, densify, freeSparse, isSparse, newSparse, orSparseInto, sparseCount,
-  sparseFromDense, sparseHas, sparseSlotBytes, unionSparse, writeSparse,
+  sparseFromDense, sparseHas, sparseSlot, sparseSlotBytes, unionSparse, writeSparse,
 } from './sparse-page.js';
 
 export interface BitmapOptions {
@@ -338,6 +338,45 @@ export class PagedBitmap {
     let n = 0;
     for (let p = 0; p < this.pages; p++) if (isSparse(this.entry(p))) n++;
     return n;
+  }
+
+  /**
+   * Moves the sparse pages' slots to ascending offsets in page order, each slot size on
+   * its own (a stream per size), for a map that is done changing (a sealed checkpoint's,
+   * one staged from its files): the delta kernels read a map's pages in order, and slots
+   * placed as writes came (at random, for random writes) cost them a cache miss a page.
+   * The arena hands out free slots lowest first, so the new slots are all taken before
+   * the old ones are given back; a map whose slots ascend already (one loaded page by
+   * page) is left alone. Bits, forms and what the map keeps of its pages (counts, runs)
+   * stay as they are.
+   */
+  packSparse(): void {
+    const arena = this.arena;
+    const pages: number[] = [];
+    const sizes: number[] = [];
+    const lastOfSize = new Map<number, number>();
+    let ascending = true;
+    for (let p = 0; p < this.pages; p++) {
+      const entry = this.entry(p);
+      if (!isSparse(entry)) continue;
+      const size = sparseSlotBytes(sparseCount(arena, entry));
+      pages.push(p);
+      sizes.push(size);
+      ascending &&= entry > (lastOfSize.get(size) ?? 0);
+      lastOfSize.set(size, entry);
+    }
+    if (ascending) return;
+    const slots = sizes.map((size) => arena.allocSmall(size));
+    // Read after allocating: the arena's memory may have grown, and its views with it.
+    const u8 = arena.u8;
+    const table = arena.u32.subarray(this.table >>> 2, (this.table >>> 2) + this.pages);
+    pages.forEach((p, i) => {
+      const entry = table[p]!;
+      const from = sparseSlot(entry);
+      u8.copyWithin(slots[i]!, from, from + 2 + 2 * sparseCount(arena, entry));
+      freeSparse(arena, entry);
+      table[p] = slots[i]! + SPARSE_TAG;
+    });
   }
 
   /** Arena bytes the map holds, exactly as the arena counts them: its page table, dense pages and sparse slots. */

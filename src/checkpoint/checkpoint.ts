@@ -325,6 +325,9 @@ export class Checkpoint {
       // A before-image of a block a shrink cut off (it was in use nowhere): kept in the log, never read.
       if (block < this.geometry.blocks) map.set(block);
     });
+    // The delta kernels read the map's sparse pages in page order: their slots ascend
+    // as loaded from the file, not where the log's blocks (or a map rebuilt from it) put them.
+    map.packSparse();
     return { bitmap: map, blockMap, log, recordBlocks };
   }
 
@@ -335,6 +338,9 @@ export class Checkpoint {
     await maps.log.trim();
     await writeFileAtomic(this.paths.blocks, encodeBlocks(maps.recordBlocks));
     await writeFileAtomic(this.paths.bitmap, encodeMap(maps.bitmap, maps.recordBlocks.length));
+    // Done changing: its sparse pages' slots, placed as the writes came, go side by side
+    // in page order, where a delta scan reads them as one stream.
+    maps.bitmap.packSparse();
     this.#cache.used(this, this.#stagedBytes());
   }
 

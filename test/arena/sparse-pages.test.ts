@@ -8,7 +8,8 @@ import {
   Arena, countDelta, deltaExtents, PAGE_BLOCKS, PAGE_BYTES, PagedBitmap, SnapcopyError,
 } from '../../src/index.js';
 import { SMALL_SLOT_BYTES } from '../../src/arena/arena.js';
-import { SPARSE_LIMIT, SPARSE_LOW, isSparse, sparseCount } from '../../src/arena/sparse-page.js';
+import { FreeSlots } from '../../src/arena/free-slots.js';
+import { SPARSE_LIMIT, SPARSE_LOW, isSparse, sparseCount, sparseSlotBytes } from '../../src/arena/sparse-page.js';
 import { decodeMap, encodeMap } from '../../src/checkpoint/map-file.js';
 import { crc32 } from '../../src/storage/checksum.js';
 import { ONES_PAGE, SPARSE_TAG } from '../../src/kernels/api.js';
@@ -384,5 +385,87 @@ describe(`the arena's small slots (${backend})`, () => {
     for (const bytes of [0, -1, 1.5, NaN, 513]) {
       expect(codeOf(() => arena.allocSmall(bytes)), `allocSmall(${bytes})`).toBe('ERR_INVALID_ARGUMENT');
     }
+  });
+});
+
+describe(`small slots in page order (${backend})`, () => {
+  test('free slots come back lowest first, against a sorted model', () => {
+    const seed = testSeed('free-slots');
+    const rng = new Prng(seed);
+    const slots = new FreeSlots();
+    const model: number[] = [];
+    for (let op = 0; op < 20000; op++) {
+      if (model.length === 0 || rng.chance(0.55)) {
+        const offset = 64 * rng.int(0, 1 << 16);
+        if (model.includes(offset)) continue;
+        slots.push(offset);
+        model.push(offset);
+        model.sort((x, y) => x - y);
+      } else {
+        expect(slots.pop(), `seed ${seed}, op ${op}`).toBe(model.shift());
+      }
+      expect(slots.size, `seed ${seed}, op ${op}`).toBe(model.length);
+    }
+    while (model.length > 0) expect(slots.pop(), `seed ${seed}: draining`).toBe(model.shift());
+    expect(slots.pop()).toBe(undefined);
+  });
+
+  test('packSparse puts a map\'s slots at ascending offsets in page order; bits, forms and bytes held stay', () => {
+    const seed = testSeed('pack-sparse');
+    const rng = new Prng(seed);
+    const arena = newArena();
+    const bits = 40 * PAGE_BLOCKS - 3;
+    // Two maps written by turns at random places, so their slots interleave out of page order.
+    const maps = [0, 1].map(() => new Modeled(PagedBitmap.create(arena, bits, { sparse: true })));
+    for (let i = 0; i < 3000; i++) {
+      const m = rng.pick(maps);
+      const b = rng.int(0, bits - 1);
+      m.setRange(b, Math.min(bits, b + rng.pick([1, 1, 1, 3, 40])), rng.chance(0.9));
+    }
+    // A page past the limit (dense) and a full one stay as they are.
+    maps[0]!.setRange(PAGE_BLOCKS, PAGE_BLOCKS + SPARSE_LIMIT + 9, true);
+    maps[0]!.setRange(5 * PAGE_BLOCKS, 6 * PAGE_BLOCKS, true);
+    // Slots of each size ascend in page order (a stream per size, read forwards).
+    const ascending = (map: PagedBitmap) => {
+      const last = new Map<number, number>();
+      for (let p = 0; p < map.pages; p++) {
+        const entry = map.entry(p);
+        if (!isSparse(entry)) continue;
+        const size = sparseSlotBytes(sparseCount(map.arena, entry));
+        if (entry <= (last.get(size) ?? 0)) return false;
+        last.set(size, entry);
+      }
+      return true;
+    };
+    expect(ascending(maps[0]!.map), `seed ${seed}: slots out of page order before packing`).toBe(false);
+    const forms = maps.map((m) => Array.from({ length: m.map.pages }, (_, p) => formOf(m.map.entry(p))));
+    const held = maps.map((m) => m.map.bytesHeld());
+    const inUse = arena.stats().bytesInUse;
+    const counts = maps.map((m) => m.map.popcount());
+    for (const [i, m] of maps.entries()) {
+      m.map.packSparse();
+      const what = `seed ${seed}, map ${i} packed`;
+      expect(ascending(m.map), `${what}: slots ascend in page order`).toBe(true);
+      expect(Array.from({ length: m.map.pages }, (_, p) => formOf(m.map.entry(p))), `${what}: forms`).toEqual(forms[i]);
+      expect(m.map.bytesHeld(), `${what}: bytes held`).toBe(held[i]);
+      expect(m.map.popcount(), `${what}: popcount (kept counts)`).toBe(counts[i]);
+      expectAgrees(m, rng, what);
+    }
+    expect(arena.stats().bytesInUse, `seed ${seed}: bytes in use`).toBe(inUse);
+    expectExactBytes(arena, maps.map((m) => m.map), `seed ${seed}`);
+    // The kernels read the packed maps as before.
+    const want = refScan(maps.map((m) => m.bits), 0, bits);
+    expect(deltaExtents({ bitmaps: maps.map((m) => m.map) }), `seed ${seed}: extents`).toEqual(want.extents);
+    expect(countDelta({ bitmaps: maps.map((m) => m.map) }), `seed ${seed}: count`).toBe(want.count);
+    // Writes after packing go on as usual, and a map with one sparse page or none packs to itself.
+    maps[1]!.setRange(7, 9, true);
+    expectAgrees(maps[1]!, rng, `seed ${seed}: written after packing`);
+    const single = new Modeled(PagedBitmap.create(arena, PAGE_BLOCKS, { sparse: true }));
+    single.setRange(3, 4, true);
+    single.map.packSparse();
+    expectAgrees(single, rng, `seed ${seed}: one sparse page`);
+    expect(formOf(single.map.entry(0))).toBe('sparse');
+    for (const m of [...maps, single]) m.map.free();
+    expect(arena.stats().bytesInUse).toBe(0);
   });
 });
