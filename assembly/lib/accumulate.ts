@@ -29,7 +29,7 @@ import { countPage, popcnt4 } from "./count";
 import { expandChunk, expandInto } from "./expand-chunk";
 import { SPARSE_COUNT_LIMIT, SPARSE_SCAN_LIMIT, flattenLists, markSparse, markUnused } from "./sparse-lists";
 import {
-  ACC_MIXED, ACC_ONES, ACC_ZERO, ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, SPARSE_TAG, ZERO_PAGE, isSparse, pageEntry, tableAt,
+  ACC_MIXED, ACC_ONES, ACC_ZERO, FLAT_AT, ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, SPARSE_TAG, ZERO_PAGE, isSparse, pageEntry, tableAt,
 } from "./layout";
 
 /**
@@ -707,14 +707,10 @@ export function countFromLists(state: u32, acc: usize, mask: u32, g: i32, first:
   return unusedAt(acc) + (PAGE_BYTES >> 1);
 }
 
-/**
- * Where a page from the lists gathers their bit numbers (flattenLists): the last part
- * of the scratch, past the emitter's state (lib/extents.ts), 2 * SPARSE_SCAN_LIMIT + 16
- * bytes (ACC_BYTES in src/kernels/api.ts).
- */
+/** Where a page from the lists gathers their bit numbers (flattenLists): 2 * SPARSE_SCAN_LIMIT + 16 bytes. */
 // @ts-ignore: decorator
 @inline function flatAt(acc: usize): usize {
-  return acc + 3 * PAGE_BYTES + 32;
+  return acc + FLAT_AT;
 }
 
 /** Granules of X a scan from the lists marks at most (markUnused); more go to the accumulator. */

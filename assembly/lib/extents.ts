@@ -6,11 +6,7 @@
 // The emitter's state lives in the caller's scratch (EXTENTS_AT bytes into the
 // accumulator), not in module globals, so a kernel call owns all of its state.
 
-import { ACC_MIXED, ACC_ONES, ACC_ZERO, PAGE_BLOCKS, PAGE_BYTES } from "./layout";
-
-/** Where the emitter's state lies in the accumulator scratch: past its three pages. */
-// @ts-ignore: decorator
-@inline const EXTENTS_AT: usize = 3 * PAGE_BYTES;
+import { ACC_MIXED, ACC_ONES, ACC_ZERO, EXTENTS_AT, PAGE_BLOCKS, PAGE_BYTES } from "./layout";
 
 /**
  * One scan call's output: the buffer, how much of it is written, the run still open.

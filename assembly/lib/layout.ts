@@ -43,6 +43,14 @@
 // @ts-ignore: decorator
 @inline export const ACC_MIXED: u32 = 2;
 
+// The scratch a scan or count takes (ACC_BYTES in src/kernels/api.ts): three pages
+// (accumulator, list, meta-level work), then the extent emitter's state (lib/extents.ts,
+// 32 bytes), then the bit numbers of a page worked from sparse lists (lib/sparse-lists.ts).
+// @ts-ignore: decorator
+@inline export const EXTENTS_AT: usize = 3 * PAGE_BYTES;
+// @ts-ignore: decorator
+@inline export const FLAT_AT: usize = EXTENTS_AT + 32;
+
 /** Entry `page` of the page table at `table`. */
 // @ts-ignore: decorator
 @inline export function pageEntry(table: usize, page: u32): u32 {

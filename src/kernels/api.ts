@@ -36,7 +36,8 @@ export const MAX_GRANULARITY = 6;
  * Bytes of scratch a scan or count needs: the accumulator page, a page listing what to OR,
  * a page for meta-level work, 32 bytes for the scan's extent emitter (assembly/lib/extents.ts)
  * and the bit numbers of a page worked from sparse lists (2 per bit, at most 512 bits, and
- * 16 for the last 16-byte store; assembly/lib/sparse-lists.ts flattenLists).
+ * 16 for the last 16-byte store; assembly/lib/sparse-lists.ts flattenLists), as laid out
+ * in assembly/lib/layout.ts (EXTENTS_AT, FLAT_AT).
  */
 export const ACC_BYTES = 3 * PAGE_BYTES + 32 + 2 * 512 + 16;
 /**
