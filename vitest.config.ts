@@ -10,6 +10,8 @@ export default defineConfig({
     // cores): most suites wait on fsync, child processes and sockets, so a second file
     // overlaps them. The whole suite took 10 min 38 s instead of 13 min 43 s, all passing.
     maxWorkers: 2,
+    // Byte arrays compare as bytes (Vitest's element walk took seconds per MiB).
+    setupFiles: ['test/helpers/bytes-equality.ts'],
     projects: backends.map((backend) => ({
       extends: true,
       test: {
