@@ -17,9 +17,10 @@ export async function measure(fn, { check = fn, budgetMs = 300, minIterations = 
   afterEach?.();
   // The first call may pay once for what the library keeps (a map's counts and runs of
   // its pages) and so look slow: a call that takes milliseconds once and microseconds
-  // after got a few warm-up calls, and its timed calls ran before V8 had optimized the
-  // JavaScript around the kernels (the first arena of a run 3 x slower than the third
-  // on the same kernels). A second call, where the first was not slow, is the estimate.
+  // after got a few warm-up calls, and its timed calls ran, as far as we can tell, before
+  // V8 had optimized the JavaScript around the kernels (the first arena of a run read 3 x
+  // the third on the same kernels; with this estimate they agree within 10 %). A second
+  // call, where the first was not slow, is the estimate.
   if (estimateMs < slowMs) {
     const t1 = performance.now();
     fn();

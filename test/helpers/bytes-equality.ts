@@ -2,8 +2,8 @@
 //
 // Vitest's own equality walks a typed array element by element through its generic
 // iterable comparison: 3.7 s for one 1 MiB Buffer on this machine, where Buffer.compare
-// takes a third of a millisecond. The suites compare whole volume images so (the
-// everyday command tests spent most of their 100 s there), so this tester answers for
+// takes a third of a millisecond. The suites compare whole volume images that way (the
+// everyday command tests spent most of their 100 s there). This tester answers for
 // two integer typed arrays of the same kind: equal exactly when their bytes are. Any
 // other pair (a Buffer against a Uint8Array, float arrays, where NaN and -0 make bytes
 // the wrong test) it leaves to Vitest, so what passes and fails is unchanged.
