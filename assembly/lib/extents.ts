@@ -230,8 +230,15 @@ export function runsInPage(e: Extents, state: u32, acc: usize, pageStart: u32, l
   }
   let first = lo - pageStart;
   let end = hi - pageStart;
-  if (first != 0 || end != PAGE_BLOCKS) return runsByWords(e, acc, pageStart, first, end);
   let before = e.written;
+  if (first != 0 || end != PAGE_BLOCKS) {
+    let done = runsByWords(e, acc, pageStart, first, end);
+    // A part of a page (most often where a resumed call starts): its extents, scaled to
+    // a whole page, choose the next page's walk, as a whole page's would. Left at 0, a
+    // call resumed among dense pages walked its first whole page by edges, slowly.
+    e.lastPageRuns = <u32>((<u64>(e.written - before) * PAGE_BLOCKS) / (end - first));
+    return done;
+  }
   let done = e.lastPageRuns < DENSE_PAGE_RUNS && e.capacity - before > 64
     ? runsByEdges(e, acc, pageStart)
     : runsByWords(e, acc, pageStart, 0, PAGE_BLOCKS);
