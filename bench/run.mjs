@@ -255,10 +255,10 @@ async function runConfig(config, layout) {
   }
 
   const measureOpts = { budgetMs: PLAN.budgetMs, minIterations: PLAN.minIterations };
-  // A scan copies its extents out in batches (80 MB a call at 10 M extents), garbage
-  // the GC collects when it chooses: the median of 3 calls of one scan came out 48
-  // and 88 ms in two arenas whose kernel-only rows agreed within 2 %. More calls for
-  // scans, so the median is a call the GC did not land in.
+  // When a scan copied each batch out fresh (80 MB a call at 10 M extents), the median
+  // of 3 calls of one scan came out 48 and 88 ms in two arenas whose kernel-only rows
+  // agreed within 2 % (page faults and the GC). Timed scans now reuse one buffer
+  // (bench/lib/scans.mjs); more calls for scans all the same, since they vary more.
   const scanOpts = { ...measureOpts, minIterations: Math.max(PLAN.minIterations, 7) };
   for (const [a, arena] of arenas.entries()) {
     const backend = LABELS[a];
@@ -482,8 +482,8 @@ let warmedUp = false;
 /**
  * Warm-up, once, before anything is timed: the first calls of every kernel path are
  * 3-10x slower (V8 compiles WebAssembly lazily and starts on baseline code; the ts
- * twin climbs its JIT tiers), and scanDelta's first batch copies fault in fresh
- * memory until malloc settles. Many short calls (the first 1M blocks of a 16M x K=4
+ * twin climbs its JIT tiers), and scanDelta's first batch copies (the checked calls
+ * take the default copies) fault in fresh memory until malloc settles. Many short calls (the first 1M blocks of a 16M x K=4
  * map) of each path on both backends get past all of it.
  */
 async function warmUp() {
@@ -811,7 +811,7 @@ const notes = [
   `- density: target fraction of blocks set in each map (in brackets: measured over all K maps). scattered = independent random bits, so every page is stored; clustered = runs of 1-${CLUSTER_RUN_MAX} blocks with gaps of 1-${CLUSTER_GAP_MAX} (${pct(clusterInPage)} of a touched page set) in about density / ${pct(clusterInPage)} of the pages, in runs of 1-16 pages; the other pages are ZERO_PAGE sentinels.`,
   '- MiB read: bytes of stored bit map pages plus meta map bytes the kernel reads (page tables not counted); GB/s = that / median time; Gblk/s = volume blocks / median time.',
   '- changed: blocks in the delta as a fraction of the volume; extents: (start, length) pairs the scan writes (batch of 65536, consumed and dropped).',
-  '- op: scan = scanDelta (extents, the public API: it copies each batch out of the arena); kernel = the same kernel calls as scanDelta with the output buffer reused (no copies); count = countDelta (popcount only, no extents); sparse / sparse-scan = countDelta / scanDelta over the same maps as PagedBitmap keeps them with { sparse: true } (pages of at most ' + SPARSE_LIMIT + ' bits as sparse pages).',
+  '- op: scan = scanDelta with reuse: true (extents, the public API: each batch copied out of the arena into one buffer, as the library\'s exports, replication and reads take them; the default, a fresh copy a batch, is timed against it by bench/lib/scan-batches-ab.mjs); kernel = the same kernel calls as scanDelta with nothing copied out; count = countDelta (popcount only, no extents); sparse / sparse-scan = countDelta / scanDelta over the same maps as PagedBitmap keeps them with { sparse: true } (pages of at most ' + SPARSE_LIMIT + ' bits as sparse pages).',
   '- ts/wasm: ts time / wasm time. memcmp GB/s: Buffer.compare over the same number of bytes in the same run; wasm/memcmp: wasm GB/s over it.',
   '- roaring: RoaringBitmap32.orMany over the same bits (plain); for g = 3, orMany over bitmap_I | ~expand(meta_I) (pre-merged, untimed) then andInPlace with expand(meta_M). Inputs are run-optimized; the result\'s cardinality is checked against countDelta. roaring/wasm > 1: wasm is faster. Roaring times are repeated in the scan, kernel and count rows of a configuration.',
   ...skipped.map((s) => `- skipped: ${s}`),

@@ -14,9 +14,9 @@
 //
 // --quick: 16M blocks and 3 rounds, to try it out (512 pages: few enough for the branch
 // predictor to learn, so the native scans look up to 2 x faster than at 256M).
-// The wasm scan's batches are copies (u32.slice): when their memory is fresh, every call
-// faults it in (~215 minor faults a call at K = 4, 12 us each on this VM: 1.2 ms became
-// 4.4 ms). A fork from the timing process brought that on for good (so the C program
+// The wasm scan's batches were fresh copies (u32.slice) when this was written: when their
+// memory was fresh, every call faulted it in (~215 minor faults a call at K = 4, 12 us each
+// on this VM: 1.2 ms became 4.4 ms); timed scans now reuse one buffer (bench/lib/scans.mjs). A fork from the timing process brought that on for good (so the C program
 // runs in a helper process), and glibc giving freed memory back at times (then run with
 // GLIBC_TUNABLES=glibc.malloc.trim_threshold=1073741824:glibc.malloc.mmap_threshold=1073741824).
 // The table shows the faults a call, and a line the wasm times over the rounds without them.
@@ -182,7 +182,7 @@ try {
     'of the touched words), B sorted (insertion sort of the page\'s bits), C merge (the sorted lists merged pairwise, branch-free), ' +
     'D marks with a branch-free walk (count = A\'s), E SIMD sort (AVX-512 bitonic sort of the page\'s bits in 32-lane u16 registers, ' +
     'runs by vpcompressw). Ratio: scan / count of the same code; "best": the fastest scan over the fastest count (which variants). ' +
-    'Copy-out: one memcpy of all the extents (scanDelta hands out copies of its batches; the native scans do not copy). Rounds alternate wasm and native.');
+    'Copy-out: one memcpy of all the extents (scanDelta copies its batches out of the arena; the native scans do not copy). Rounds alternate wasm and native.');
   say();
   if (!exe) say('Native C skipped: no gcc.');
   for (const k of cases) {

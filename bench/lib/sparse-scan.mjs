@@ -154,7 +154,7 @@ function report({ rows, blocks, loadStart, loadEnd, labels, before }, quick) {
     `${new Date().toISOString()} · commit ${commit.slice(0, 7)} · node ${process.versions.node} · load ${loadStart} at the start, ${loadEnd} at the end`,
     ...(before ? [`before: ${before}`] : []), '',
     `${blocks / 2 ** 20}M blocks; K bit maps of scattered bits (${DENSITY * 100} %) as sparse pages; countDelta and scanDelta ` +
-    '(batches of 8192 extents, the default, copied out) through the public API; medians over rounds in which the builds alternate.', '',
+    '(batches of 8192 extents, the default, copied out into one reused buffer: bench/lib/scans.mjs) through the public API; medians over rounds in which the builds alternate.', '',
     markdown(header, body), '',
   ].join('\n');
 }

@@ -127,9 +127,9 @@ export function deltaSize(core: VolumeCore, plan: DeltaPlan): DeltaSize {
   return { dataBlocks, unusedBlocks: countDelta(plan.unused), dataBytes: dataBlocks * blockSizeOf(core) };
 }
 
-/** Extents of one scan, one at a time. */
+/** Extents of one scan, one at a time (each batch read through before the next is asked for). */
 function* extentsOf(options: DeltaScanOptions, kind: ExtentKind): Generator<DeltaExtent> {
-  for (const batch of scanDelta(options)) {
+  for (const batch of scanDelta({ ...options, reuse: true })) {
     for (let i = 0; i < batch.length; i += 2) yield { kind, start: batch[i]!, count: batch[i + 1]! };
   }
 }

@@ -120,7 +120,8 @@ async function* restoreRuns(core: VolumeCore, ckpt: Checkpoint): AsyncGenerator<
   try {
     const scan = { bitmaps, meta: { metas, live: inUse, granularity: g } };
     const total = countDelta(scan);
-    for (const batch of scanDelta(scan)) {
+    // Each batch is read through before the next is asked for: one buffer serves them all.
+    for (const batch of scanDelta({ ...scan, reuse: true })) {
       for (let e = 0; e < batch.length; e += 2) {
         const end = batch[e]! + batch[e + 1]!;
         for (let b = batch[e]!; b < end;) {

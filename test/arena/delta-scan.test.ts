@@ -8,6 +8,8 @@ import {
 } from '../../src/index.js';
 import { backend, newArena } from '../helpers/backend.js';
 import { codeOf } from '../helpers/errors.js';
+import { Prng, testSeed } from '../helpers/prng.js';
+import { type Bits, refScan } from '../helpers/reference.js';
 
 /** Every entry point rejects the options with `code` (scanDelta on its first step). */
 function expectRejected(options: DeltaScanOptions, code: string): void {
@@ -86,6 +88,13 @@ describe(`delta scan validation (${backend})`, () => {
       expect(codeOf(() => scanDelta({ bitmaps: [a, b], batch }).next()), `batch ${batch}`).toBe('ERR_INVALID_ARGUMENT');
     }
     expect(deltaExtents({ bitmaps: [a, b], batch: 1 })).toEqual([[5, 5], [PAGE_BLOCKS, 1]]);
+  });
+
+  test('reuse other than true or false: ERR_INVALID_ARGUMENT', () => {
+    for (const reuse of [1, 'yes', {}]) {
+      expectRejected({ bitmaps: [a, b], reuse: reuse as unknown as boolean }, 'ERR_INVALID_ARGUMENT');
+    }
+    for (const reuse of [true, false]) expect(deltaExtents({ bitmaps: [a, b], reuse })).toEqual([[5, 5], [PAGE_BLOCKS, 1]]);
   });
 
   test('a rejected scan leaves nothing allocated', () => {
@@ -231,5 +240,53 @@ describe(`delta scan streaming (${backend})`, () => {
     const meta = { metas: [none], live: ones, granularity: 0 };
     expect(countDelta({ bitmaps: [tail], meta })).toBe(MAX_BLOCKS);
     expect(deltaExtents({ bitmaps: [tail], meta })).toEqual([[0, MAX_BLOCKS]]);
+  });
+});
+
+describe(`delta scan batches: copies and one reused buffer (${backend})`, () => {
+  test('random maps: the same batches either way; copies stay as they were, reuse hands out one buffer', () => {
+    const seed = testSeed('delta-scan-reuse');
+    const rng = new Prng(seed);
+    const arena = newArena();
+    for (let round = 0; round < 25; round++) {
+      const blocks = rng.pick([1, 70, PAGE_BLOCKS, 3 * PAGE_BLOCKS + 5]);
+      const k = rng.int(1, 4);
+      const bits: Bits[] = [];
+      const maps = Array.from({ length: k }, () => {
+        const ref = new Uint8Array(blocks);
+        const map = PagedBitmap.create(arena, blocks);
+        const density = rng.pick([0.001, 0.05, 0.5]);
+        for (let b = 0; b < blocks; b++) {
+          if (!rng.chance(density)) continue;
+          ref[b] = 1;
+          map.set(b);
+        }
+        if (rng.chance(0.3)) {
+          const from = rng.int(0, blocks - 1);
+          const to = rng.int(from, blocks);
+          ref.fill(1, from, to);
+          map.setRange(from, to);
+        }
+        bits.push(ref);
+        return map;
+      });
+      const batch = rng.pick([1, 2, 7, 8192]);
+      const label = `seed ${seed}, round ${round}: ${blocks} blocks, K = ${k}, batch ${batch}`;
+      const want = refScan(bits, 0, blocks).extents.flat();
+      const copies = [...scanDelta({ bitmaps: maps, batch })];
+      // Kept after the scan, the copies still hold the extents, each batch full but the last.
+      expect(copies.flatMap((c) => [...c]), label).toEqual(want);
+      copies.slice(0, -1).forEach((c) => expect(c.length, label).toBe(2 * batch));
+      const reused: number[][] = [];
+      const buffers = new Set<ArrayBufferLike>();
+      for (const view of scanDelta({ bitmaps: maps, batch, reuse: true })) {
+        reused.push([...view]);
+        buffers.add(view.buffer);
+        expect(view.buffer, `${label}: never a view of the arena`).not.toBe(arena.u32.buffer);
+      }
+      expect(reused, label).toEqual(copies.map((c) => [...c]));
+      expect(buffers.size, label).toBeLessThanOrEqual(1);
+      for (const map of maps) map.free();
+    }
   });
 });
