@@ -294,3 +294,25 @@ export function releaseMaps(maps) {
     map.free();
   }
 }
+
+/**
+ * `count` PagedBitmaps of `blocks` bits that own their pages (no pool): every page loaded
+ * with scattered bits at density d (Poisson-many random positions, as fillScattered), so
+ * a scan reads distinct pages, from RAM at 256M blocks.
+ */
+export function scatteredMaps(arena, blocks, count, d, rng) {
+  const page = new Uint8Array(PAGE_BYTES);
+  const draws = Math.round(-Math.log(1 - d) * PAGE_BLOCKS);
+  return Array.from({ length: count }, () => {
+    const map = PagedBitmap.create(arena, blocks);
+    for (let p = 0; p < blocks / PAGE_BLOCKS; p++) {
+      page.fill(0);
+      for (let i = 0; i < draws; i++) {
+        const b = rng.int(PAGE_BLOCKS);
+        page[b >>> 3] |= 1 << (b & 7);
+      }
+      map.loadPage(p, page);
+    }
+    return map;
+  });
+}

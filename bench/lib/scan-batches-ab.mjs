@@ -8,31 +8,17 @@
 
 import process from 'node:process';
 import { lib } from './dist.mjs';
+import { scatteredMaps } from './maps.mjs';
 import { Rng } from './rng.mjs';
 
-const { Arena, PagedBitmap, scanDelta, PAGE_BLOCKS, PAGE_BYTES } = lib;
+const { Arena, scanDelta } = lib;
 const [d = '0.01', k = '4', blocksM = '256', backend = 'wasm', r = '11'] = process.argv.slice(2);
 const density = Number(d);
 const count = Number(k);
 const blocks = Number(blocksM) * 2 ** 20;
 const rounds = Number(r);
 
-const arena = new Arena({ kernels: backend });
-const rng = new Rng(7);
-const page = new Uint8Array(PAGE_BYTES);
-const draws = Math.round(-Math.log(1 - density) * PAGE_BLOCKS);
-const maps = Array.from({ length: count }, () => {
-  const map = PagedBitmap.create(arena, blocks);
-  for (let p = 0; p < blocks / PAGE_BLOCKS; p++) {
-    page.fill(0);
-    for (let i = 0; i < draws; i++) {
-      const b = rng.int(PAGE_BLOCKS);
-      page[b >>> 3] |= 1 << (b & 7);
-    }
-    map.loadPage(p, page);
-  }
-  return map;
-});
+const maps = scatteredMaps(new Arena({ kernels: backend }), blocks, count, density, new Rng(7));
 
 function scan(reuse) {
   let n = 0;

@@ -9,9 +9,10 @@
 import process from 'node:process';
 import { loadKernelsFile } from './before.mjs';
 import { lib } from './dist.mjs';
+import { scatteredMaps } from './maps.mjs';
 import { Rng } from './rng.mjs';
 
-const { Arena, PagedBitmap, scanDelta, PAGE_BLOCKS, PAGE_BYTES } = lib;
+const { Arena, scanDelta } = lib;
 const [file, d = '0.01', k = '4', blocksM = '256', r = '9'] = process.argv.slice(2);
 if (!file) throw new Error('usage: scan-resume-ab.mjs OLD.wasm [density] [K] [blocksM] [rounds]');
 const density = Number(d);
@@ -19,35 +20,15 @@ const count = Number(k);
 const blocks = Number(blocksM) * 2 ** 20;
 const rounds = Number(r);
 
-/** K maps of distinct pages of scattered bits (the same bits in every arena: one seed). */
-function mapsIn(arena) {
-  const rng = new Rng(7);
-  const page = new Uint8Array(PAGE_BYTES);
-  const draws = Math.round(-Math.log(1 - density) * PAGE_BLOCKS);
-  const maps = [];
-  for (let m = 0; m < count; m++) {
-    const map = PagedBitmap.create(arena, blocks);
-    for (let p = 0; p < blocks / PAGE_BLOCKS; p++) {
-      page.fill(0);
-      for (let i = 0; i < draws; i++) {
-        const b = rng.int(PAGE_BLOCKS);
-        page[b >>> 3] |= 1 << (b & 7);
-      }
-      map.loadPage(p, page);
-    }
-    maps.push(map);
-  }
-  return maps;
-}
-
 const arms = [['new', 'wasm'], ['old', loadKernelsFile(file)]].map(([name, kernels]) => {
-  const arena = new Arena({ kernels });
-  return { name, maps: mapsIn(arena) };
+  // The same bits in every arena: one seed.
+  return { name, maps: scatteredMaps(new Arena({ kernels }), blocks, count, density, new Rng(7)) };
 });
 
 function scan(maps, batch) {
   let n = 0;
-  for (const b of scanDelta({ bitmaps: maps, batch })) n += b.length;
+  // One buffer for the batches: fresh copies would add their page faults to both arms.
+  for (const b of scanDelta({ bitmaps: maps, batch, reuse: true })) n += b.length;
   return n >>> 1;
 }
 
