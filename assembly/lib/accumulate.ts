@@ -25,7 +25,7 @@
 // A page whose listed bit map pages are all sparse and short skips the accumulator
 // pass altogether: lib/sparse-lists.ts counts or marks their bits from the lists.
 
-import { countPage, popcnt4 } from "./count";
+import { countOrPages, countPage, popcnt4 } from "./count";
 import { expandChunk, expandInto } from "./expand-chunk";
 import { SPARSE_COUNT_LIMIT, SPARSE_SCAN_LIMIT, flattenLists, markSparse, markUnused } from "./sparse-lists";
 import {
@@ -450,6 +450,8 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
   }
   // One bit map page and nothing to mask: its count, with no OR and no accumulator.
   if (!store && g < 0 && n == 1 && !part0 && load<u32>(list) != 0) return countPage(<usize>load<u32>(list));
+  // Two to four dense pages (after applySparse, none is a zeroed sparse entry unless part0): unrolled.
+  if (!store && g < 0 && n >= 2 && n <= 4 && !part0) return countOrPages(list, n);
   let ones: u64 = 0;
   let zero = i8x16.splat(0);
   for (let off: usize = 0; off < <usize>PAGE_BYTES; off += 64) {

@@ -25,6 +25,43 @@ export function countPage(page: usize): u32 {
   return <u32>(t0 + t1 + t2 + t3);
 }
 
+/**
+ * Set bits of the OR of the n (2 to 4) whole pages at a, b, c, d (c read when n > 2, d
+ * when n > 3). The pages' addresses sit in locals, with no loop over a list for every
+ * 64 bytes (its loads, tests and trips were a third of the work of a plain count of a
+ * page two to four maps store).
+ */
+// @ts-ignore: decorator
+@inline function countOrOf(n: u32, a: usize, b: usize, c: usize, d: usize): u32 {
+  let t: u64 = 0;
+  for (let off: usize = 0; off < <usize>PAGE_BYTES; off += 64) {
+    let x0 = v128.or(v128.load(a + off), v128.load(b + off));
+    let x1 = v128.or(v128.load(a + off, 16), v128.load(b + off, 16));
+    let x2 = v128.or(v128.load(a + off, 32), v128.load(b + off, 32));
+    let x3 = v128.or(v128.load(a + off, 48), v128.load(b + off, 48));
+    if (n > 2) {
+      x0 = v128.or(x0, v128.load(c + off)); x1 = v128.or(x1, v128.load(c + off, 16));
+      x2 = v128.or(x2, v128.load(c + off, 32)); x3 = v128.or(x3, v128.load(c + off, 48));
+    }
+    if (n > 3) {
+      x0 = v128.or(x0, v128.load(d + off)); x1 = v128.or(x1, v128.load(d + off, 16));
+      x2 = v128.or(x2, v128.load(d + off, 32)); x3 = v128.or(x3, v128.load(d + off, 48));
+    }
+    t += popcnt4(x0, x1, x2, x3);
+  }
+  return <u32>t;
+}
+
+/** Set bits of the OR of the n whole dense pages (2 to 4) listed as u32 offsets 8 bytes apart from `list`. */
+export function countOrPages(list: usize, n: u32): u32 {
+  let a = <usize>load<u32>(list);
+  let b = <usize>load<u32>(list, 8);
+  if (n == 2) return countOrOf(2, a, b, 0, 0);
+  let c = <usize>load<u32>(list, 16);
+  if (n == 3) return countOrOf(3, a, b, c, 0);
+  return countOrOf(4, a, b, c, <usize>load<u32>(list, 24));
+}
+
 /** Set bits of blocks [lo, hi) of the accumulated page starting at block `pageStart`. */
 export function countInPage(state: u32, acc: usize, pageStart: u32, lo: u32, hi: u32): u32 {
   if (state == ACC_ZERO) return 0;
