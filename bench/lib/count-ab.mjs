@@ -9,6 +9,7 @@ import { loadKernelsFile } from './before.mjs';
 import { lib } from './dist.mjs';
 import { applyLayout, clusteredLayout, fillClustered, fillRuns, fillScattered, Pool, runsLayout, scatteredLayout } from './maps.mjs';
 import { Rng } from './rng.mjs';
+import { medianAfterWarmup } from './timing.mjs';
 const { Arena, countDelta, PAGE_BLOCKS } = lib;
 const [file, bm, k, pattern, d] = process.argv.slice(2);
 const blocks = Number(bm) * 2 ** 20, count = Number(k), density = Number(d), pages = blocks / PAGE_BLOCKS;
@@ -24,27 +25,7 @@ const sets = arenas.map((a, i) => applyLayout(a, i, pool, layout, blocks));
 const want = countDelta({ bitmaps: sets[0] });
 if (countDelta({ bitmaps: sets[1] }) !== want) throw new Error('builds disagree');
 
-/** Median of at least 9 calls (about 60 ms of them) after at least 100 ms of untimed ones. */
-function med(fn) {
-  let spent = 0;
-  let warm = 0;
-  while (warm < 3 || spent < 100) {
-    const t = performance.now();
-    fn();
-    spent += performance.now() - t;
-    warm++;
-  }
-  const n = Math.max(9, Math.min(1000, Math.ceil(60 / (spent / warm))));
-  const times = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    fn();
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  return times[times.length >> 1];
-}
-
+const med = (fn) => medianAfterWarmup(fn, { calls: 9, targetMs: 60 });
 const r = [[], []];
 for (let round = 0; round < 7; round++) sets.forEach((maps, i) => r[i].push(med(() => countDelta({ bitmaps: maps }))));
 const ratios = r[0].map((x, i) => r[1][i] / x).sort((a, b) => a - b);

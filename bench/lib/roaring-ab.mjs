@@ -24,6 +24,7 @@ import {
 } from './maps.mjs';
 import { loadRoaring, RoaringBuilder } from './roaring.mjs';
 import { Rng } from './rng.mjs';
+import { medianAfterWarmup } from './timing.mjs';
 
 const { Arena, countDelta, PAGE_BLOCKS, PAGE_BYTES } = lib;
 const M = 2 ** 20;
@@ -50,32 +51,8 @@ const roaring = await loadRoaring();
 if (roaring.error) throw new Error(`roaring: ${roaring.error}`);
 const R = roaring.RoaringBitmap32;
 
-/**
- * Median of at least `calls` timed calls (more for short ones: about 50 ms of them),
- * after untimed ones for at least 100 ms (V8 optimizes the JavaScript around the kernels
- * only after a while); after(value) runs untimed after each (roaring's dispose).
- */
-function median(fn, after = () => {}) {
-  let warm = 0;
-  let spent = 0;
-  while (warm < 2 || spent < 100) {
-    const t0 = performance.now();
-    const value = fn();
-    spent += performance.now() - t0;
-    after(value);
-    warm++;
-  }
-  const n = Math.max(calls, Math.min(1000, Math.ceil(50 / (spent / warm))));
-  const times = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    const value = fn();
-    times.push(performance.now() - t0);
-    after(value);
-  }
-  times.sort((a, b) => a - b);
-  return times[times.length >> 1];
-}
+/** The median of an op's calls in one round (bench/lib/timing.mjs). */
+const median = (fn, after) => medianAfterWarmup(fn, { calls, after });
 
 /** The bit maps of one configuration in a fresh arena, with roaring's inputs over the same bits. */
 function build(config, rng) {

@@ -56,3 +56,31 @@ export async function measure(fn, { check = fn, budgetMs = 300, minIterations = 
     wallMs: performance.now() - start,
   };
 }
+
+/**
+ * For A/B scripts that alternate two sides round by round: the median ms of at least
+ * `calls` calls of fn (more for short ones: about `targetMs` of them, 1000 at most), after
+ * untimed calls for at least `warmMs` (V8 optimizes the JavaScript around the kernels only
+ * after a while). after(value) runs untimed after every call (roaring's dispose).
+ */
+export function medianAfterWarmup(fn, { calls = 7, warmMs = 100, targetMs = 50, after = () => {} } = {}) {
+  let warm = 0;
+  let spent = 0;
+  while (warm < 2 || spent < warmMs) {
+    const t0 = performance.now();
+    const value = fn();
+    spent += performance.now() - t0;
+    after(value);
+    warm++;
+  }
+  const n = Math.max(calls, Math.min(1000, Math.ceil(targetMs / (spent / warm))));
+  const times = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const value = fn();
+    times.push(performance.now() - t0);
+    after(value);
+  }
+  times.sort((a, b) => a - b);
+  return times[times.length >> 1];
+}
