@@ -1,5 +1,5 @@
-// scanDelta with its default batches against its kernel calls' own cost, for two kernel
-// builds alternating in one process: this build's kernels and an older kernels.wasm
+// scanDelta at its default batch (8192 extents) and at 65536, for two kernel builds
+// alternating in one process: this build's kernels and an older kernels.wasm
 // (bench/lib/before.mjs), over the same plain bit maps of scattered bits (distinct
 // pages, as read from RAM). A scan of a delta with many extents resumes its kernel mid-
 // page once per batch; this shows what that costs each build.

@@ -31,11 +31,11 @@ import { join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { buildOf, lib } from './dist.mjs';
-import { Rng } from './rng.mjs';
 import { scanCovered, scanTaken } from './scans.mjs';
+import { buildMaps } from './sparse-scan.mjs';
 import { markdown, sig } from './table.mjs';
 
-const { Arena, PagedBitmap, countDelta, PAGE_BLOCKS, ONES_PAGE } = lib;
+const { Arena, countDelta, PAGE_BLOCKS, ONES_PAGE } = lib;
 const DENSITY = 0.0001;
 const MAGIC = 0x31534e53; // "SNS1", as sparse-scan.c checks
 
@@ -49,18 +49,6 @@ const outFile = arg('out');
 const keep = arg('keep');
 const blocks = quick ? 16 * 2 ** 20 : 256 * 2 ** 20;
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(', ');
-
-/** K sparse maps of `blocks` with scattered bits, packed: bench/lib/sparse-scan.mjs's buildMaps (no meta maps). */
-function buildMaps(arena, k, seed) {
-  const rng = new Rng(seed);
-  const pick = (n) => (rng.nextInt() >>> 0) % n;
-  return Array.from({ length: k }, () => {
-    const map = PagedBitmap.create(arena, blocks, { sparse: true });
-    for (let i = 0; i < blocks * DENSITY; i++) map.set(pick(blocks));
-    map.packSparse();
-    return map;
-  });
-}
 
 /** Bit numbers of page p of `map`, ascending: its sparse list, or a dense page's bits. */
 function pageBits(map, p) {
@@ -188,7 +176,8 @@ try {
   for (const k of cases) {
     const arena = new Arena({ kernels: 'wasm' });
     const t0 = performance.now();
-    const bitmaps = buildMaps(arena, k, 1000 + k);
+    // The packed maps of bench/lib/sparse-scan.mjs, its seed, no meta maps.
+    const { bitmaps } = buildMaps(arena, blocks, k, undefined, true, 1000 + k);
     const options = { bitmaps };
     const want = { count: countDelta(options), ...scanCovered(options) };
     if (want.blocks !== want.count) throw new Error(`K = ${k}: scanDelta covers ${want.blocks} blocks, countDelta counts ${want.count}`);

@@ -31,7 +31,7 @@ const CASES = [
 ];
 
 /** K sparse maps of `blocks` with scattered bits, and meta maps with `unused` of their granules out of use. */
-function buildMaps(arena, blocks, k, unused, packed, seed) {
+export function buildMaps(arena, blocks, k, unused, packed, seed) {
   const rng = new Rng(seed);
   const pick = (n) => (rng.nextInt() >>> 0) % n;
   const bitmaps = Array.from({ length: k }, () => {
