@@ -1,17 +1,19 @@
-// The plain count (countDelta, no meta maps) of two kernel builds alternating in one
-// process, over the kernel bench's maps (bench/lib/maps.mjs; the same pool pages in both
-// arenas): this build's kernels and an older kernels.wasm (bench/lib/before.mjs). Seven
-// rounds, each op the median of its calls after 100 ms of warm-up; old/new per round.
+// The count (countDelta) of two kernel builds alternating in one process, over the kernel
+// bench's maps (bench/lib/maps.mjs; the same pool pages in both arenas): this build's
+// kernels and an older kernels.wasm (bench/lib/before.mjs). Plain, or with g: meta maps
+// at that granularity as bench/run.mjs makes them (every page stored, 1 % of granules
+// out of use), K of them and the live map. Seven rounds, each op the median of its calls
+// after 100 ms of warm-up; old/new per round.
 //
-//   node bench/lib/count-ab.mjs OLD.wasm <blocks in M> <K> <scattered|clustered|runs> <density>
+//   node bench/lib/count-ab.mjs OLD.wasm <blocks in M> <K> <scattered|clustered|runs> <density> [g]
 
 import { loadKernelsFile } from './before.mjs';
 import { lib } from './dist.mjs';
-import { applyLayout, clusteredLayout, fillClustered, fillRuns, fillScattered, Pool, runsLayout, scatteredLayout } from './maps.mjs';
+import { applyLayout, clusteredLayout, fillClustered, fillMeta, fillRuns, fillScattered, fullLayout, Pool, runsLayout, scatteredLayout } from './maps.mjs';
 import { Rng } from './rng.mjs';
 import { medianAfterWarmup } from './timing.mjs';
 const { Arena, countDelta, PAGE_BLOCKS } = lib;
-const [file, bm, k, pattern, d] = process.argv.slice(2);
+const [file, bm, k, pattern, d, g] = process.argv.slice(2);
 const blocks = Number(bm) * 2 ** 20, count = Number(k), density = Number(d), pages = blocks / PAGE_BLOCKS;
 const arenas = [new Arena({ kernels: 'wasm' }), new Arena({ kernels: loadKernelsFile(file) })];
 const rng = new Rng(0x5eed);
@@ -21,12 +23,27 @@ pool.generate((u32, w, p) => fills[pattern](u32, w, p, density, rng));
 let bits = 0; for (const c of pool.counts) bits += c;
 const inPage = bits / (pool.pages * PAGE_BLOCKS);
 const layout = pattern === 'scattered' ? scatteredLayout(count, pages, pool) : pattern === 'runs' ? runsLayout(count, pages, density, pool, rng) : clusteredLayout(count, pages, Math.min(1, density / inPage), pool, rng);
-const sets = arenas.map((a, i) => applyLayout(a, i, pool, layout, blocks));
-const want = countDelta({ bitmaps: sets[0] });
-if (countDelta({ bitmaps: sets[1] }) !== want) throw new Error('builds disagree');
+const META_UNSET = 0.01;
+const metaOf = g === undefined ? () => undefined : metaMaps(Number(g));
+const sets = arenas.map((a, i) => ({ bitmaps: applyLayout(a, i, pool, layout, blocks), meta: metaOf(a, i) }));
+const want = countDelta(sets[0]);
+if (countDelta(sets[1]) !== want) throw new Error('builds disagree');
+
+/** Meta maps at granularity g for arena a (number i): K checkpoints' and the live map. */
+function metaMaps(granularity) {
+  const bits = Math.ceil(blocks / 2 ** granularity);
+  const metaPages = Math.ceil(bits / PAGE_BLOCKS);
+  const metaPool = new Pool(arenas, (count + 1) * metaPages);
+  metaPool.generate((u32, w, p) => fillMeta(u32, w, p, META_UNSET, rng));
+  const metaLayout = fullLayout(count + 1, metaPages, metaPool);
+  return (a, i) => {
+    const maps = applyLayout(a, i, metaPool, metaLayout, bits);
+    return { metas: maps.slice(0, count), live: maps[count], granularity };
+  };
+}
 
 const med = (fn) => medianAfterWarmup(fn, { calls: 9, targetMs: 60 });
 const r = [[], []];
-for (let round = 0; round < 7; round++) sets.forEach((maps, i) => r[i].push(med(() => countDelta({ bitmaps: maps }))));
+for (let round = 0; round < 7; round++) sets.forEach((set, i) => r[i].push(med(() => countDelta(set))));
 const ratios = r[0].map((x, i) => r[1][i] / x).sort((a, b) => a - b);
-console.log(`${bm}M x K=${k} ${pattern} ${d}: new ${r[0].sort((a, b) => a - b)[3].toFixed(4)} ms, old ${r[1].sort((a, b) => a - b)[3].toFixed(4)} ms, old/new median ${ratios[3].toFixed(2)} (${ratios.map((x) => x.toFixed(2)).join(' ')})`);
+console.log(`${bm}M x K=${k} ${pattern} ${d}${g === undefined ? ' plain' : ` g=${g}`}: new ${r[0].sort((a, b) => a - b)[3].toFixed(4)} ms, old ${r[1].sort((a, b) => a - b)[3].toFixed(4)} ms, old/new median ${ratios[3].toFixed(2)} (${ratios.map((x) => x.toFixed(2)).join(' ')})`);
