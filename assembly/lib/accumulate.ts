@@ -114,47 +114,98 @@ const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64
   return false;
 }
 
-/** The granules X holds (set bits of the PAGE_BYTES >> g bytes at `x`). */
+/** The first entry at or after e (before end) with a meta slice; end when none. */
 // @ts-ignore: decorator
-@inline function unusedGranules(x: usize, g: i32): u32 {
-  let granules: u32 = 0;
-  let bytes = <usize>(PAGE_BYTES >> <u32>g);
-  for (let i: usize = 0; i < bytes; i += 8) granules += <u32>popcnt(load<u64>(x + i));
-  return granules;
+@inline function nextMeta(e: usize, end: usize): usize {
+  while (e < end && load<u32>(e, 4) == 0) e += 8;
+  return e;
+}
+
+/** AND of 16 bytes at `off` of the k (1 to 4) slices a, b, c, d and, when folded, of x. */
+// @ts-ignore: decorator
+@inline function andSlices(k: u32, a: usize, b: usize, c: usize, d: usize, x: usize, folded: bool, off: usize): v128 {
+  let v = v128.load(a + off);
+  if (k > 1) v = v128.and(v, v128.load(b + off));
+  if (k > 2) v = v128.and(v, v128.load(c + off));
+  if (k > 3) v = v128.and(v, v128.load(d + off));
+  if (folded) v = v128.and(v, v128.load(x + off));
+  return v;
+}
+
+/** Stores at x the AND of four slices (and of x itself, when folded): a group of slices before the last. */
+// @ts-ignore: decorator
+@inline function foldSlices(a: usize, b: usize, c: usize, d: usize, x: usize, folded: bool, bytes: usize): void {
+  for (let off: usize = 0; off < bytes; off += 32) {
+    let v0 = andSlices(4, a, b, c, d, x, folded, off);
+    let v1 = andSlices(4, a, b, c, d, x, folded, off + 16);
+    v128.store(x + off, v0);
+    v128.store(x + off, v1, 16);
+  }
+}
+
+/**
+ * The last group (k slices): X = live & ~(AND of the slices and the folded groups),
+ * stored at x when `write`, its set bits returned when `count` (else 0).
+ */
+// @ts-ignore: decorator
+@inline function lastSlices(
+  k: u32, a: usize, b: usize, c: usize, d: usize, x: usize, folded: bool, mask: usize, bytes: usize, write: bool, count: bool,
+): u32 {
+  let ones: u64 = 0;
+  for (let off: usize = 0; off < bytes; off += 32) {
+    let v0 = andSlices(k, a, b, c, d, x, folded, off);
+    let v1 = andSlices(k, a, b, c, d, x, folded, off + 16);
+    let u0 = mask != 0 ? v128.andnot(v128.load(mask + off), v0) : v128.not(v0);
+    let u1 = mask != 0 ? v128.andnot(v128.load(mask + off, 16), v1) : v128.not(v1);
+    if (write) {
+      v128.store(x + off, u0);
+      v128.store(x + off, u1, 16);
+    }
+    if (count) {
+      ones += popcnt(i64x2.extract_lane(u0, 0)) + popcnt(i64x2.extract_lane(u0, 1))
+        + popcnt(i64x2.extract_lane(u1, 0)) + popcnt(i64x2.extract_lane(u1, 1));
+    }
+  }
+  return <u32>ones;
 }
 
 /**
  * The meta-level half of FIG. 40, before any expansion: X = live & OR over the listed
- * meta slices of ~meta, over PAGE_BYTES >> g bytes, into the scratch page. All maps
+ * meta slices of ~meta (= live & ~AND of them), over PAGE_BYTES >> g bytes. All maps
  * share one granularity, so this runs on the meta bytes as they are (8x fewer at
- * g = 3) and reads each one once. `mask` 0: every block in use in M. Returns false
- * when no listed entry has a meta slice (X is then all zeros and not written).
+ * g = 3) and reads each one once. `write` stores X in the scratch page (unusedAt);
+ * `count` returns its set bits (granules), else 0. `mask` 0: every block in use in M.
+ * Returns -1 when no listed entry has a meta slice (X is then all zeros, not written).
+ * The slices go four at a time with their offsets in locals, not a walk of the list
+ * every 32 bytes (which took most of the time of a count where the bit maps have no
+ * page: 256M x K = 4 at g = 3, 0.01 %); groups before the last AND into the scratch page.
  */
 // @ts-ignore: decorator
-@inline export function unusedPass(acc: usize, n: u32, mask: usize, g: i32): bool {
+@inline export function unusedPass(acc: usize, n: u32, mask: usize, g: i32, write: bool, count: bool): i32 {
   let list = listAt(acc);
-  if (!metaListed(list, n)) return false;
   let end = list + (<usize>n << 3);
   let x = unusedAt(acc);
   let bytes = <usize>(PAGE_BYTES >> <u32>g);
-  let zero = i8x16.splat(0);
-  for (let off: usize = 0; off < bytes; off += 32) {
-    let u0 = zero, u1 = zero;
-    for (let e = list; e < end; e += 8) {
-      let meta = <usize>load<u32>(e, 4);
-      if (meta != 0) {
-        u0 = v128.or(u0, v128.not(v128.load(meta + off)));
-        u1 = v128.or(u1, v128.not(v128.load(meta + off, 16)));
-      }
-    }
-    if (mask != 0) {
-      u0 = v128.and(u0, v128.load(mask + off));
-      u1 = v128.and(u1, v128.load(mask + off, 16));
-    }
-    v128.store(x + off, u0);
-    v128.store(x + off, u1, 16);
+  let e = nextMeta(list, end);
+  if (e == end) return -1;
+  let folded = false;
+  while (true) {
+    let a = <usize>load<u32>(e, 4);
+    e = nextMeta(e + 8, end);
+    if (e == end) return <i32>lastSlices(1, a, a, a, a, x, folded, mask, bytes, write, count);
+    let b = <usize>load<u32>(e, 4);
+    e = nextMeta(e + 8, end);
+    if (e == end) return <i32>lastSlices(2, a, b, b, b, x, folded, mask, bytes, write, count);
+    let c = <usize>load<u32>(e, 4);
+    e = nextMeta(e + 8, end);
+    if (e == end) return <i32>lastSlices(3, a, b, c, c, x, folded, mask, bytes, write, count);
+    let d = <usize>load<u32>(e, 4);
+    e = nextMeta(e + 8, end);
+    if (e == end) return <i32>lastSlices(4, a, b, c, d, x, folded, mask, bytes, write, count);
+    foldSlices(a, b, c, d, x, folded, bytes);
+    folded = true;
   }
-  return true;
+  return -1;
 }
 
 /**
@@ -199,24 +250,45 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
 }
 
 /**
- * countFusedG3 when one bit map page and one meta slice are listed (as at K = 1, the
- * delta of a replication cut): the same sums with the lists' loops gone, and the
- * expansion skipped where every granule of the 64 bytes counts (y all ones), as on a
- * volume in use throughout.
+ * countFusedG3 with one to four bit map pages (b0..b3) and one to four meta slices
+ * (m0..m3), their offsets in locals: nb pages and nm slices read (constants where
+ * inlined). The same sums with the lists' loops gone (their loads, tests and trips
+ * every 64 bytes). With one slice the expansion is skipped where every granule of the
+ * 64 bytes counts (y all ones), as on a volume in use throughout; with more it always
+ * runs, since there y is all ones in some steps and not others (15 % of them at K = 2
+ * with 1 % of granules out of use in each map) and the branch, mispredicted, made
+ * K = 2 slower than the lists' loop (0.85 x; 1.11 x faster without it).
  */
 // @ts-ignore: decorator
-@inline function countOneG3(bits: usize, meta: usize, mask: usize): u32 {
+@inline function countFewG3(
+  nb: u32, nm: u32, b0: usize, b1: usize, b2: usize, b3: usize, m0: usize, m1: usize, m2: usize, m3: usize, mask: usize,
+): u32 {
   let bOnes: u64 = 0;
   let xOnes: u64 = 0;
   for (let off: usize = 0; off < <usize>PAGE_BYTES; off += 64) {
     let at = off >> 3;
-    let a = load<u64>(meta + at);
+    let a = load<u64>(m0 + at);
+    if (nm > 1) a &= load<u64>(m1 + at);
+    if (nm > 2) a &= load<u64>(m2 + at);
+    if (nm > 3) a &= load<u64>(m3 + at);
     let live: u64 = mask != 0 ? load<u64>(mask + at) : -1;
     xOnes += popcnt(live & ~a);
     let y = live & a;
-    let x0 = v128.load(bits + off), x1 = v128.load(bits + off, 16);
-    let x2 = v128.load(bits + off, 32), x3 = v128.load(bits + off, 48);
-    if (y != -1) {
+    let x0 = v128.load(b0 + off), x1 = v128.load(b0 + off, 16);
+    let x2 = v128.load(b0 + off, 32), x3 = v128.load(b0 + off, 48);
+    if (nb > 1) {
+      x0 = v128.or(x0, v128.load(b1 + off)); x1 = v128.or(x1, v128.load(b1 + off, 16));
+      x2 = v128.or(x2, v128.load(b1 + off, 32)); x3 = v128.or(x3, v128.load(b1 + off, 48));
+    }
+    if (nb > 2) {
+      x0 = v128.or(x0, v128.load(b2 + off)); x1 = v128.or(x1, v128.load(b2 + off, 16));
+      x2 = v128.or(x2, v128.load(b2 + off, 32)); x3 = v128.or(x3, v128.load(b2 + off, 48));
+    }
+    if (nb > 3) {
+      x0 = v128.or(x0, v128.load(b3 + off)); x1 = v128.or(x1, v128.load(b3 + off, 16));
+      x2 = v128.or(x2, v128.load(b3 + off, 32)); x3 = v128.or(x3, v128.load(b3 + off, 48));
+    }
+    if (nm > 1 || y != -1) {
       let m = i64x2.splat(y);
       x0 = v128.and(x0, g3Mask(m, 0)); x1 = v128.and(x1, g3Mask(m, 1));
       x2 = v128.and(x2, g3Mask(m, 2)); x3 = v128.and(x3, g3Mask(m, 3));
@@ -224,6 +296,28 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
     bOnes += popcnt4(x0, x1, x2, x3);
   }
   return <u32>((xOnes << 3) + bOnes);
+}
+
+/**
+ * countFewG3 for the nb bit map pages and nm meta slices listed at bitsList and
+ * metaList (1 to 4 each): K = 1 (the delta of a replication cut) reads one of each;
+ * else the pages as many as they are and the slices as four, the last repeated (AND
+ * is idempotent; a slice is one 8-byte load a step, where a repeated page would be
+ * four loads and ORs more: padding the pages too made K = 2 1.18 x slower).
+ */
+// @ts-ignore: decorator
+@inline function countFewListedG3(bitsList: usize, nb: u32, metaList: usize, nm: u32, mask: usize): u32 {
+  let b0 = <usize>load<u32>(bitsList), m0 = <usize>load<u32>(metaList);
+  if (nb == 1 && nm == 1) return countFewG3(1, 1, b0, b0, b0, b0, m0, m0, m0, m0, mask);
+  let m1 = nm > 1 ? <usize>load<u32>(metaList, 4) : m0;
+  let m2 = nm > 2 ? <usize>load<u32>(metaList, 8) : m1;
+  let m3 = nm > 3 ? <usize>load<u32>(metaList, 12) : m2;
+  if (nb == 1) return countFewG3(1, 4, b0, b0, b0, b0, m0, m1, m2, m3, mask);
+  let b1 = <usize>load<u32>(bitsList, 4);
+  if (nb == 2) return countFewG3(2, 4, b0, b1, b1, b1, m0, m1, m2, m3, mask);
+  let b2 = <usize>load<u32>(bitsList, 8);
+  if (nb == 3) return countFewG3(3, 4, b0, b1, b2, b2, m0, m1, m2, m3, mask);
+  return countFewG3(4, 4, b0, b1, b2, <usize>load<u32>(bitsList, 12), m0, m1, m2, m3, mask);
 }
 
 /**
@@ -244,8 +338,11 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
   let metaList = bitsList + (PAGE_BYTES >> 1);
   let ends = splitList(list, end, bitsList, metaList);
   let bitsEnd = <usize>(ends & 0xFFFFFFFF), metaEnd = <usize>(ends >> 32);
-  if (!part0 && bitsEnd - bitsList == 4 && metaEnd - metaList == 4) {
-    return countOneG3(<usize>load<u32>(bitsList), <usize>load<u32>(metaList), mask);
+  // The accumulator, when it holds part of the page, is one more bit map page.
+  let nb = <u32>((bitsEnd - bitsList) >> 2) + <u32>part0, nm = <u32>((metaEnd - metaList) >> 2);
+  if (nb >= 1 && nb <= 4 && nm >= 1 && nm <= 4) {
+    if (part0) store<u32>(bitsEnd, <u32>acc);
+    return countFewListedG3(bitsList, nb, metaList, nm, mask);
   }
   let bOnes: u64 = 0;
   let zero = i8x16.splat(0);
@@ -429,7 +526,7 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
   let list = listAt(acc);
   let end = list + (<usize>n << 3);
   part0 = applySparse(acc, list, end, part0);
-  let unused = g >= 0 && unusedPass(acc, n, mask, g);
+  let unused = g >= 0 && unusedPass(acc, n, mask, g, true, false) >= 0;
   let x = unusedAt(acc);
   let anyBits = part0;
   for (let e = list; e < end; e += 8) anyBits = anyBits || load<u32>(e) != 0;
@@ -692,10 +789,12 @@ export function countFromLists(state: u32, acc: usize, mask: u32, g: i32, first:
   let live: usize = mask == ONES_PAGE ? 0 : <usize>mask;
   let ones: u32 = 0;
   let x: usize = 0;
-  if (g >= 0 && unusedPass(acc, n, live, g)) {
+  if (g >= 0 && metaListed(list, n)) {
     if (end - first != PAGE_BLOCKS) return -1;
+    // No bit map bits on the page: X is the whole count, and need not be written.
+    if (listed == 0) return unusedPass(acc, n, live, g, false, true) << g;
+    ones = <u32>unusedPass(acc, n, live, g, true, true);
     x = unusedAt(acc);
-    ones = unusedGranules(x, g);
   }
   return <i32>((ones << <u32>g) + markSparse(acc, flat, <u32>listed, first, end, live, x, g, 0));
 }
@@ -739,9 +838,8 @@ export function markFromLists(state: u32, acc: usize, mask: u32, g: i32, first: 
   if (g >= 0 && metaListed(list, n)) {
     // Decided before X is found, so these pages pay for it once, in resolveToAcc.
     if (g == 0 || end - first != PAGE_BLOCKS) return false;
-    unusedPass(acc, n, live, g);
+    let granules = <u32>unusedPass(acc, n, live, g, true, true);
     x = unusedAt(acc);
-    let granules = unusedGranules(x, g);
     if (granules > UNUSED_SCAN_LIMIT || <u32>listed + granules > SPARSE_SCAN_LIMIT) return false;
   }
   markSparse(acc, flat, <u32>listed, first, end, live, x, g, summaryAt(acc));
