@@ -274,6 +274,15 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
     let live: u64 = mask != 0 ? load<u64>(mask + at) : -1;
     xOnes += popcnt(live & ~a);
     let y = live & a;
+    if (nb == 1 && nm == 1 && y == -1) {
+      // Every granule counts and one page is listed: its bits, read as words (a vector
+      // and its two lanes took 1.3 x as long for the same popcounts).
+      bOnes += popcnt(load<u64>(b0 + off)) + popcnt(load<u64>(b0 + off, 8))
+        + popcnt(load<u64>(b0 + off, 16)) + popcnt(load<u64>(b0 + off, 24))
+        + popcnt(load<u64>(b0 + off, 32)) + popcnt(load<u64>(b0 + off, 40))
+        + popcnt(load<u64>(b0 + off, 48)) + popcnt(load<u64>(b0 + off, 56));
+      continue;
+    }
     let x0 = v128.load(b0 + off), x1 = v128.load(b0 + off, 16);
     let x2 = v128.load(b0 + off, 32), x3 = v128.load(b0 + off, 48);
     if (nb > 1) {
@@ -674,11 +683,13 @@ export function gatherPlain(tables: usize, count: u32, page: u32, acc: usize): u
 function sliceEntry(slice: usize, bytes: u32): u32 {
   let any = i8x16.splat(0);
   let all = v128.not(any);
-  for (let i: usize = 0; i < <usize>bytes; i += 16) {
-    let x = v128.load(slice + i);
-    any = v128.or(any, x);
-    all = v128.and(all, x);
-    if ((i & 63) == 48 && v128.any_true(any) && v128.any_true(v128.not(all))) return <u32>slice;
+  // 64 bytes a step (g <= 6: a slice is 64 bytes or more), one test a step.
+  for (let i: usize = 0; i < <usize>bytes; i += 64) {
+    let x0 = v128.load(slice + i), x1 = v128.load(slice + i, 16);
+    let x2 = v128.load(slice + i, 32), x3 = v128.load(slice + i, 48);
+    any = v128.or(any, v128.or(v128.or(x0, x1), v128.or(x2, x3)));
+    all = v128.and(all, v128.and(v128.and(x0, x1), v128.and(x2, x3)));
+    if (v128.any_true(any) && v128.any_true(v128.not(all))) return <u32>slice;
   }
   if (!v128.any_true(any)) return ZERO_PAGE;
   if (!v128.any_true(v128.not(all))) return ONES_PAGE;

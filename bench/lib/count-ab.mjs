@@ -1,11 +1,11 @@
 // The count (countDelta) of two kernel builds alternating in one process, over the kernel
 // bench's maps (bench/lib/maps.mjs; the same pool pages in both arenas): this build's
 // kernels and an older kernels.wasm (bench/lib/before.mjs). Plain, or with g: meta maps
-// at that granularity as bench/run.mjs makes them (every page stored, 1 % of granules
-// out of use), K of them and the live map. Seven rounds, each op the median of its calls
+// at that granularity as bench/run.mjs makes them (every page stored, a fraction `unset`
+// of granules out of use: 1 % unless given), K of them and the live map. Seven rounds, each op the median of its calls
 // after 100 ms of warm-up; old/new per round.
 //
-//   node bench/lib/count-ab.mjs OLD.wasm <blocks in M> <K> <scattered|clustered|runs> <density> [g]
+//   node bench/lib/count-ab.mjs OLD.wasm <blocks in M> <K> <scattered|clustered|runs> <density> [g [unset]]
 
 import { loadKernelsFile } from './before.mjs';
 import { lib } from './dist.mjs';
@@ -13,7 +13,7 @@ import { applyLayout, clusteredLayout, fillClustered, fillMeta, fillRuns, fillSc
 import { Rng } from './rng.mjs';
 import { medianAfterWarmup } from './timing.mjs';
 const { Arena, countDelta, PAGE_BLOCKS } = lib;
-const [file, bm, k, pattern, d, g] = process.argv.slice(2);
+const [file, bm, k, pattern, d, g, unset] = process.argv.slice(2);
 const blocks = Number(bm) * 2 ** 20, count = Number(k), density = Number(d), pages = blocks / PAGE_BLOCKS;
 const arenas = [new Arena({ kernels: 'wasm' }), new Arena({ kernels: loadKernelsFile(file) })];
 const rng = new Rng(0x5eed);
@@ -23,7 +23,7 @@ pool.generate((u32, w, p) => fills[pattern](u32, w, p, density, rng));
 let bits = 0; for (const c of pool.counts) bits += c;
 const inPage = bits / (pool.pages * PAGE_BLOCKS);
 const layout = pattern === 'scattered' ? scatteredLayout(count, pages, pool) : pattern === 'runs' ? runsLayout(count, pages, density, pool, rng) : clusteredLayout(count, pages, Math.min(1, density / inPage), pool, rng);
-const META_UNSET = 0.01;
+const META_UNSET = unset === undefined ? 0.01 : Number(unset);
 const metaOf = g === undefined ? () => undefined : metaMaps(Number(g));
 const sets = arenas.map((a, i) => ({ bitmaps: applyLayout(a, i, pool, layout, blocks), meta: metaOf(a, i) }));
 const want = countDelta(sets[0]);
@@ -46,4 +46,4 @@ const med = (fn) => medianAfterWarmup(fn, { calls: 9, targetMs: 60 });
 const r = [[], []];
 for (let round = 0; round < 7; round++) sets.forEach((set, i) => r[i].push(med(() => countDelta(set))));
 const ratios = r[0].map((x, i) => r[1][i] / x).sort((a, b) => a - b);
-console.log(`${bm}M x K=${k} ${pattern} ${d}${g === undefined ? ' plain' : ` g=${g}`}: new ${r[0].sort((a, b) => a - b)[3].toFixed(4)} ms, old ${r[1].sort((a, b) => a - b)[3].toFixed(4)} ms, old/new median ${ratios[3].toFixed(2)} (${ratios.map((x) => x.toFixed(2)).join(' ')})`);
+console.log(`${bm}M x K=${k} ${pattern} ${d}${g === undefined ? ' plain' : ` g=${g}, ${META_UNSET * 100} % unset`}: new ${r[0].sort((a, b) => a - b)[3].toFixed(4)} ms, old ${r[1].sort((a, b) => a - b)[3].toFixed(4)} ms, old/new median ${ratios[3].toFixed(2)} (${ratios.map((x) => x.toFixed(2)).join(' ')})`);
