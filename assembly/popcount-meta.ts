@@ -6,15 +6,25 @@
 
 import { gatherMetaStored, metaEntry, storedSlice } from "./lib/accumulate";
 import { ACC_ZERO, PAGE_BLOCKS, PAGE_SHIFT, ZERO_PAGE } from "./lib/layout";
+import { barePages, countBarePages } from "./lib/bare-pages";
 import { countOfPage } from "./lib/sparse-or-dense";
 
 export function popcountMeta(
   tables: usize, metas: usize, count: u32, live: usize, g: u32, from: u32, to: u32, acc: usize,
 ): u32 {
   let total: u32 = 0;
+  let endPage = to >> PAGE_SHIFT;
   for (let lo = from; lo < to; ) {
     let page = lo >> PAGE_SHIFT;
     let pageStart = page << PAGE_SHIFT;
+    // Whole pages no checkpoint has a bit map page for: counted from the meta slices
+    // alone, as one stretch up to the end of their meta page (lib/bare-pages.ts).
+    let bare = lo == pageStart ? barePages(tables, count, page, g, endPage) : 0;
+    if (bare != 0) {
+      total += countBarePages(metas, count, live, g, page, bare, acc);
+      lo = (page + bare) << PAGE_SHIFT;
+      continue;
+    }
     let hi = min(to, pageStart + PAGE_BLOCKS);
     // Nothing in use in M: nothing changed here, whatever the checkpoints hold. At g > 0
     // live's slice is tested (a part of a meta page, so unused stretches cost no bit

@@ -42,7 +42,7 @@ import {
 @inline const PARTIAL: u32 = 4;
 /** List entries: (bits, meta) u32 pairs in the page after the accumulator. */
 // @ts-ignore: decorator
-@inline const GROUP: u32 = PAGE_BYTES >> 3;
+@inline export const GROUP: u32 = PAGE_BYTES >> 3;
 
 // @ts-ignore: decorator
 @inline export function listAt(acc: usize): usize {
@@ -182,10 +182,18 @@ const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64
  */
 // @ts-ignore: decorator
 @inline export function unusedPass(acc: usize, n: u32, mask: usize, g: i32, write: bool, count: bool): i32 {
-  let list = listAt(acc);
+  return unusedPassOver(listAt(acc), n, unusedAt(acc), mask, <usize>(PAGE_BYTES >> <u32>g), write, count);
+}
+
+/**
+ * unusedPass over `bytes` (a multiple of 32, at most PAGE_BYTES) of each slice the n
+ * entries at `list` name, with x (as many bytes) to fold into and to write X to.
+ */
+// @ts-ignore: decorator
+@inline export function unusedPassOver(
+  list: usize, n: u32, x: usize, mask: usize, bytes: usize, write: bool, count: bool,
+): i32 {
   let end = list + (<usize>n << 3);
-  let x = unusedAt(acc);
-  let bytes = <usize>(PAGE_BYTES >> <u32>g);
   let e = nextMeta(list, end);
   if (e == end) return -1;
   let folded = false;
