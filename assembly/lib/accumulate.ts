@@ -135,6 +135,26 @@ const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64
   }
 }
 
+/** foldSlices for eight slices in one pass. */
+// @ts-ignore: decorator
+@inline function foldSlices8(
+  a: usize, b: usize, c: usize, d: usize, e: usize, f: usize, g: usize, h: usize, x: usize, folded: bool, bytes: usize,
+): void {
+  for (let off: usize = 0; off < bytes; off += 32) {
+    let v0 = v128.and(v128.load(a + off), v128.load(b + off));
+    let v1 = v128.and(v128.load(a + off, 16), v128.load(b + off, 16));
+    v0 = v128.and(v0, v128.load(c + off)); v1 = v128.and(v1, v128.load(c + off, 16));
+    v0 = v128.and(v0, v128.load(d + off)); v1 = v128.and(v1, v128.load(d + off, 16));
+    v0 = v128.and(v0, v128.load(e + off)); v1 = v128.and(v1, v128.load(e + off, 16));
+    v0 = v128.and(v0, v128.load(f + off)); v1 = v128.and(v1, v128.load(f + off, 16));
+    v0 = v128.and(v0, v128.load(g + off)); v1 = v128.and(v1, v128.load(g + off, 16));
+    v0 = v128.and(v0, v128.load(h + off)); v1 = v128.and(v1, v128.load(h + off, 16));
+    if (folded) { v0 = v128.and(v0, v128.load(x + off)); v1 = v128.and(v1, v128.load(x + off, 16)); }
+    v128.store(x + off, v0);
+    v128.store(x + off, v1, 16);
+  }
+}
+
 /**
  * The last group (k slices): X = live & ~(AND of the slices and the folded groups),
  * stored at x when `write`, its set bits returned when `count` (else 0). Both halves
@@ -175,7 +195,8 @@ const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64
  * Returns -1 when no listed entry has a meta slice (X is then all zeros, not written).
  * The slices go four at a time with their offsets in locals, not a walk of the list
  * every 32 bytes (which took most of the time of a count where the bit maps have no
- * page: 256M x K = 4 at g = 3, 0.01 %); groups before the last AND into the scratch page.
+ * page: 256M x K = 4 at g = 3, 0.01 %); groups before the last AND into the scratch page,
+ * eight at a time where eight more come after (K = 16: 1.07-1.16 x over fours).
  */
 // @ts-ignore: decorator
 @inline export function unusedPass(acc: usize, n: u32, mask: usize, g: i32, write: bool, count: bool): i32 {
@@ -207,6 +228,28 @@ const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64
     let d = <usize>load<u32>(e, 4);
     e = nextMeta(e + 8, end);
     if (e == end) return <i32>lastSlices(4, a, b, c, d, x, folded, mask, bytes, write, count);
+    // Eight with more after them fold in one pass.
+    let p = e;
+    let a2 = <usize>load<u32>(p, 4);
+    p = nextMeta(p + 8, end);
+    if (p != end) {
+      let b2 = <usize>load<u32>(p, 4);
+      p = nextMeta(p + 8, end);
+      if (p != end) {
+        let c2 = <usize>load<u32>(p, 4);
+        p = nextMeta(p + 8, end);
+        if (p != end) {
+          let d2 = <usize>load<u32>(p, 4);
+          p = nextMeta(p + 8, end);
+          if (p != end) {
+            foldSlices8(a, b, c, d, a2, b2, c2, d2, x, folded, bytes);
+            folded = true;
+            e = p;
+            continue;
+          }
+        }
+      }
+    }
     foldSlices(a, b, c, d, x, folded, bytes);
     folded = true;
   }
