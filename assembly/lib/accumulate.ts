@@ -121,34 +121,25 @@ const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64
   return e;
 }
 
-/** Stores at x the AND of four slices (and of x itself, when folded): a group of slices before the last. */
+/**
+ * Stores at x the AND of k (4 or 8, a constant where inlined) slices a..h, and of x
+ * itself when folded: a group of slices before the last.
+ */
 // @ts-ignore: decorator
-@inline function foldSlices(a: usize, b: usize, c: usize, d: usize, x: usize, folded: bool, bytes: usize): void {
-  for (let off: usize = 0; off < bytes; off += 32) {
-    let v0 = v128.and(v128.load(a + off), v128.load(b + off));
-    let v1 = v128.and(v128.load(a + off, 16), v128.load(b + off, 16));
-    v0 = v128.and(v0, v128.load(c + off)); v1 = v128.and(v1, v128.load(c + off, 16));
-    v0 = v128.and(v0, v128.load(d + off)); v1 = v128.and(v1, v128.load(d + off, 16));
-    if (folded) { v0 = v128.and(v0, v128.load(x + off)); v1 = v128.and(v1, v128.load(x + off, 16)); }
-    v128.store(x + off, v0);
-    v128.store(x + off, v1, 16);
-  }
-}
-
-/** foldSlices for eight slices in one pass. */
-// @ts-ignore: decorator
-@inline function foldSlices8(
-  a: usize, b: usize, c: usize, d: usize, e: usize, f: usize, g: usize, h: usize, x: usize, folded: bool, bytes: usize,
+@inline function foldSlices(
+  k: u32, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize, g: usize, h: usize, x: usize, folded: bool, bytes: usize,
 ): void {
   for (let off: usize = 0; off < bytes; off += 32) {
     let v0 = v128.and(v128.load(a + off), v128.load(b + off));
     let v1 = v128.and(v128.load(a + off, 16), v128.load(b + off, 16));
     v0 = v128.and(v0, v128.load(c + off)); v1 = v128.and(v1, v128.load(c + off, 16));
     v0 = v128.and(v0, v128.load(d + off)); v1 = v128.and(v1, v128.load(d + off, 16));
-    v0 = v128.and(v0, v128.load(e + off)); v1 = v128.and(v1, v128.load(e + off, 16));
-    v0 = v128.and(v0, v128.load(f + off)); v1 = v128.and(v1, v128.load(f + off, 16));
-    v0 = v128.and(v0, v128.load(g + off)); v1 = v128.and(v1, v128.load(g + off, 16));
-    v0 = v128.and(v0, v128.load(h + off)); v1 = v128.and(v1, v128.load(h + off, 16));
+    if (k > 4) {
+      v0 = v128.and(v0, v128.load(e + off)); v1 = v128.and(v1, v128.load(e + off, 16));
+      v0 = v128.and(v0, v128.load(f + off)); v1 = v128.and(v1, v128.load(f + off, 16));
+      v0 = v128.and(v0, v128.load(g + off)); v1 = v128.and(v1, v128.load(g + off, 16));
+      v0 = v128.and(v0, v128.load(h + off)); v1 = v128.and(v1, v128.load(h + off, 16));
+    }
     if (folded) { v0 = v128.and(v0, v128.load(x + off)); v1 = v128.and(v1, v128.load(x + off, 16)); }
     v128.store(x + off, v0);
     v128.store(x + off, v1, 16);
@@ -242,7 +233,7 @@ const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64
           let d2 = <usize>load<u32>(p, 4);
           p = nextMeta(p + 8, end);
           if (p != end) {
-            foldSlices8(a, b, c, d, a2, b2, c2, d2, x, folded, bytes);
+            foldSlices(8, a, b, c, d, a2, b2, c2, d2, x, folded, bytes);
             folded = true;
             e = p;
             continue;
@@ -250,7 +241,7 @@ const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64
         }
       }
     }
-    foldSlices(a, b, c, d, x, folded, bytes);
+    foldSlices(4, a, b, c, d, a, b, c, d, x, folded, bytes);
     folded = true;
   }
   return -1;
