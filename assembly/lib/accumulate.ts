@@ -25,7 +25,7 @@
 // A page whose listed bit map pages are all sparse and short skips the accumulator
 // pass altogether: lib/sparse-lists.ts counts or marks their bits from the lists.
 
-import { countOrPages, countPage, popcnt4 } from "./count";
+import { countBytes, countOrPages, countPage, popcnt4 } from "./count";
 import { expandChunk, expandInto } from "./expand-chunk";
 import { SPARSE_COUNT_LIMIT, SPARSE_SCAN_LIMIT, flattenLists, markSparse, markUnused } from "./sparse-lists";
 import {
@@ -181,8 +181,8 @@ const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64
  * The meta-level half of FIG. 40, before any expansion: X = live & OR over the listed
  * meta slices of ~meta (= live & ~AND of them), over PAGE_BYTES >> g bytes. All maps
  * share one granularity, so this runs on the meta bytes as they are (8x fewer at
- * g = 3) and reads each one once. `write` stores X in the scratch page (unusedAt);
- * `count` returns its set bits (granules), else 0. `mask` 0: every block in use in M.
+ * g = 3) and reads each one once, storing X in the scratch page (unusedAt); `count`
+ * returns its set bits (granules), else 0. `mask` 0: every block in use in M.
  * Returns -1 when no listed entry has a meta slice (X is then all zeros, not written).
  * The slices go four at a time with their offsets in locals, not a walk of the list
  * every 32 bytes (which took most of the time of a count where the bit maps have no
@@ -190,13 +190,14 @@ const G3_BITS: v128 = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64
  * eight at a time where eight more come after (K = 16: 1.07-1.16 x over fours).
  */
 // @ts-ignore: decorator
-@inline export function unusedPass(acc: usize, n: u32, mask: usize, g: i32, write: bool, count: bool): i32 {
-  return unusedPassOver(listAt(acc), n, unusedAt(acc), mask, <usize>(PAGE_BYTES >> <u32>g), write, count);
+@inline export function unusedPass(acc: usize, n: u32, mask: usize, g: i32, count: bool): i32 {
+  return unusedPassOver(listAt(acc), n, unusedAt(acc), mask, <usize>(PAGE_BYTES >> <u32>g), true, count);
 }
 
 /**
  * unusedPass over `bytes` (a multiple of 32, at most PAGE_BYTES) of each slice the n
- * entries at `list` name, with x (as many bytes) to fold into and to write X to.
+ * entries at `list` name, with x (as many bytes) to fold into and, when `write`, to
+ * write X to (a count of pages without bit map bits, lib/bare-pages.ts, only counts).
  */
 // @ts-ignore: decorator
 @inline export function unusedPassOver(
@@ -574,7 +575,7 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
   let list = listAt(acc);
   let end = list + (<usize>n << 3);
   part0 = applySparse(acc, list, end, part0);
-  let unused = g >= 0 && unusedPass(acc, n, mask, g, true, false) >= 0;
+  let unused = g >= 0 && unusedPass(acc, n, mask, g, false) >= 0;
   let x = unusedAt(acc);
   let anyBits = part0;
   for (let e = list; e < end; e += 8) anyBits = anyBits || load<u32>(e) != 0;
@@ -813,10 +814,7 @@ export function resolveCount(state: u32, acc: usize, mask: u32, g: i32): u32 {
   if (state == ACC_ZERO || mask == ZERO_PAGE) return 0;
   if (state == ACC_ONES) {
     if (mask == ONES_PAGE) return PAGE_BLOCKS;
-    let ones: u64 = 0;
-    let bytes = <usize>(PAGE_BYTES >> <u32>g);
-    for (let i: usize = 0; i < bytes; i += 8) ones += popcnt(load<u64>(<usize>mask + i));
-    return <u32>(ones << g);
+    return countBytes(<usize>mask, <usize>(PAGE_BYTES >> <u32>g)) << g;
   }
   return resolvePass(acc, listLength(state), isPartial(state), mask == ONES_PAGE ? 0 : <usize>mask, g, false);
 }
@@ -841,9 +839,7 @@ export function countFromLists(state: u32, acc: usize, mask: u32, g: i32, first:
   let x: usize = 0;
   if (g >= 0 && metaListed(list, n)) {
     if (end - first != PAGE_BLOCKS) return -1;
-    // No bit map bits on the page: X is the whole count, and need not be written.
-    if (listed == 0) return unusedPass(acc, n, live, g, false, true) << g;
-    ones = <u32>unusedPass(acc, n, live, g, true, true);
+    ones = <u32>unusedPass(acc, n, live, g, true);
     x = unusedAt(acc);
   }
   return <i32>((ones << <u32>g) + markSparse(acc, flat, <u32>listed, first, end, live, x, g, 0));
@@ -888,7 +884,7 @@ export function markFromLists(state: u32, acc: usize, mask: u32, g: i32, first: 
   if (g >= 0 && metaListed(list, n)) {
     // Decided before X is found, so these pages pay for it once, in resolveToAcc.
     if (g == 0 || end - first != PAGE_BLOCKS) return false;
-    let granules = <u32>unusedPass(acc, n, live, g, true, true);
+    let granules = <u32>unusedPass(acc, n, live, g, true);
     x = unusedAt(acc);
     if (granules > UNUSED_SCAN_LIMIT || <u32>listed + granules > SPARSE_SCAN_LIMIT) return false;
   }

@@ -25,6 +25,14 @@ export function countPage(page: usize): u32 {
   return <u32>(t0 + t1 + t2 + t3);
 }
 
+/** Set bits of the `bytes` (a multiple of 8) at p, eight bytes at a time. */
+// @ts-ignore: decorator
+@inline export function countBytes(p: usize, bytes: usize): u32 {
+  let ones: u64 = 0;
+  for (let i: usize = 0; i < bytes; i += 8) ones += popcnt(load<u64>(p + i));
+  return <u32>ones;
+}
+
 /**
  * Set bits of the OR of the n (2 to 4) whole pages at a, b, c, d (c read when n > 2, d
  * when n > 3). The pages' addresses sit in locals, with no loop over a list for every
