@@ -8,37 +8,21 @@
 //
 //   node bench/lib/popcount-loops.mjs [--rounds=7] [--out=bench/results/popcount-loops.md]
 
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
 import process from 'node:process';
-import { fileURLToPath } from 'node:url';
+import { compileBenchWasm } from './asc.mjs';
 import { medianAfterWarmup } from './timing.mjs';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = join(HERE, '..', '..');
 const args = process.argv.slice(2);
 const ROUNDS = Number(args.find((a) => a.startsWith('--rounds='))?.slice(9) ?? 7);
 const OUT = args.find((a) => a.startsWith('--out='))?.slice(6);
 const SIZES = [64 << 10, 1 << 20, 16 << 20, 256 << 20];
 const LOOPS = ['lanes', 'words', 'carrySave'];
 
-function compile() {
-  const dir = mkdtempSync(join(os.tmpdir(), 'snapcopy-popcount-'));
-  try {
-    const out = join(dir, 'popcount-loops.wasm');
-    execFileSync(process.execPath, [join(ROOT, 'node_modules/assemblyscript/bin/asc.js'), join(ROOT, 'bench/wasm/popcount-loops.ts'),
-      '-O3', '--runtime', 'stub', '--enable', 'simd', '--importMemory', '--noAssert', '-o', out], { stdio: 'inherit' });
-    return readFileSync(out);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 const largest = SIZES[SIZES.length - 1];
 const memory = new WebAssembly.Memory({ initial: largest / 65536 + 1, maximum: 65536 });
-const { exports: k } = new WebAssembly.Instance(new WebAssembly.Module(compile()), { env: { memory } });
+const { exports: k } = new WebAssembly.Instance(new WebAssembly.Module(compileBenchWasm('popcount-loops')), { env: { memory } });
 const bytes = new Uint8Array(memory.buffer, 0, largest);
 const chunk = new Uint8Array(65536);
 for (let o = 0; o < largest; o += chunk.length) bytes.set(globalThis.crypto.getRandomValues(chunk), o);
