@@ -37,6 +37,8 @@ export function loadKernelsFile(path) {
   return {
     backend: 'wasm',
     memory,
+    // For bench modules that read the same arena (bench/lib/read-floor.mjs).
+    wasmMemory,
     scanPlain: u32('scanPlain'),
     scanMeta: u32('scanMeta'),
     popcountPlain: u32('popcountPlain'),
