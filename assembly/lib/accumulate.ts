@@ -25,7 +25,7 @@
 // A page whose listed bit map pages are all sparse and short skips the accumulator
 // pass altogether: lib/sparse-lists.ts counts or marks their bits from the lists.
 
-import { countBytes, countOrPages, countPage, popcnt4 } from "./count";
+import { countBytes, countOrPages, countPage, popcnt2, popcnt4 } from "./count";
 import { expandChunk, expandInto } from "./expand-chunk";
 import { SPARSE_COUNT_LIMIT, SPARSE_SCAN_LIMIT, flattenLists, markSparse, markUnused } from "./sparse-lists";
 import {
@@ -370,13 +370,17 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
 }
 
 /**
- * A g = 3 count in one pass over the page, every map read as it is needed: per 64
- * bytes of B the 8 meta bytes of each listed slice and of live give a = AND meta,
+ * A g = 3 count in one pass over the page, every map read as it is needed: per 256
+ * bytes of B the 32 meta bytes of each listed slice and of live give a = AND meta,
  * X = live & ~a (counted at meta level, 8 blocks a bit) and Y = live & a, and B's
  * bits count only in Y's granules: changed = expand(X) + (B & expand(Y)), one
- * expansion a step. In one pass the K + 1 meta streams are read beside the bit map
- * pages rather than before them: 0.85-0.95 x the time of keptPass then a pass over B
- * (256M blocks, K = 4 and 16, same run), where the other g keep the two passes.
+ * expansion a 64-byte step. In one pass the K + 1 meta streams are read beside the bit
+ * map pages rather than before them: 0.85-0.95 x the time of keptPass then a pass over
+ * B (256M blocks, K = 4 and 16, same run), where the other g keep the two passes. The
+ * slices go in two vectors a trip, not an 8-byte load a step: with many checkpoints
+ * their loop was most of the work where few bit map pages are stored (256M x K = 16 at
+ * g = 3, `bench/lib/count-ab.mjs`: clustered 1 % 1.20 x, 50 % 1.08 x, runs 1 % 1.06-1.08 x,
+ * scattered even).
  */
 // @ts-ignore: decorator
 @inline function countFusedG3(acc: usize, n: u32, part0: bool, mask: usize): u32 {
@@ -394,30 +398,53 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
     return countFewListedG3(bitsList, nb, metaList, nm, mask);
   }
   let bOnes: u64 = 0;
-  let zero = i8x16.splat(0);
   let xOnes: u64 = 0;
-  for (let off: usize = 0; off < <usize>PAGE_BYTES; off += 64) {
+  let ones = v128.not(i8x16.splat(0));
+  // 256 bytes of the page a step: the meta slices' 32 bytes for them in two vectors (one
+  // trip of the slice loop, not four of 8-byte loads), then four 64-byte steps of bits.
+  for (let off: usize = 0; off < <usize>PAGE_BYTES; off += 256) {
     let at = off >> 3;
-    let a: u64 = -1;
-    for (let p = metaList; p < metaEnd; p += 4) a &= load<u64>(<usize>load<u32>(p) + at);
-    let live: u64 = mask != 0 ? load<u64>(mask + at) : -1;
-    xOnes += popcnt(live & ~a);
-    let m = i64x2.splat(live & a);
-    let x0 = zero, x1 = zero, x2 = zero, x3 = zero;
-    if (part0) {
-      x0 = v128.load(acc + off); x1 = v128.load(acc + off, 16);
-      x2 = v128.load(acc + off, 32); x3 = v128.load(acc + off, 48);
+    let a0 = ones, a1 = ones;
+    for (let p = metaList; p < metaEnd; p += 4) {
+      let slice = <usize>load<u32>(p) + at;
+      a0 = v128.and(a0, v128.load(slice)); a1 = v128.and(a1, v128.load(slice, 16));
     }
-    for (let p = bitsList; p < bitsEnd; p += 4) {
-      let bits = <usize>load<u32>(p);
-      x0 = v128.or(x0, v128.load(bits + off)); x1 = v128.or(x1, v128.load(bits + off, 16));
-      x2 = v128.or(x2, v128.load(bits + off, 32)); x3 = v128.or(x3, v128.load(bits + off, 48));
+    let l0 = ones, l1 = ones;
+    if (mask != 0) { l0 = v128.load(mask + at); l1 = v128.load(mask + at, 16); }
+    xOnes += popcnt2(v128.andnot(l0, a0), v128.andnot(l1, a1));
+    let y0 = v128.and(l0, a0), y1 = v128.and(l1, a1);
+    // The four steps' meta words in turn: ya is the current one.
+    let ya = i64x2.extract_lane(y0, 0), yb = i64x2.extract_lane(y0, 1);
+    let yc = i64x2.extract_lane(y1, 0), yd = i64x2.extract_lane(y1, 1);
+    for (let step = off; step < off + 256; step += 64) {
+      bOnes += maskedOrStep(acc, step, part0, bitsList, bitsEnd, i64x2.splat(ya));
+      ya = yb; yb = yc; yc = yd;
     }
-    x0 = v128.and(x0, g3Mask(m, 0)); x1 = v128.and(x1, g3Mask(m, 1));
-    x2 = v128.and(x2, g3Mask(m, 2)); x3 = v128.and(x3, g3Mask(m, 3));
-    bOnes += popcnt4(x0, x1, x2, x3);
   }
   return <u32>((xOnes << 3) + bOnes);
+}
+
+/**
+ * Set bits of 64 bytes at `off` of the OR of the bit map pages listed (u32) from
+ * bitsList to bitsEnd (and the accumulator, when part0), masked by the g = 3
+ * expansion of the 8 meta bytes splatted in m.
+ */
+// @ts-ignore: decorator
+@inline function maskedOrStep(acc: usize, off: usize, part0: bool, bitsList: usize, bitsEnd: usize, m: v128): u64 {
+  let zero = i8x16.splat(0);
+  let x0 = zero, x1 = zero, x2 = zero, x3 = zero;
+  if (part0) {
+    x0 = v128.load(acc + off); x1 = v128.load(acc + off, 16);
+    x2 = v128.load(acc + off, 32); x3 = v128.load(acc + off, 48);
+  }
+  for (let p = bitsList; p < bitsEnd; p += 4) {
+    let bits = <usize>load<u32>(p) + off;
+    x0 = v128.or(x0, v128.load(bits)); x1 = v128.or(x1, v128.load(bits, 16));
+    x2 = v128.or(x2, v128.load(bits, 32)); x3 = v128.or(x3, v128.load(bits, 48));
+  }
+  x0 = v128.and(x0, g3Mask(m, 0)); x1 = v128.and(x1, g3Mask(m, 1));
+  x2 = v128.and(x2, g3Mask(m, 2)); x3 = v128.and(x3, g3Mask(m, 3));
+  return popcnt4(x0, x1, x2, x3);
 }
 
 /**

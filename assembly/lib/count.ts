@@ -15,6 +15,13 @@ import { ACC_ONES, ACC_ZERO, PAGE_BLOCKS, PAGE_BYTES } from "./layout";
     + popcnt(i64x2.extract_lane(x3, 0)) + popcnt(i64x2.extract_lane(x3, 1));
 }
 
+/** Set bits of two vectors, as popcnt4. */
+// @ts-ignore: decorator
+@inline export function popcnt2(x0: v128, x1: v128): u64 {
+  return popcnt(i64x2.extract_lane(x0, 0)) + popcnt(i64x2.extract_lane(x0, 1))
+    + popcnt(i64x2.extract_lane(x1, 0)) + popcnt(i64x2.extract_lane(x1, 1));
+}
+
 /** Set bits of the whole page at `page` (4 KiB), eight bytes at a time. */
 export function countPage(page: usize): u32 {
   let t0: u64 = 0, t1: u64 = 0, t2: u64 = 0, t3: u64 = 0;
