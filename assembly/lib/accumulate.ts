@@ -427,7 +427,9 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
 /**
  * Set bits of 64 bytes at `off` of the OR of the bit map pages listed (u32) from
  * bitsList to bitsEnd (and the accumulator, when part0), masked by the g = 3
- * expansion of the 8 meta bytes splatted in m.
+ * expansion of the 8 meta bytes splatted in m. Two pages a trip (an odd one first):
+ * 256M x K = 16 runs 1 % 1.16 x, clustered 50 % 1.14 x, dense pages 1.03-1.04 x from
+ * RAM, 0.97 x in cache (16M scattered 50 %).
  */
 // @ts-ignore: decorator
 @inline function maskedOrStep(acc: usize, off: usize, part0: bool, bitsList: usize, bitsEnd: usize, m: v128): u64 {
@@ -437,10 +439,17 @@ function applySparse(acc: usize, list: usize, end: usize, part0: bool): bool {
     x0 = v128.load(acc + off); x1 = v128.load(acc + off, 16);
     x2 = v128.load(acc + off, 32); x3 = v128.load(acc + off, 48);
   }
-  for (let p = bitsList; p < bitsEnd; p += 4) {
+  let p = bitsList;
+  if (((bitsEnd - bitsList) & 4) != 0) {
     let bits = <usize>load<u32>(p) + off;
     x0 = v128.or(x0, v128.load(bits)); x1 = v128.or(x1, v128.load(bits, 16));
     x2 = v128.or(x2, v128.load(bits, 32)); x3 = v128.or(x3, v128.load(bits, 48));
+    p += 4;
+  }
+  for (; p < bitsEnd; p += 8) {
+    let b = <usize>load<u32>(p) + off, c = <usize>load<u32>(p, 4) + off;
+    x0 = v128.or(x0, v128.or(v128.load(b), v128.load(c))); x1 = v128.or(x1, v128.or(v128.load(b, 16), v128.load(c, 16)));
+    x2 = v128.or(x2, v128.or(v128.load(b, 32), v128.load(c, 32))); x3 = v128.or(x3, v128.or(v128.load(b, 48), v128.load(c, 48)));
   }
   x0 = v128.and(x0, g3Mask(m, 0)); x1 = v128.and(x1, g3Mask(m, 1));
   x2 = v128.and(x2, g3Mask(m, 2)); x3 = v128.and(x3, g3Mask(m, 3));
