@@ -22,21 +22,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "timing.h"
+
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint64_t next(void) {
   rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
   return rng;
-}
-
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
 }
 
 static uint64_t expand3[256];

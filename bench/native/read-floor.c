@@ -32,23 +32,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "timing.h"
+
 #define PAGE_BYTES 4096
 #define SLICE_BYTES 512 /* a page's share of a meta page at g = 3 */
 #define MAX_STREAMS 64
 #define BLOCK 4 /* pages of the volume per pass of the blocked floor: 16 KiB in L1 */
 #define META_GROUP 32 /* pages of the volume per meta pass of the blocked floor at g = 3: 16 KiB */
 #define CALLS 5 /* timed calls of an op in a row */
-
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
 
 static uint8_t *alloc_random(size_t bytes) {
   uint8_t *p = aligned_alloc(PAGE_BYTES, bytes ? bytes : PAGE_BYTES);

@@ -39,14 +39,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "timing.h"
+
 #define MAGIC 0x31534e53u /* "SNS1" */
 #define SENTINEL 0xFFFFu
-
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 struct input {
   uint32_t pages, k, bits, page_blocks;
