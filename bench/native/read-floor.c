@@ -1,9 +1,10 @@
 // The floor under an exact count: read every byte the count reads, where the kernel
-// bench's maps keep it, and add up the bits of their OR, natively with AVX-512
-// (gcc -O3 -march=native, vpopcntq where the CPU has it). No masks, no expansion, no
-// lists: any exact count over those bytes does at least this, so where this floor is
-// under 0.8 x memcmp over the same bytes the count target cannot be met on this layout
-// here. bench/lib/read-floor.mjs writes the layout (which pool page each map names at
+// bench's maps keep it, and add up the bits of their OR, natively: with AVX-512 where the
+// build has it (gcc -O3 -march=native: 64-byte vectors, vpopcntq), else in 16-byte
+// vectors with a popcnt on each half (-march=x86-64-v2: what V8 makes of WebAssembly
+// SIMD128). No masks, no expansion, no lists: any exact count over those bytes does at
+// least this, so where a floor is under 0.8 x memcmp over the same bytes the count
+// target cannot be met on this layout by code of that kind here. bench/lib/read-floor.mjs writes the layout (which pool page each map names at
 // each page of the volume, as bench/lib/maps.mjs lays them) and runs this beside the
 // wasm count of the same maps.
 //
@@ -24,6 +25,7 @@
 // Prints one JSON line.
 //
 //   gcc -O3 -march=native -o read-floor bench/native/read-floor.c && ./read-floor layout.bin 9
+//   (-march=x86-64-v2 for the 16-byte build)
 
 #include <immintrin.h>
 #include <stdint.h>
@@ -144,7 +146,6 @@ static const uint8_t *meta_bytes(const Layout *l, uint32_t map, uint32_t page) {
   return l->meta_pool + (size_t)l->meta[(size_t)map * l->meta_pages + page] * PAGE_BYTES;
 }
 
-
 static uint64_t floor_fused(const Layout *l) {
   const uint8_t *bits[MAX_STREAMS], *meta[MAX_STREAMS];
   uint64_t acc = 0;
@@ -167,7 +168,6 @@ static uint64_t floor_fused(const Layout *l) {
   }
   return acc;
 }
-
 
 /** Map by map over BLOCK pages of the volume: their bit map pages (and meta pages at g = 0) into one L1 page each. */
 static uint64_t blocked_pages(const Layout *l, uint8_t *scratch, uint32_t p0, uint32_t end) {
