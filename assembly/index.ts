@@ -10,3 +10,4 @@ export { granularityShrink } from "./granularity-shrink";
 export { gatherPages } from "./gather-pages";
 export { checksum } from "./checksum";
 export { compareBlocks } from "./compare-blocks";
+export { popcountRuns } from "./popcount-runs";

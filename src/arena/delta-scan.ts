@@ -8,6 +8,7 @@ import type { Arena } from './arena.js';
 import type { PageScratch, PagedBitmap } from './bitmap.js';
 import { PAGE_RUNS_LIMIT } from './kept-runs.js';
 import { storedRanges, walkStored } from './occupancy.js';
+import { RunCount } from './run-count.js';
 
 /** Meta bit maps for a meta-aware scan: one per bit map, and the younger image's. */
 export interface MetaMaps {
@@ -300,8 +301,9 @@ export function countDelta(options: DeltaScanOptions): number {
 /**
  * A plain count of blocks [from, to) over the pages the maps store (their second level,
  * occupancy.ts), not over every page-table entry: a page one map stores alone is that
- * page's own count (kept by the map once counted), a page several maps store with few
- * runs each is the union of those runs (kept likewise), and the rest goes to the kernel.
+ * page's own count (kept by the map once counted), a page several maps store whose runs
+ * each map keeps (few, or up to PAGE_RUNS_LIMIT over a page mostly set) is counted from
+ * those runs by popcountRuns (run-count.ts), and the rest goes to the kernel.
  */
 function countStored(plan: Plan, space: ScanSpace, bitmaps: readonly PagedBitmap[], from: number, to: number): number {
   if (from >= to) return 0;
@@ -324,79 +326,33 @@ function countStored(plan: Plan, space: ScanSpace, bitmaps: readonly PagedBitmap
   const whole = Math.ceil(from / PAGE_BLOCKS);
   const wholeEnd = to === bitmaps[0]!.bits ? Math.ceil(to / PAGE_BLOCKS) : Math.floor(to / PAGE_BLOCKS);
   // Made at the first page several maps store (a small delta may have none).
-  let runs: RunUnion | undefined;
+  let runs: RunCount | undefined;
   let runsPay: boolean | undefined;
-  walkStored(bitmaps.map((map) => map.stored), Math.floor(from / PAGE_BLOCKS), Math.ceil(to / PAGE_BLOCKS), {
-    shared: (page, end) => {
-      // Maps whose pages mostly have many runs (scattered bits) leave it to the kernel, a run at a time.
-      if (!(runsPay ??= bitmaps.every((map) => map.runsPay))) {
-        toKernel(Math.max(from, page * PAGE_BLOCKS), Math.min(to, end * PAGE_BLOCKS));
-        return;
-      }
-      for (let p = page; p < end; p++) {
-        const n = p >= whole && p < wholeEnd ? (runs ??= new RunUnion(bitmaps, space)).count(p) : -1;
-        if (n >= 0) total += n;
-        else toKernel(Math.max(from, p * PAGE_BLOCKS), Math.min(to, (p + 1) * PAGE_BLOCKS));
-      }
-    },
-    single: (page, only) => {
-      if (page >= whole && page < wholeEnd) total += bitmaps[only]!.pageCount(page, space);
-      else toKernel(Math.max(from, page * PAGE_BLOCKS), Math.min(to, (page + 1) * PAGE_BLOCKS));
-    },
-  });
-  flush();
-  return total;
-}
-
-/** The set bits of a page several maps store, from the runs each keeps (PagedBitmap.pageRuns). */
-class RunUnion {
-  readonly #stored: Uint32Array[];
-  readonly #firsts: Int32Array;
-  readonly #ends: Int32Array;
-
-  constructor(readonly bitmaps: readonly PagedBitmap[], readonly space: ScanSpace) {
-    this.#stored = bitmaps.map((map) => map.stored.words);
-    this.#firsts = new Int32Array(bitmaps.length * PAGE_RUNS_LIMIT);
-    this.#ends = new Int32Array(bitmaps.length * PAGE_RUNS_LIMIT);
-  }
-
-  /** Set bits of the OR of page p, or -1 when a map's page has too many runs (the kernel's then). */
-  count(page: number): number {
-    const firsts = this.#firsts;
-    const ends = this.#ends;
-    const stored = this.#stored;
-    const w = page >>> 5;
-    const bit = 1 << (page & 31);
-    let n = 0;
-    for (let m = 0; m < stored.length; m++) {
-      if ((stored[m]![w]! & bit) === 0) continue;
-      const map = this.bitmaps[m]!;
-      const at = map.pageRuns(page, this.space);
-      if (at < 0) return -1;
-      const runs = map.runPool;
-      // Insertion by first bit: a few runs a map, a few maps a page.
-      for (let r = at + 1, end = at + 1 + 2 * runs[at]!; r < end; r += 2) {
-        const first = runs[r]!;
-        let i = n++;
-        for (; i > 0 && firsts[i - 1]! > first; i--) {
-          firsts[i] = firsts[i - 1]!;
-          ends[i] = ends[i - 1]!;
+  try {
+    walkStored(bitmaps.map((map) => map.stored), Math.floor(from / PAGE_BLOCKS), Math.ceil(to / PAGE_BLOCKS), {
+      shared: (page, end) => {
+        // Maps whose pages mostly have many runs (scattered bits) leave it to the kernel, a run at a time.
+        if (!(runsPay ??= bitmaps.every((map) => map.runsPay))) {
+          toKernel(Math.max(from, page * PAGE_BLOCKS), Math.min(to, end * PAGE_BLOCKS));
+          return;
         }
-        firsts[i] = first;
-        ends[i] = runs[r + 1]!;
-      }
-    }
-    let total = 0;
-    let covered = 0;
-    for (let i = 0; i < n; i++) {
-      const first = firsts[i]! > covered ? firsts[i]! : covered;
-      if (ends[i]! > first) {
-        total += ends[i]! - first;
-        covered = ends[i]!;
-      }
-    }
-    return total;
+        for (let p = page; p < end; p++) {
+          const size = Math.min(PAGE_BLOCKS, bitmaps[0]!.bits - p * PAGE_BLOCKS);
+          if (p >= whole && p < wholeEnd && (runs ??= new RunCount(plan.arena, bitmaps, space)).add(p, size)) continue;
+          toKernel(Math.max(from, p * PAGE_BLOCKS), Math.min(to, (p + 1) * PAGE_BLOCKS));
+        }
+      },
+      single: (page, only) => {
+        if (page >= whole && page < wholeEnd) total += bitmaps[only]!.pageCount(page, space);
+        else toKernel(Math.max(from, page * PAGE_BLOCKS), Math.min(to, (page + 1) * PAGE_BLOCKS));
+      },
+    });
+    flush();
+    if (runs) total += runs.finish();
+  } finally {
+    runs?.free();
   }
+  return total;
 }
 
 /** All extents of a delta as [start, length] pairs (convenient for small deltas and tests). */

@@ -40,6 +40,8 @@ export const MAX_GRANULARITY = 6;
  * in assembly/lib/layout.ts (EXTENTS_AT, FLAT_AT).
  */
 export const ACC_BYTES = 3 * PAGE_BYTES + 32 + 2 * 512 + 16;
+/** Scratch popcountRuns takes: two lists of a page's gaps (assembly/lib/run-gaps.ts). */
+export const RUNS_SCRATCH_BYTES = 2 * 65536;
 /**
  * Bytes past its last allocated byte that an arena's memory always holds: the kernels
  * copy a sparse page's list 16 bytes at a time, which can read 2 bytes past its slot.
@@ -80,6 +82,13 @@ export interface Kernels {
   /** Blocks scanMeta would report: the exact size of a delta. */
   popcountMeta(tables: number, metas: number, count: number, live: number, g: number,
     from: number, to: number, acc: number): number;
+
+  /**
+   * The set bits of pages several maps store, from each map's runs of the page
+   * (assembly/popcount-runs.ts): `list` holds per page its size, k and k arena offsets
+   * of run lists; `scratch` RUNS_SCRATCH_BYTES. Returns the sum over the `pages` pages.
+   */
+  popcountRuns(list: number, pages: number, scratch: number): number;
 
   /** dst |= src over page tables of `pages` entries (src consumed). Returns dst entries changed. */
   orMerge(dst: number, src: number, pages: number): number;

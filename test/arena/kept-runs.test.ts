@@ -1,8 +1,10 @@
-// KeptRuns (src/arena/kept-runs.ts): runs kept per page in one packed pool, against a
-// Map of arrays through keeps, forgets, growth with garbage dropped, and copies.
+// KeptRuns (src/arena/kept-runs.ts): runs kept per page in one packed pool in the arena,
+// against a Map of arrays through keeps, forgets, growth with garbage dropped, and copies;
+// the arena holds exactly the pools' bytes, and none once they are freed.
 
 import { describe, expect, test } from 'vitest';
 import { KeptRuns, PAGE_RUNS_LIMIT } from '../../src/arena/kept-runs.js';
+import { newArena } from '../helpers/backend.js';
 import { Prng, testSeed } from '../helpers/prng.js';
 
 function runsAt(kept: KeptRuns, page: number): number[] | null | undefined {
@@ -16,9 +18,10 @@ describe('KeptRuns', () => {
   test('keeps, forgets and copies runs like a map of arrays, across growth and compaction', () => {
     const seed = testSeed('kept-runs');
     const rng = new Prng(seed);
+    const arena = newArena();
     for (let round = 0; round < 20; round++) {
       const pages = rng.int(1, 300);
-      let kept = new KeptRuns(pages);
+      let kept = new KeptRuns(arena, pages);
       const model = new Map<number, number[] | null>();
       for (let op = 0; op < 2000; op++) {
         const page = rng.int(0, pages - 1);
@@ -31,19 +34,26 @@ describe('KeptRuns', () => {
           kept.forget(page);
           model.delete(page);
         } else if (rng.chance(0.05)) {
-          kept = new KeptRuns(pages, kept);
+          const copy = new KeptRuns(arena, pages, kept);
+          kept.free();
+          kept = copy;
         }
+        expect(arena.stats().bytesInUse, `seed ${seed} round ${round} op ${op}: arena bytes`).toBe(kept.bytes);
       }
       for (let p = 0; p < pages; p++) {
         expect(runsAt(kept, p), `seed ${seed} round ${round} page ${p}`).toEqual(model.has(p) ? model.get(p) : undefined);
       }
+      kept.free();
+      expect(runsAt(kept, 0)).toBeUndefined();
     }
+    expect(arena.stats().bytesInUse).toBe(0);
   });
 });
 
 describe('KeptRuns.mostlyFew', () => {
   test('follows the pages kept with runs against those with too many, through forgets and copies', () => {
-    const kept = new KeptRuns(10);
+    const arena = newArena();
+    const kept = new KeptRuns(arena, 10);
     expect(kept.mostlyFew).toBe(true);
     kept.keep(0, null);
     expect(kept.mostlyFew).toBe(false);
@@ -55,8 +65,8 @@ describe('KeptRuns.mostlyFew', () => {
     kept.forget(2);
     kept.keep(3, [1, 2]);
     expect(kept.mostlyFew).toBe(true);
-    expect(new KeptRuns(10, kept).mostlyFew).toBe(true);
+    expect(new KeptRuns(arena, 10, kept).mostlyFew).toBe(true);
     kept.keep(1, null);
-    expect(new KeptRuns(10, kept).mostlyFew).toBe(false);
+    expect(new KeptRuns(arena, 10, kept).mostlyFew).toBe(false);
   });
 });

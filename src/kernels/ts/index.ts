@@ -11,6 +11,7 @@ import type { Heap } from './lib/layout.js';
 import { orMerge } from './or-merge.js';
 import { popcountMeta } from './popcount-meta.js';
 import { popcountPlain } from './popcount-plain.js';
+import { popcountRuns } from './popcount-runs.js';
 import { scanMeta } from './scan-meta.js';
 import { scanPlain } from './scan-plain.js';
 
@@ -47,6 +48,7 @@ export function createTsKernels(): Kernels {
     scanMeta: (...a) => scanMeta(heap, ...a),
     popcountPlain: (...a) => popcountPlain(heap, ...a),
     popcountMeta: (...a) => popcountMeta(heap, ...a),
+    popcountRuns: (...a) => popcountRuns(heap, ...a),
     orMerge: (...a) => orMerge(heap, ...a),
     granularityExpand: (...a) => granularityExpand(heap, ...a),
     granularityShrink: (...a) => granularityShrink(heap, ...a),

@@ -12,6 +12,7 @@ interface KernelExports {
   scanMeta(...args: number[]): number;
   popcountPlain(...args: number[]): number;
   popcountMeta(...args: number[]): number;
+  popcountRuns(...args: number[]): number;
   orMerge(...args: number[]): number;
   granularityExpand(...args: number[]): number;
   granularityShrink(...args: number[]): number;
@@ -75,6 +76,7 @@ export function createWasmKernels(): Kernels {
     scanMeta: (...a) => k.scanMeta(...a) >>> 0,
     popcountPlain: (...a) => k.popcountPlain(...a) >>> 0,
     popcountMeta: (...a) => k.popcountMeta(...a) >>> 0,
+    popcountRuns: (...a) => k.popcountRuns(...a) >>> 0,
     orMerge: (...a) => k.orMerge(...a) >>> 0,
     granularityExpand: (...a) => k.granularityExpand(...a) >>> 0,
     granularityShrink: (...a) => k.granularityShrink(...a) >>> 0,

@@ -1,0 +1,27 @@
+// popcountRuns, the pure-TypeScript twin of assembly/popcount-runs.ts (same contract).
+
+import type { Heap } from './lib/layout.js';
+import { GAP_LIST_BYTES, gapBlocks, gapsOf, subtractRuns } from './lib/run-gaps.js';
+
+export function popcountRuns(heap: Heap, list: number, pages: number, scratch: number): number {
+  const { u8, u32 } = heap;
+  let total = 0;
+  let at = list >>> 2;
+  for (let p = 0; p < pages; p++) {
+    const size = u32[at]!;
+    const k = u32[at + 1]!;
+    const lists = at + 2;
+    at = lists + k;
+    let gaps = scratch >>> 2;
+    let spare = (scratch + GAP_LIST_BYTES) >>> 2;
+    let n = gapsOf(u8, u32, u32[lists]!, size, gaps);
+    for (let i = 1; i < k && n !== 0; i++) {
+      n = subtractRuns(u8, u32, gaps, n, u32[lists + i]!, spare);
+      const written = spare;
+      spare = gaps;
+      gaps = written;
+    }
+    total += size - gapBlocks(u32, gaps, n);
+  }
+  return total;
+}
