@@ -7,21 +7,31 @@
 //               lists (2-byte aligned: a u16 count n, then n ascending, apart, non-empty
 //               [first, end) u16 pairs within [0, size))
 //      pages    pages in the list
-//      scratch  2 * GAP_LIST_BYTES (lib/run-gaps.ts), 4-byte aligned
+//      scratch  RUNS_SCRATCH_BYTES (src/kernels/api.ts): two gap lists of GAP_LIST_BYTES
+//               (lib/run-gaps.ts), then a page of marks (PAGE_BYTES); 8-byte aligned
 // Out: the set bits of the OR of each page's run lists, summed over the pages.
-// The union goes through what it leaves out (lib/run-gaps.ts): the first list's gaps
-// less each further list's runs, until none is left or the lists end.
+// A page of a few short runs is counted by marking them (lib/run-marks.ts); any other
+// through what its union leaves out (lib/run-gaps.ts): the first list's gaps less each
+// further list's runs, until none is left or the lists end.
 
+import { PAGE_BYTES } from "./lib/layout";
 import { GAP_LIST_BYTES, gapBlocks, gapsOf, subtractRuns } from "./lib/run-gaps";
+import { fewMarkWords, markedUnion } from "./lib/run-marks";
 
 export function popcountRuns(list: usize, pages: u32, scratch: usize): u32 {
   let total: u32 = 0;
   let at = list;
+  let mark = scratch + 2 * GAP_LIST_BYTES;
+  memory.fill(mark, 0, PAGE_BYTES);
   for (let p: u32 = 0; p < pages; p++) {
     let size = load<u32>(at);
     let k = load<u32>(at, 4);
     let lists = at + 8;
     at = lists + (<usize>k << 2);
+    if (fewMarkWords(lists, k)) {
+      total += markedUnion(lists, k, mark);
+      continue;
+    }
     let gaps = scratch;
     let spare = scratch + GAP_LIST_BYTES;
     let n = gapsOf(<usize>load<u32>(lists), size, gaps);

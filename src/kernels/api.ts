@@ -40,8 +40,8 @@ export const MAX_GRANULARITY = 6;
  * in assembly/lib/layout.ts (EXTENTS_AT, FLAT_AT).
  */
 export const ACC_BYTES = 3 * PAGE_BYTES + 32 + 2 * 512 + 16;
-/** Scratch popcountRuns takes: two lists of a page's gaps (assembly/lib/run-gaps.ts). */
-export const RUNS_SCRATCH_BYTES = 2 * 65536;
+/** Scratch popcountRuns takes: two lists of a page's gaps (assembly/lib/run-gaps.ts) and a page of marks. */
+export const RUNS_SCRATCH_BYTES = 2 * 65536 + PAGE_BYTES;
 /**
  * Bytes past its last allocated byte that an arena's memory always holds: the kernels
  * copy a sparse page's list 16 bytes at a time, which can read 2 bytes past its slot.
