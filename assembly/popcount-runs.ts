@@ -22,13 +22,19 @@ export function popcountRuns(list: usize, pages: u32, scratch: usize): u32 {
   let total: u32 = 0;
   let at = list;
   let mark = scratch + 2 * GAP_LIST_BYTES;
-  memory.fill(mark, 0, PAGE_BYTES);
+  // Zeroed when first marked in this call: a call over a few pages of long runs (a small
+  // delta) does not pay for it.
+  let marksZero = false;
   for (let p: u32 = 0; p < pages; p++) {
     let size = load<u32>(at);
     let k = load<u32>(at, 4);
     let lists = at + 8;
     at = lists + (<usize>k << 2);
     if (fewMarkWords(lists, k)) {
+      if (!marksZero) {
+        memory.fill(mark, 0, PAGE_BYTES);
+        marksZero = true;
+      }
       total += markedUnion(lists, k, mark);
       continue;
     }

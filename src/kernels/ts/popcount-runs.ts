@@ -9,13 +9,17 @@ export function popcountRuns(heap: Heap, list: number, pages: number, scratch: n
   let total = 0;
   let at = list >>> 2;
   const mark = scratch + 2 * GAP_LIST_BYTES;
-  u8.fill(0, mark, mark + PAGE_BYTES);
+  let marksZero = false; // zeroed when first marked in this call (assembly/popcount-runs.ts)
   for (let p = 0; p < pages; p++) {
     const size = u32[at]!;
     const k = u32[at + 1]!;
     const lists = at + 2;
     at = lists + k;
     if (fewMarkWords(u8, u32, lists, k)) {
+      if (!marksZero) {
+        u8.fill(0, mark, mark + PAGE_BYTES);
+        marksZero = true;
+      }
       total += markedUnion(u8, u32, lists, k, mark);
       continue;
     }
