@@ -6,7 +6,7 @@
 
 import process from 'node:process';
 import { lib } from './dist.mjs';
-import { applyLayout, clusteredLayout, fillClustered, fillRuns, fillScattered, Pool, runsLayout, scatteredLayout } from './maps.mjs';
+import { applyLayout, fillPool, patternLayout, Pool } from './maps.mjs';
 import { Rng } from './rng.mjs';
 
 const { Arena, countDelta, PAGE_BLOCKS } = lib;
@@ -18,14 +18,8 @@ const pages = blocks / PAGE_BLOCKS;
 const arena = new Arena({ kernels: 'wasm' });
 const rng = new Rng(0x5eed);
 const pool = new Pool([arena], Math.min(262144, count * pages));
-const fills = { scattered: fillScattered, clustered: (u32, w, p) => fillClustered(u32, w, p, rng), runs: fillRuns };
-pool.generate((u32, w, p) => fills[pattern](u32, w, p, density, rng));
-let bits = 0;
-for (const c of pool.counts) bits += c;
-const inPage = bits / (pool.pages * PAGE_BLOCKS);
-const layout = pattern === 'scattered' ? scatteredLayout(count, pages, pool)
-  : pattern === 'runs' ? runsLayout(count, pages, density, pool, rng)
-    : clusteredLayout(count, pages, Math.min(1, density / inPage), pool, rng);
+const inPage = fillPool(pool, pattern, density, rng);
+const layout = patternLayout(pattern, count, pages, density, inPage, pool, rng);
 const bitmaps = applyLayout(arena, 0, pool, layout, blocks);
 // The first call finds what the maps keep (page counts, runs); the rest are timed.
 let changed = countDelta({ bitmaps });

@@ -287,6 +287,25 @@ export function applyLayout(arena, a, pool, layout, bits) {
   });
 }
 
+/**
+ * Fills `pool` with pages of `pattern` (scattered, clustered, runs) at `density`, as
+ * bench/run.mjs does; returns the share of a pool page's blocks that are set.
+ */
+export function fillPool(pool, pattern, density, rng) {
+  const fills = { scattered: fillScattered, clustered: (u32, w, p) => fillClustered(u32, w, p, rng), runs: fillRuns };
+  pool.generate((u32, w, p) => fills[pattern](u32, w, p, density, rng));
+  let bits = 0;
+  for (const c of pool.counts) bits += c;
+  return bits / (pool.pages * PAGE_BLOCKS);
+}
+
+/** The layout of `count` maps of `pages` pages for `pattern` at `density` (inPage from fillPool), as bench/run.mjs lays them out. */
+export function patternLayout(pattern, count, pages, density, inPage, pool, rng) {
+  if (pattern === 'scattered') return scatteredLayout(count, pages, pool);
+  if (pattern === 'runs') return runsLayout(count, pages, density, pool, rng);
+  return clusteredLayout(count, pages, Math.min(1, density / inPage), pool, rng);
+}
+
 /** Frees page tables made by applyLayout, leaving the pool pages alone. */
 export function releaseMaps(maps) {
   for (const map of maps) {

@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { lib } from './dist.mjs';
 import { compileBenchWasm } from './asc.mjs';
 import { loadKernelsFile } from './before.mjs';
-import { applyLayout, clusteredLayout, fillClustered, fillMeta, fillRuns, fillScattered, fullLayout, Pool, releaseMaps, runsLayout, scatteredLayout } from './maps.mjs';
+import { applyLayout, fillMeta, fillPool, fullLayout, patternLayout, Pool, releaseMaps } from './maps.mjs';
 import { Rng } from './rng.mjs';
 import { markdown } from './table.mjs';
 import { medianAfterWarmup } from './timing.mjs';
@@ -73,16 +73,10 @@ function runPattern(pattern, density) {
   const floor = new WebAssembly.Instance(FLOOR_MODULE, { env: { memory: kernels.wasmMemory } }).exports;
   const rng = new Rng(0x5eed);
   const pool = new Pool([arena], Math.min(262144, MAX_K * PAGES));
-  const fills = { scattered: fillScattered, clustered: (u32, w, p) => fillClustered(u32, w, p, rng), runs: fillRuns };
-  pool.generate((u32, w, p) => fills[pattern](u32, w, p, density, rng));
-  let bits = 0;
-  for (const c of pool.counts) bits += c;
-  const inPage = bits / (pool.pages * PAGE_BLOCKS);
+  const inPage = fillPool(pool, pattern, density, rng);
   const metaPools = {};
   for (const count of KS) {
-    const layout = pattern === 'scattered' ? scatteredLayout(count, PAGES, pool)
-      : pattern === 'runs' ? runsLayout(count, PAGES, density, pool, rng)
-        : clusteredLayout(count, PAGES, Math.min(1, density / inPage), pool, rng);
+    const layout = patternLayout(pattern, count, PAGES, density, inPage, pool, rng);
     const bitmaps = applyLayout(arena, 0, pool, layout, BLOCKS);
     for (const mode of MODES) {
       const g = mode === 'plain' ? undefined : Number(mode);

@@ -167,7 +167,7 @@ export class PagedBitmap {
 
   /**
    * Page p's runs in `runPool` as pageRuns gives them when they are kept, without finding
-   * them when not: KEPT_UNKNOWN (kept-runs.ts) then, KEPT_TOO_MANY for too many.
+   * them when not: KEPT_UNKNOWN (kept-runs.ts) then, another negative number for too many.
    */
   keptRuns(page: number): number {
     return this.#runs === undefined ? KEPT_UNKNOWN : this.#runs.slot(page);

@@ -19,9 +19,8 @@ export const PAGE_RUNS_DENSE = 24576; // 3/4 of a page's 32768 blocks
 
 const UNKNOWN = -1;
 const TOO_MANY = -2;
-/** What slot() gives for a page whose runs were not looked for yet, and for one of too many. */
+/** What slot() gives for a page whose runs were not looked for yet (TOO_MANY, -2, for one of too many). */
 export const KEPT_UNKNOWN = UNKNOWN;
-export const KEPT_TOO_MANY = TOO_MANY;
 
 export class KeptRuns {
   // Per page: where its runs start in the pool, or UNKNOWN / TOO_MANY.
@@ -71,13 +70,13 @@ export class KeptRuns {
 
   /** Page p's u16 index in `pool`; undefined when not known; -1 when it has too many runs. */
   at(page: number): number | undefined {
-    const at = this.#at[page]!;
-    return at === UNKNOWN ? undefined : at === TOO_MANY ? -1 : (this.#base >>> 1) + at;
+    const slot = this.slot(page);
+    return slot === UNKNOWN ? undefined : slot === TOO_MANY ? -1 : slot;
   }
 
   /**
-   * Page p's u16 index in `pool` (>= 0), or KEPT_UNKNOWN / KEPT_TOO_MANY: at() without the
-   * undefined, for loops over many pages.
+   * Page p's u16 index in `pool` (>= 0), or KEPT_UNKNOWN (-1) / too many (-2): at() without
+   * the undefined, for loops over many pages.
    */
   slot(page: number): number {
     const at = this.#at[page]!;
