@@ -553,10 +553,12 @@ describe('NodeProcess (with a fake serve, so this passes before and after the re
       port: 0,
       data: '/x',
       peers: '/y',
-      startTimeoutMs: 300,
+      // Long enough for a loaded machine to start node and run the preload (300 ms was
+      // not, once, in CI: the error then had no stderr to show); short enough for a test.
+      startTimeoutMs: 2500,
       nodeArgs: preload(`process.stderr.write('still thinking'); setInterval(() => {}, 1000); await new Promise(() => {});`),
     });
-    await expect(attempt).rejects.toThrow(/did not print its listening line within 300 ms[\s\S]*still thinking/);
+    await expect(attempt).rejects.toThrow(/did not print its listening line within 2500 ms[\s\S]*still thinking/);
     expect(NodeProcess.running.size).toBe(0);
   });
 
