@@ -29,4 +29,4 @@ while (performance.now() - start < Number(secondsText) * 1000) {
   changed = countDelta({ bitmaps });
   calls++;
 }
-console.log(`${((performance.now() - start) / calls).toFixed(3)} ${changed}`);
+console.log(`${((performance.now() - start) / calls).toFixed(6)} ${changed}`);

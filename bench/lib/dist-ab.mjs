@@ -32,6 +32,6 @@ for (const row of rows) {
     const a = once(before, row);
     const b = once(undefined, row);
     if (a.changed !== b.changed) throw new Error(`${row}: the builds count ${a.changed} and ${b.changed}`);
-    console.log(`| ${row} | ${a.ms.toFixed(3)} | ${b.ms.toFixed(3)} | ${(a.ms / b.ms).toFixed(2)} |`);
+    console.log(`| ${row} | ${a.ms.toPrecision(3)} | ${b.ms.toPrecision(3)} | ${(a.ms / b.ms).toFixed(2)} |`);
   }
 }
