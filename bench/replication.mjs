@@ -24,7 +24,7 @@
 //                to=1, and on wplain, not replicated, same node, same size and content,
 //                in alternating rounds. Target: total time replicated <= 1.1 x unreplicated.
 // 3. lag         a writer at a fixed rate (32 KiB writes, LAG_RATE per second) on wpfs (to=1)
-//                for 30 s (quick 8 s), after 2 s of warm-up; -info's destinations[0].lagSeconds
+//                for 30 s (quick 4 s), after 2 s of warm-up; -info's destinations[0].lagSeconds
 //                sampled every 250 ms (GET /v1/replication/info on its own connection):
 //                median, p90 and max.
 //
@@ -63,9 +63,9 @@ const WRITE_BYTES = 4096;
 const WRITE_VOLUME = 64 * MiB;
 /** The part of the write volumes filled first, where the writes land (blocks in use). */
 const WRITE_REGION = 8 * MiB;
-const WRITE_ROUNDS = QUICK ? 4 : 10;
+const WRITE_ROUNDS = QUICK ? 2 : 10;
 const WRITES_PER_ROUND = QUICK ? 100 : 300;
-const LAG_SECONDS = QUICK ? 8 : 30;
+const LAG_SECONDS = QUICK ? 4 : 30;
 const LAG_WARMUP_SECONDS = 2;
 const LAG_WRITE_BYTES = 32 * 1024;
 const LAG_RATE = 50; // writes per second: 1.6 MB/s, well within what the node absorbs here
