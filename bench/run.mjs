@@ -108,11 +108,18 @@ const PLAN = QUICK
 
 if (args.includes('--no-ts')) PLAN.ts = () => false;
 if (SPARSE_ONLY) PLAN.densities = [0.0001];
-// A part of the plan, for a focused A/B (with --before and --out): --shapes=256Mx16,16Mx4,
-// --patterns=clustered, --densities=0.5 keep only those of the plan.
+// A part of the plan, for a focused A/B (with --before and --out): --shapes=256Mx16,16Mx4 (any
+// shapes), --patterns=clustered, --densities=0.5 (only those of the plan).
 const listArg = (name) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3).split(',');
 const shapes = listArg('shapes');
-if (shapes) PLAN.shapes = PLAN.shapes.filter(([blocks, count]) => shapes.includes(`${blocks / M}Mx${count}`));
+// Shapes are taken as given (`--quick --shapes=16Mx1` times K = 1, which the quick plan leaves out).
+if (shapes) {
+  PLAN.shapes = shapes.map((shape) => {
+    const match = /^(\d+)Mx(\d+)$/.exec(shape);
+    if (!match) throw new Error(`--shapes: ${shape} is not <blocks in M>Mx<K>, as 256Mx16`);
+    return [Number(match[1]) * M, Number(match[2])];
+  });
+}
 const patterns = listArg('patterns');
 if (patterns) PLAN.patterns = PLAN.patterns.filter((p) => patterns.includes(p));
 const densities = listArg('densities')?.map(Number);
