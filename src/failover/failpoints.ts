@@ -4,12 +4,19 @@
 //
 //   SNAPCOPY_FAILPOINT=<name>      SIGKILL at the first hit of <name>
 //   SNAPCOPY_FAILPOINT=<name>#<n>  ... at its n-th hit (1-based) in this process
+//   SNAPCOPY_FAILPOINT_FILE=<file> the same spec (<name> or <name>#<n>), read from <file>
+//                                  at every hit (missing or empty: nothing armed); n counts
+//                                  the hits since <file> took that content. A test arms a
+//                                  running node this way, as gofail does at runtime, instead
+//                                  of restarting it with SNAPCOPY_FAILPOINT (that restart per
+//                                  kill point was a third of test/failover/crash.test.ts)
 //   SNAPCOPY_FAILPOINTS_LOG=<file> every hit appended to <file>, one name a line (so a
 //                                  test learns which points an uninterrupted run passes)
 //
-// The environment is read once, at load; unset, a call costs one comparison.
+// The environment is read once, at load; with none of these set, a call costs one
+// comparison. A spec that names no failpoint is said once on stderr and ignored.
 
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import process from 'node:process';
 import type { FailoverPhase } from './failover.js';
 import type { ResyncPhase } from './resync.js';
@@ -66,23 +73,45 @@ interface Armed {
   at: number;
 }
 
-function armedFrom(spec: string | undefined): Armed | undefined {
+/** `source` names where the spec came from, for the message: `SNAPCOPY_FAILPOINT=<spec>`, say. */
+function armedFrom(spec: string | undefined, source = `SNAPCOPY_FAILPOINT=${spec}`): Armed | undefined {
   if (!spec) return undefined;
   const match = /^([^#]+)(?:#(\d+))?$/.exec(spec);
   const name = match?.[1] ?? spec;
   const at = match?.[2] === undefined ? 1 : Number(match[2]);
   if (!match || at < 1 || !(FAILPOINTS as readonly string[]).includes(name)) {
     // A misspelt point would never fire and a crash test would pass without crashing: say so.
-    process.stderr.write(`snapcopy: SNAPCOPY_FAILPOINT=${spec} names no failpoint (<name> or <name>#<n>, n >= 1; names in src/failover/failpoints.ts); ignored [ERR_INVALID_ARGUMENT]\n`);
+    process.stderr.write(`snapcopy: ${source} names no failpoint (<name> or <name>#<n>, n >= 1; names in src/failover/failpoints.ts); ignored [ERR_INVALID_ARGUMENT]\n`);
     return undefined;
   }
   return { name, at };
 }
 
 const armed = armedFrom(process.env.SNAPCOPY_FAILPOINT);
+const armFile = process.env.SNAPCOPY_FAILPOINT_FILE || undefined;
 const logFile = process.env.SNAPCOPY_FAILPOINTS_LOG || undefined;
-const active = armed !== undefined || logFile !== undefined;
+const active = armed !== undefined || armFile !== undefined || logFile !== undefined;
 const hits = new Map<string, number>();
+
+/** The arm file's spec: its (trimmed) content last read, what that arms, and the hits of that name since. */
+const fromFile: { content: string; armed: Armed | undefined; hits: number } = { content: '', armed: undefined, hits: 0 };
+/** Each content the file has held, parsed once (so a bad one is said once). */
+const parsed = new Map<string, Armed | undefined>();
+
+/** Reads the arm file; a content other than the last one read arms afresh (its count from 0). */
+function readArmFile(file: string): void {
+  let content = '';
+  try {
+    content = readFileSync(file, 'utf8').trim();
+  } catch {
+    // Missing (or unreadable): nothing armed.
+  }
+  if (content === fromFile.content) return;
+  if (!parsed.has(content)) parsed.set(content, armedFrom(content, `SNAPCOPY_FAILPOINT_FILE=${file} holds ${JSON.stringify(content)}, which`));
+  fromFile.content = content;
+  fromFile.armed = parsed.get(content);
+  fromFile.hits = 0;
+}
 
 /** A place where a test may kill this process (see above); nothing at all otherwise. */
 export function failpoint(name: FailpointName): void {
@@ -91,4 +120,8 @@ export function failpoint(name: FailpointName): void {
   hits.set(name, hit);
   if (logFile) appendFileSync(logFile, `${name}\n`);
   if (armed && armed.name === name && armed.at === hit) process.kill(process.pid, 'SIGKILL');
+  if (armFile) {
+    readArmFile(armFile);
+    if (fromFile.armed?.name === name && ++fromFile.hits === fromFile.armed.at) process.kill(process.pid, 'SIGKILL');
+  }
 }
