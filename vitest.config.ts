@@ -12,6 +12,8 @@ export default defineConfig({
     maxWorkers: 2,
     // Byte arrays compare as bytes (Vitest's element walk took seconds per MiB).
     setupFiles: ['test/helpers/bytes-equality.ts'],
+    // dist/ and dist/bundle/ rebuilt first if src/ is newer (the CLI and test children run them).
+    globalSetup: ['test/helpers/global-build.ts'],
     projects: backends.map((backend) => ({
       extends: true,
       test: {

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The snapcopy command line (built from src/commands/ into dist/ by `npm run build`).
+// The snapcopy command line (built from src/commands/ into dist/ by `npm run build`, and
+// bundled into dist/bundle/ so that it starts fast: scripts/bundle.mjs).
 import process from 'node:process';
-import { main } from '../dist/commands/cli.js';
+import { main } from '../dist/bundle/cli.mjs';
 
 // A reader that stops early (snapcopy cat ... | head) is not an error of ours.
 process.stdout.on('error', (error) => {

@@ -1,6 +1,7 @@
-// Crash tests run child processes on the built library (dist/, plain ESM, starts fast):
-// ensureBuilt runs `npm run build` when src/ (or assembly/) is newer than dist/, one
-// builder at a time across the test processes of both backend projects.
+// Crash tests run child processes on the built library (dist/, plain ESM, and its bundles
+// in dist/bundle/, which start faster): ensureBuilt runs `npm run build` when src/ (or
+// assembly/) is newer than dist/, one builder at a time across the test processes of both
+// backend projects.
 
 import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -35,9 +36,24 @@ function staleSource(): string | undefined {
   return undefined;
 }
 
-/** Runs `npm run build` when dist/ is stale (the same lock file as test/volume/crash.test.ts). */
+const BUNDLE = join(ROOT, 'dist', 'bundle');
+const BUNDLES = ['cli.mjs', 'index.mjs'].map((name) => join(BUNDLE, name));
+
+/** The first module of dist/ newer than the bundles of it (scripts/bundle.mjs), or undefined. */
+function staleBundle(): string | undefined {
+  const missing = BUNDLES.find((file) => !existsSync(file));
+  if (missing) return relative(ROOT, missing);
+  const bundled = Math.min(...BUNDLES.map((file) => statSync(file).mtimeMs));
+  const newer = walk(join(ROOT, 'dist')).find((file) => !file.startsWith(BUNDLE) && file.endsWith('.js') && statSync(file).mtimeMs > bundled);
+  return newer && relative(ROOT, newer);
+}
+
+/**
+ * Runs `npm run build` when dist/ is stale, or only scripts/bundle.mjs when dist/ is
+ * fresh but its bundles are not (after a bare `tsc -p .`), one builder at a time.
+ */
 export async function ensureBuilt(): Promise<void> {
-  if (!staleSource()) return;
+  if (!staleSource() && !staleBundle()) return;
   const lock = join(tmpdir(), `snapcopy-crash-build-${Buffer.from(ROOT).toString('hex').slice(-24)}.lock`);
   for (const started = Date.now(); ;) {
     try {
@@ -50,16 +66,17 @@ export async function ensureBuilt(): Promise<void> {
     }
   }
   try {
-    if (!staleSource()) return;
+    if (!staleSource() && !staleBundle()) return;
+    const [command, args] = staleSource() ? ['npm', ['run', 'build']] : [process.execPath, [join(ROOT, 'scripts', 'bundle.mjs')]];
     let output = '';
     try {
-      execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe', encoding: 'utf8' });
+      execFileSync(command, args, { cwd: ROOT, stdio: 'pipe', encoding: 'utf8' });
     } catch (error) {
       // tsc emits even when it reports type errors; what matters is whether dist/ caught up.
       output = String((error as { stdout?: string }).stdout ?? '') + String((error as { stderr?: string }).stderr ?? '');
     }
-    const still = staleSource();
-    if (still) throw new Error(`dist/ is stale (${still} is newer) and npm run build did not fix it:\n${output}`);
+    const still = staleSource() ?? staleBundle();
+    if (still) throw new Error(`dist/ is stale (${still} is newer, or missing) and ${args.join(' ')} did not fix it:\n${output}`);
   } finally {
     rmSync(lock, { force: true });
   }
