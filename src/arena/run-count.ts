@@ -19,10 +19,9 @@ const UNKNOWN_RUNS = 2;
 
 export class RunCount {
   readonly #stored: Uint32Array[];
-  readonly #base: number;
+  readonly #base: number; // the kernel's scratch, then the list
   readonly #listAt: number; // byte offset of the list
   readonly #list0: number; // its u32 index
-  readonly #scratch: number;
   readonly #capacity: number; // u32 words of the list
   // A view of the arena, taken again whenever runs are found (which may grow it).
   #u32: Uint32Array;
@@ -35,7 +34,6 @@ export class RunCount {
     // One page of every map must fit a list: 2 + K words.
     const listBytes = Math.max(LIST_BYTES, 4 * (2 + bitmaps.length));
     this.#base = arena.allocScratch(RUNS_SCRATCH_BYTES + listBytes);
-    this.#scratch = this.#base;
     this.#listAt = this.#base + RUNS_SCRATCH_BYTES;
     this.#list0 = this.#listAt >>> 2;
     this.#capacity = listBytes / 4;
@@ -103,7 +101,7 @@ export class RunCount {
 
   #flush(): void {
     if (this.#pages === 0) return;
-    this.#total += this.arena.kernels.popcountRuns(this.#listAt, this.#pages, this.#scratch);
+    this.#total += this.arena.kernels.popcountRuns(this.#listAt, this.#pages, this.#base);
     this.#words = 0;
     this.#pages = 0;
   }

@@ -2,7 +2,8 @@
 
 import { ACC_ONES, ACC_ZERO, type Heap } from './layout.js';
 
-function popcount32(x: number): number {
+/** Set bits of a 32-bit word. */
+export function popcount32(x: number): number {
   x -= (x >>> 1) & 0x55555555;
   x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
   return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);

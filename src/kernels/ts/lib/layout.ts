@@ -13,6 +13,11 @@ export const ACC_ZERO = 0;
 export const ACC_ONES = 1;
 export const ACC_MIXED = 2;
 
+/** u16 at byte offset `at`, little-endian (as the kernels store sparse lists and kept runs). */
+export function u16At(u8: Uint8Array, at: number): number {
+  return u8[at]! | (u8[at + 1]! << 8);
+}
+
 /** Length-tracking views of the arena (its buffer is resizable, so they never go stale). */
 export interface Heap {
   readonly u8: Uint8Array;

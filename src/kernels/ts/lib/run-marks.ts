@@ -1,12 +1,11 @@
 // A union of a few short runs counted by marking them in a page of bits, the pure-TypeScript
 // twin of assembly/lib/run-marks.ts (the same choice, on u32 words of the marks page).
 
+import { popcount32 } from './count.js';
+import { u16At } from './layout.js';
+
 /** Most u64 words a page's runs may touch to be counted by marking (assembly/lib/run-marks.ts). */
 export const MARK_WORDS = 256;
-
-function u16(u8: Uint8Array, at: number): number {
-  return u8[at]! | (u8[at + 1]! << 8);
-}
 
 /** Whether the k run lists at u32 index `lists` are better marked (assembly/lib/run-marks.ts). */
 export function fewMarkWords(u8: Uint8Array, u32: Uint32Array, lists: number, k: number): boolean {
@@ -14,10 +13,10 @@ export function fewMarkWords(u8: Uint8Array, u32: Uint32Array, lists: number, k:
   let count = 0;
   for (let i = 0; i < k; i++) {
     const runs = u32[lists + i]!;
-    const n = u16(u8, runs);
+    const n = u16At(u8, runs);
     count += n;
     for (let r = runs + 2, end = runs + 2 + 4 * n; r < end; r += 4) {
-      words += ((u16(u8, r + 2) - 1) >>> 6) - (u16(u8, r) >>> 6) + 1;
+      words += ((u16At(u8, r + 2) - 1) >>> 6) - (u16At(u8, r) >>> 6) + 1;
       if (words > MARK_WORDS) return false;
     }
   }
@@ -30,9 +29,9 @@ export function markedUnion(u8: Uint8Array, u32: Uint32Array, lists: number, k: 
   let count = 0;
   for (let i = 0; i < k; i++) {
     const runs = u32[lists + i]!;
-    for (let r = runs + 2, end = runs + 2 + 4 * u16(u8, runs); r < end; r += 4) {
-      const first = u16(u8, r);
-      const stop = u16(u8, r + 2);
+    for (let r = runs + 2, end = runs + 2 + 4 * u16At(u8, runs); r < end; r += 4) {
+      const first = u16At(u8, r);
+      const stop = u16At(u8, r + 2);
       for (let w = first >>> 5, last = (stop - 1) >>> 5; w <= last; w++) {
         const lo = w === first >>> 5 ? first & 31 : 0;
         const hi = w === last ? ((stop - 1) & 31) + 1 : 32;
@@ -45,15 +44,9 @@ export function markedUnion(u8: Uint8Array, u32: Uint32Array, lists: number, k: 
   }
   for (let i = 0; i < k; i++) {
     const runs = u32[lists + i]!;
-    for (let r = runs + 2, end = runs + 2 + 4 * u16(u8, runs); r < end; r += 4) {
-      for (let w = u16(u8, r) >>> 5, last = (u16(u8, r + 2) - 1) >>> 5; w <= last; w++) u32[words + w] = 0;
+    for (let r = runs + 2, end = runs + 2 + 4 * u16At(u8, runs); r < end; r += 4) {
+      for (let w = u16At(u8, r) >>> 5, last = (u16At(u8, r + 2) - 1) >>> 5; w <= last; w++) u32[words + w] = 0;
     }
   }
   return count;
-}
-
-function popcount32(v: number): number {
-  v -= (v >>> 1) & 0x55555555;
-  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
-  return (Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
 }

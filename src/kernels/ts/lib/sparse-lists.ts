@@ -11,7 +11,7 @@
 import { popcountWords } from './count.js';
 import { metaEntry } from './accumulate.js';
 import {
-  type Heap, ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, SPARSE_TAG, ZERO_PAGE, isSparse, pageEntry, tableAt,
+  type Heap, ONES_PAGE, PAGE_BLOCKS, PAGE_BYTES, SPARSE_TAG, ZERO_PAGE, isSparse, pageEntry, tableAt, u16At,
 } from './layout.js';
 
 /** Above this many listed bits the accumulator pass is cheaper (assembly/lib/sparse-lists.ts): for a count, */
@@ -28,11 +28,6 @@ export function listAt(acc: number): number {
 /** X (meta-level work) or a scan's summary of marked words: the third scratch page. */
 export function scratchAt(acc: number): number {
   return acc + 2 * PAGE_BYTES;
-}
-
-/** u16 at byte offset `at`, little-endian. */
-function u16At(u8: Uint8Array, at: number): number {
-  return u8[at]! | (u8[at + 1]! << 8);
 }
 
 /** Bits of the sparse page `entry` names (0 for ZERO_PAGE); -1 for a stored or ONES page. */
